@@ -44,9 +44,12 @@ export const limits = {
    * Data plane: bytes a writer keeps in flight before it waits for a sync ack; the
    * client keeps them to replay on a new chunk if a replica fails.
    */
-  writeWindowBytes: 64 * MiB,
-  /** Data plane: the client asks for a durable ack (fdatasync on every replica) this often. */
-  syncEveryBytes: 64 * MiB,
+  writeWindowBytes: 32 * MiB,
+  /**
+   * Data plane: the client asks for a durable ack (fdatasync on every replica) this often;
+   * a quarter of the window, so syncs overlap with streaming and the window never stalls.
+   */
+  syncEveryBytes: 8 * MiB,
   /** Read stream piece: large enough to amortise a syscall and a verify, small enough for the socket. */
   readPieceBytes: 1 * MiB,
 

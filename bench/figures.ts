@@ -1,0 +1,90 @@
+/**
+ * The rows of the report. Each gfs figure names the baseline it is divided by; the
+ * ratio is what compares across machines, the absolute value only on this one.
+ * Targets are information, never a pass/fail of the run.
+ */
+import { formatSize } from './lib/units';
+import type { BenchResults } from './results';
+
+export interface Measure {
+  value: number;
+  unit: string;
+}
+
+export interface Figure extends Measure {
+  name: string;
+  baseline?: Measure & { name: string };
+  /** value / baseline.value */
+  ratio?: number;
+  target?: { text: string; met: boolean };
+}
+
+const putRatioTarget = 0.85;
+const getRatioTarget = 0.8;
+const createsPerSecTarget = 2000;
+const cpuSecPerGiBTarget = 4.5;
+
+export function buildFigures(results: BenchResults): Figure[] {
+  return [...baselineFigures(results), ...gfsFigures(results)];
+}
+
+function baselineFigures({ rawChain, rawRead, rawFsync }: BenchResults): Figure[] {
+  const figures: Figure[] = [];
+  if (rawChain) {
+    figures.push({ name: 'baseline: raw chain write RF=3', value: rawChain.mibPerSec, unit: 'MiB/s' });
+    figures.push({ name: 'baseline: raw chain CPU (4 procs)', value: rawChain.cpuSecPerGiB, unit: 'CPU-s/GiB' });
+  }
+  if (rawRead) {
+    figures.push({ name: `baseline: raw read, ${rawRead.cache} cache`, value: rawRead.mibPerSec, unit: 'MiB/s' });
+  }
+  if (rawFsync) {
+    figures.push({ name: 'baseline: group commit 100 B x16', value: rawFsync.groupCommitRecordsPerSec, unit: 'records/s' });
+    figures.push({ name: 'baseline: 4 KiB write+fdatasync', value: rawFsync.plainSyncsPerSec, unit: 'syncs/s' });
+  }
+  return figures;
+}
+
+function gfsFigures({ sizeBytes, rawChain, rawRead, rawFsync, put, get, creates }: BenchResults): Figure[] {
+  const size = formatSize(sizeBytes);
+  const figures: Figure[] = [];
+  const chainSpeed = rawChain && { name: 'raw chain', value: rawChain.mibPerSec, unit: 'MiB/s' };
+  const chainCpu = rawChain && { name: 'raw chain', value: rawChain.cpuSecPerGiB, unit: 'CPU-s/GiB' };
+  if (put) {
+    figures.push(compared(`put ${size} RF=3`, { value: put.mibPerSec, unit: 'MiB/s' }, chainSpeed, ratioAtLeast(putRatioTarget)));
+    figures.push(compared(
+      'put CPU, client + servers',
+      { value: put.cpuSecPerGiB, unit: 'CPU-s/GiB' },
+      chainCpu,
+      (figure) => ({ text: `<= ${cpuSecPerGiBTarget}`, met: figure.value <= cpuSecPerGiBTarget }),
+    ));
+  }
+  if (get) {
+    const readSpeed = rawRead && { name: `raw read (${rawRead.cache})`, value: rawRead.mibPerSec, unit: 'MiB/s' };
+    figures.push(compared(`get ${size}, ${get.cache} cache`, { value: get.mibPerSec, unit: 'MiB/s' }, readSpeed, ratioAtLeast(getRatioTarget)));
+  }
+  if (creates) {
+    const commitRate = rawFsync && { name: 'group commit', value: rawFsync.groupCommitRecordsPerSec, unit: 'records/s' };
+    figures.push(compared(
+      `4 KiB creates, 16 in flight`,
+      { value: creates.createsPerSec, unit: 'creates/s' },
+      commitRate,
+      (figure) => ({ text: `>= ${createsPerSecTarget.toLocaleString('en-US')}/s`, met: figure.value >= createsPerSecTarget }),
+    ));
+  }
+  return figures;
+}
+
+function compared(
+  name: string,
+  measure: Measure,
+  baseline: (Measure & { name: string }) | undefined,
+  target: (figure: Figure) => Figure['target'],
+): Figure {
+  const figure: Figure = { name, ...measure, baseline, ratio: baseline && measure.value / baseline.value };
+  return { ...figure, target: target(figure) };
+}
+
+function ratioAtLeast(minimum: number): (figure: Figure) => Figure['target'] {
+  const text = `>= ${Math.round(minimum * 100)} % of baseline`;
+  return (figure) => ({ text, met: figure.ratio !== undefined && figure.ratio >= minimum });
+}

@@ -1,0 +1,17 @@
+/** What a run measured, step by step; figures.ts turns it into the printed rows. */
+import type { RawChainResult } from './baselines/raw-chain';
+import type { RawFsyncResult } from './baselines/raw-fsync';
+import type { RawReadResult } from './baselines/raw-read';
+import type { CreatesResult, GetResult, PutResult } from './gfs-figures';
+import type { StepName } from './options';
+
+export interface BenchResults {
+  sizeBytes: number;
+  rawChain?: RawChainResult;
+  rawRead?: RawReadResult;
+  rawFsync?: RawFsyncResult;
+  put?: PutResult;
+  get?: GetResult;
+  creates?: CreatesResult;
+  failures: { step: StepName; message: string }[];
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+/**
+ * `gfs`: the server processes. Every flag can also come from GFS_<FLAG> in the
+ * environment (flags win). Each server prints one JSON line on stdout when it is ready
+ * and logs JSON lines with pino on stderr.
+ */
+import { Command, Option } from 'commander';
+import path from 'node:path';
+import { createLogger } from '../src/common/log';
+import { parseDurationMs, parseSizeBytes } from '../src/common/units';
+import { initChecksums } from '../src/common/checksum';
+import { limits } from '../src/common/limits';
+import { GfsError } from '../src/common/errors';
+import { Master } from '../src/master/master';
+import { Chunkserver } from '../src/chunkserver/chunkserver';
+import { Gateway } from '../src/gateway/gateway';
+import { startDevCluster } from '../src/dev/cluster';
+
+function opt(flags: string, description: string, defaultValue?: string): Option {
+  const long = /--([a-z0-9-]+)/.exec(flags)![1]!;
+  const o = new Option(flags, description).env(`GFS_${long.toUpperCase().replace(/-/g, '_')}`);
+  return defaultValue === undefined ? o : o.default(defaultValue);
+}
+
+function ready(info: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify({ ready: true, pid: process.pid, ...info }) + '\n');
+}
+
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    stop().then(() => process.exit(0), (e: Error) => { console.error(`gfs: error while stopping after ${signal}: ${e.message}`); process.exit(1); });
+  };
+  process.on('SIGINT', () => handler('SIGINT'));
+  process.on('SIGTERM', () => handler('SIGTERM'));
+}
+
+function fail(e: unknown): never {
+  const msg = e instanceof GfsError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+  process.stderr.write(`gfs: ${msg}\n`);
+  process.exit(1);
+}
+
+const program = new Command('gfs').description('gfs servers: master, chunkserver, gateway, dev cluster').showHelpAfterError();
+
+program.command('master')
+  .description('run a master (standalone leader)')
+  .addOption(opt('--id <id>', 'master id', 'm1'))
+  .addOption(opt('--data <dir>', 'data directory (WAL and checkpoints)', './gfs-data/master'))
+  .addOption(opt('--listen <host:port>', 'gRPC address to bind', '127.0.0.1:7000'))
+  .addOption(opt('--advertise <host:port>', 'address others dial (default: the bound one)'))
+  .addOption(opt('--admin <host:port>', 'admin HTTP address (/metrics, /healthz, /readyz)', '127.0.0.1:7080'))
+  .addOption(opt('--dead-after <duration>', 'declare a silent chunkserver dead after', '30s'))
+  .addOption(opt('--replication <n>', 'default replication factor', String(limits.replicationDefault)))
+  .addOption(opt('--log-level <level>', 'pino log level', 'info'))
+  .action(async (o) => {
+    try {
+      const log = createLogger('master', o.logLevel);
+      const master = new Master({
+        id: o.id, dataDir: path.resolve(o.data), listen: o.listen, advertise: o.advertise, adminListen: o.admin,
+        deadAfterMs: parseDurationMs(o.deadAfter), replicationDefault: Number(o.replication), log,
+      });
+      await master.start();
+      onSignals(() => master.stop());
+      ready({ role: 'master', id: o.id, addr: master.addr, admin: master.adminAddr });
+    } catch (e) { fail(e); }
+  });
+
+program.command('chunkserver')
+  .description('run a chunkserver')
+  .addOption(opt('--data <dir>', 'data directory (chunks, index, node id)', './gfs-data/chunkserver'))
+  .addOption(opt('--listen <host:port>', 'data-plane address to bind', '127.0.0.1:7101'))
+  .addOption(opt('--advertise <host:port>', 'address others dial (default: the bound one)'))
+  .addOption(opt('--admin <host:port>', 'admin HTTP address', '127.0.0.1:7201'))
+  .addOption(opt('--masters <list>', 'comma-separated master addresses', '127.0.0.1:7000'))
+  .addOption(opt('--tier <tier>', 'storage tier label', 'hot'))
+  .addOption(opt('--zone <zone>', 'failure-domain label', 'default'))
+  .addOption(opt('--heartbeat-interval <duration>', 'heartbeat period', '1s'))
+  .addOption(opt('--capacity <size>', 'report this capacity instead of the disk\'s (e.g. 10GiB)'))
+  .addOption(opt('--log-level <level>', 'pino log level', 'info'))
+  .action(async (o) => {
+    try {
+      await initChecksums();
+      const log = createLogger('chunkserver', o.logLevel);
+      const cs = new Chunkserver({
+        dataDir: path.resolve(o.data), listen: o.listen, advertise: o.advertise, adminListen: o.admin,
+        masters: String(o.masters).split(',').filter(Boolean), tier: o.tier, zone: o.zone,
+        heartbeatIntervalMs: parseDurationMs(o.heartbeatInterval), log,
+        capacityBytes: o.capacity ? parseSizeBytes(o.capacity) : undefined,
+      });
+      await cs.start();
+      onSignals(() => cs.stop());
+      ready({ role: 'chunkserver', nodeId: cs.nodeId, addr: cs.dataAddr, admin: cs.adminAddr });
+    } catch (e) { fail(e); }
+  });
+
+program.command('gateway')
+  .description('run the HTTP gateway')
+  .addOption(opt('--masters <list>', 'comma-separated master addresses', '127.0.0.1:7000'))
+  .addOption(opt('--rest <host:port>', 'REST API address', '127.0.0.1:8080'))
+  .addOption(opt('--log-level <level>', 'pino log level', 'info'))
+  .action(async (o) => {
+    try {
+      await initChecksums();
+      const log = createLogger('gateway', o.logLevel);
+      const gw = new Gateway({ masters: String(o.masters).split(',').filter(Boolean), restListen: o.rest, log });
+      await gw.start();
+      onSignals(() => gw.stop());
+      ready({ role: 'gateway', addr: gw.restAddr, admin: gw.restAddr.replace(/^http:\/\//, '') });
+    } catch (e) { fail(e); }
+  });
+
+program.command('dev')
+  .description('run a whole cluster on this machine: 1 master, N chunkservers, the gateway')
+  .addOption(opt('--data <dir>', 'data directory', './gfs-data'))
+  .addOption(opt('--base-port <n>', 'master port; chunkservers at +101.., REST at +1080 (0 = random ports)', '7000'))
+  .addOption(opt('--chunkservers <n>', 'number of chunkserver processes', '3'))
+  .addOption(opt('--dead-after <duration>', 'declare a silent chunkserver dead after', '30s'))
+  .addOption(opt('--heartbeat-interval <duration>', 'chunkserver heartbeat period', '1s'))
+  .addOption(opt('--log-level <level>', 'log level of the servers (logs in DATA/logs/)', 'info'))
+  .action(async (o) => {
+    try {
+      const dataDir = path.resolve(o.data);
+      const cluster = await startDevCluster({
+        dataDir, basePort: Number(o.basePort), chunkservers: Number(o.chunkservers),
+        deadAfterMs: parseDurationMs(o.deadAfter), heartbeatIntervalMs: parseDurationMs(o.heartbeatInterval), logLevel: o.logLevel,
+      });
+      const file = cluster.writeEndpoints();
+      onSignals(() => cluster.stop());
+      const ep = cluster.endpoints();
+      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics endpoints=${file}\n`);
+    } catch (e) { fail(e); }
+  });
+
+program.parseAsync(process.argv).catch(fail);

@@ -1,0 +1,241 @@
+#!/usr/bin/env node
+/**
+ * `gfsctl`: the command-line client. Exit status 0 on success; otherwise one line on
+ * stderr naming the problem and a non-zero status, with nothing changed.
+ */
+import { Command, Option } from 'commander';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { GfsClient, type FileInfo } from '../src/client';
+import { GfsError } from '../src/common/errors';
+import { formatBytes, formatDuration } from '../src/common/units';
+import { randomId } from '../src/common/ids';
+import { FileState } from '../gen/gfs';
+
+const program = new Command('gfsctl')
+  .description('gfs command-line client')
+  .addOption(new Option('--masters <list>', 'comma-separated master addresses').env('GFS_MASTERS').default('127.0.0.1:7000'))
+  .addOption(new Option('--token <token>', 'access token').env('GFS_TOKEN'))
+  .option('--json', 'machine-readable output')
+  .option('--retries <n>', 'retries of a failed master call', '3')
+  .showHelpAfterError();
+
+interface Globals { masters: string; json?: boolean; retries: string }
+
+function globals(): Globals { return program.opts<Globals>(); }
+
+function client(): GfsClient {
+  const g = globals();
+  return new GfsClient({ masters: g.masters.split(',').map((s) => s.trim()).filter(Boolean), retries: Number(g.retries) });
+}
+
+/** Runs a command with a client, and turns every failure into one line and exit 1. */
+function run(fn: (c: GfsClient) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const c = client();
+    try {
+      await fn(c);
+    } catch (e) {
+      const msg = e instanceof GfsError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+      process.stderr.write(`gfsctl: ${msg}\n`);
+      process.exitCode = 1;
+    } finally {
+      await c.close();
+    }
+  };
+}
+
+/** A one-line progress bar with rate and ETA, drawn only on a TTY. */
+class Progress {
+  private done = 0;
+  private lastDrawMs = 0;
+  private readonly startMs = Date.now();
+  private readonly enabled = process.stderr.isTTY === true;
+
+  constructor(private readonly label: string, private readonly total: number | undefined) {}
+
+  add(bytes: number): void {
+    this.done += bytes;
+    const now = Date.now();
+    if (this.enabled && now - this.lastDrawMs > 100) { this.lastDrawMs = now; this.draw(); }
+  }
+
+  private draw(): void {
+    const secs = Math.max(0.001, (Date.now() - this.startMs) / 1000);
+    const rate = this.done / secs;
+    let line = `${this.label} ${formatBytes(this.done)}`;
+    if (this.total) {
+      const frac = Math.min(1, this.done / this.total);
+      const width = 24;
+      const filled = Math.round(frac * width);
+      const eta = rate > 0 ? ((this.total - this.done) / rate) * 1000 : 0;
+      line = `${this.label} [${'='.repeat(filled)}${' '.repeat(width - filled)}] ${(frac * 100).toFixed(0)}% ${formatBytes(this.done)}/${formatBytes(this.total)} ETA ${formatDuration(eta)}`;
+    }
+    process.stderr.write(`\r${line} ${formatBytes(rate)}/s\x1b[K`);
+  }
+
+  finish(): void {
+    if (this.enabled) { this.draw(); process.stderr.write('\n'); }
+  }
+}
+
+function printJson(v: unknown): void {
+  process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+}
+
+function fileJson(f: FileInfo): unknown {
+  return {
+    path: f.path, type: f.isDir ? 'dir' : 'file', size: f.size, mtime: new Date(f.mtimeMs).toISOString(),
+    state: f.isDir ? undefined : f.state === FileState.FILE_STATE_SEALED ? 'sealed' : 'writing',
+    replication: f.isDir ? undefined : f.replication, checksum: f.checksum || undefined, inode: f.isDir ? undefined : f.inode,
+    chunks: f.isDir ? undefined : f.chunks.map((c) => ({
+      handle: c.handle, version: c.version, offset: c.offset, length: c.length,
+      replicas: c.replicas.map((r) => r.nodeId), addrs: c.replicas.map((r) => r.addr),
+    })),
+  };
+}
+
+program.command('put')
+  .description('upload a local file (or - for stdin) to REMOTE')
+  .argument('<local>', 'local file, or - for stdin')
+  .argument('<remote>', 'remote path /<namespace>/<name>')
+  .option('-f, --force', 'overwrite an existing remote file')
+  .option('--replication <n>', 'replication factor for this file')
+  .action((local: string, remote: string, o: { force?: boolean; replication?: string }) => run(async (c) => {
+    let source: NodeJS.ReadableStream;
+    let total: number | undefined;
+    if (local === '-') {
+      source = process.stdin;
+    } else {
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(local);
+      } catch {
+        throw new GfsError('NO_SUCH_FILE', `local file ${local} does not exist`);
+      }
+      if (!st.isFile()) throw new GfsError('INVALID_ARGUMENT', `local path ${local} is not a regular file`);
+      total = st.size;
+      source = fs.createReadStream(local, { highWaterMark: 1024 * 1024 });
+    }
+    const progress = new Progress(`put ${remote}`, total);
+    const info = await c.put(source, remote, {
+      force: o.force, replication: o.replication ? Number(o.replication) : undefined, onProgress: (n) => progress.add(n),
+    });
+    progress.finish();
+    if (globals().json) printJson(fileJson(info));
+  })());
+
+program.command('get')
+  .description('download REMOTE to a local file (default: its base name) or - for stdout')
+  .argument('<remote>')
+  .argument('[local]')
+  .action((remote: string, local: string | undefined) => run(async (c) => {
+    const info = await c.stat(remote);
+    if (info.isDir) throw new GfsError('IS_A_DIRECTORY', `${remote} is a directory`);
+    const progress = new Progress(`get ${remote}`, info.size);
+    if (local === '-') {
+      await c.get(remote, process.stdout, { onProgress: (n) => progress.add(n) });
+      progress.finish();
+      return;
+    }
+    const target = local ?? path.basename(info.path);
+    // Write beside the final name and rename, so a failed download leaves no partial file.
+    const tmp = `${target}.gfs-tmp-${randomId(4)}`;
+    try {
+      const out = fs.createWriteStream(tmp, { highWaterMark: 1024 * 1024 });
+      await pipeline(c.createReadStream(remote, { onProgress: (n) => progress.add(n) }), out);
+      fs.renameSync(tmp, target);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+    progress.finish();
+  })());
+
+program.command('cat')
+  .description('write REMOTE to stdout')
+  .argument('<remote>')
+  .action((remote: string) => run(async (c) => {
+    await c.get(remote, process.stdout);
+  })());
+
+program.command('ls')
+  .description('list a directory (or show a file)')
+  .argument('[path]', 'remote path', '/')
+  .option('-l, --long', 'size, mtime, state, replication')
+  .option('-R, --recursive', 'list subdirectories too')
+  .action((p: string, o: { long?: boolean; recursive?: boolean }) => run(async (c) => {
+    const res = await c.list(p, { recursive: o.recursive });
+    if (globals().json) return printJson(res.entries.map(fileJson));
+    for (const e of res.entries) {
+      if (!o.long) { process.stdout.write(`${e.path}${e.isDir ? '/' : ''}\n`); continue; }
+      const kind = e.isDir ? 'd' : '-';
+      const state = e.isDir ? '-' : e.state === FileState.FILE_STATE_SEALED ? 'sealed' : 'writing';
+      process.stdout.write(`${kind} ${String(e.isDir ? '-' : e.replication).padStart(2)} ${String(e.size).padStart(14)} ${new Date(e.mtimeMs).toISOString()} ${state.padEnd(7)} ${e.path}${e.isDir ? '/' : ''}\n`);
+    }
+    if (res.truncated) process.stderr.write('gfsctl: listing truncated\n');
+  })());
+
+program.command('stat')
+  .description('show a file: size, state, checksum, chunks and their replicas')
+  .argument('<path>')
+  .action((p: string) => run(async (c) => {
+    const info = await c.stat(p);
+    if (globals().json) return printJson(fileJson(info));
+    if (info.isDir) { process.stdout.write(`${info.path}/ directory, mtime ${new Date(info.mtimeMs).toISOString()}\n`); return; }
+    process.stdout.write(`${info.path}\n  size ${info.size} (${formatBytes(info.size)})  state ${info.state === FileState.FILE_STATE_SEALED ? 'sealed' : 'writing'}  replication ${info.replication}\n  mtime ${new Date(info.mtimeMs).toISOString()}  checksum xxh64:${info.checksum}\n  chunks ${info.chunks.length}\n`);
+    for (const ch of info.chunks) {
+      process.stdout.write(`    #${ch.handle} v${ch.version} @${ch.offset} +${ch.length}  ${ch.replicas.length}/${ch.goal} replicas: ${ch.replicas.map((r) => `${r.nodeId}(${r.addr})`).join(' ')}\n`);
+    }
+  })());
+
+program.command('rm')
+  .description('move a file (or with -r a directory) to the trash')
+  .argument('<path>')
+  .option('-r, --recursive', 'remove a directory and everything below it')
+  .action((p: string, o: { recursive?: boolean }) => run(async (c) => {
+    await c.delete(p, { recursive: o.recursive });
+  })());
+
+program.command('mv')
+  .description('rename a file or directory')
+  .argument('<source>')
+  .argument('<target>')
+  .option('-f, --force', 'replace an existing target file')
+  .action((s: string, t: string, o: { force?: boolean }) => run(async (c) => {
+    await c.rename(s, t, { overwrite: o.force });
+  })());
+
+program.command('mkdir')
+  .description('create a directory (and its parents)')
+  .argument('<path>')
+  .action((p: string) => run(async (c) => { await c.mkdir(p); })());
+
+program.command('status')
+  .description('cluster health: masters, nodes, files, chunks, replication')
+  .action(() => run(async (c) => {
+    const s = await c.status();
+    if (globals().json) return printJson(s);
+    for (const m of s.masters) {
+      process.stdout.write(`master ${m.id} ${m.addr} ${m.role} epoch ${m.epoch} commit ${m.commitIndex} lag ${m.lag} pid ${m.pid}\n`);
+    }
+    process.stdout.write(`chunkservers ${s.nodesAlive} alive, ${s.nodesDead} dead; capacity ${formatBytes(s.capacityBytes)}, used ${formatBytes(s.usedBytes)}\n`);
+    process.stdout.write(`files ${s.files}, chunks ${s.chunks}, under-replicated ${s.underReplicated}, missing ${s.missing}${s.safeMode ? ' (safe mode)' : ''}\n`);
+  })());
+
+program.command('nodes')
+  .description('chunkservers: id, address, zone, tier, capacity, used, chunks, state')
+  .action(() => run(async (c) => {
+    const { nodes } = await c.nodes();
+    if (globals().json) return printJson(nodes);
+    process.stdout.write(`${'ID'.padEnd(18)}${'ADDR'.padEnd(22)}${'ZONE'.padEnd(10)}${'TIER'.padEnd(6)}${'CAPACITY'.padStart(12)}${'USED'.padStart(12)}${'CHUNKS'.padStart(8)}  STATE\n`);
+    for (const n of nodes) {
+      process.stdout.write(`${n.id.padEnd(18)}${n.addr.padEnd(22)}${n.zone.padEnd(10)}${n.tier.padEnd(6)}${formatBytes(n.capacityBytes).padStart(12)}${formatBytes(n.usedBytes).padStart(12)}${String(n.chunkCount).padStart(8)}  ${n.state}\n`);
+    }
+  })());
+
+program.parseAsync(process.argv).catch((e: Error) => {
+  process.stderr.write(`gfsctl: ${e.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,186 @@
+/**
+ * A chunkserver process: the chunk store on disk, the data plane, heartbeats to every
+ * master, and the admin HTTP port.
+ *
+ * Invariants:
+ * - The node id comes from the data dir, never from the address: a chunkserver that
+ *   comes back on another address is the same node.
+ * - A master that does not know us (restart, failover) gets a full chunk report before
+ *   any delta.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { MasterClient, ChunkCommand_Kind, type HeartbeatRequest, type HeartbeatResponse } from '../../gen/gfs';
+import { startAdminServer, newRegistry, type AdminServer } from '../common/admin-http';
+import { callUnary, grpcChannelOptions } from '../common/grpc';
+import { limits } from '../common/limits';
+import type { Logger } from '../common/log';
+import { systemClock, type Clock } from '../common/clock';
+import { ChunkStore } from './chunk-store';
+import { loadOrCreateNodeId } from './node-identity';
+import { DataServer } from './data-server';
+import { createChunkserverMetrics, type DataPlaneMetrics } from './metrics';
+
+export interface ChunkserverOptions {
+  dataDir: string;
+  listen: string;
+  advertise?: string;
+  adminListen: string;
+  masters: string[];
+  tier: string;
+  zone: string;
+  heartbeatIntervalMs: number;
+  log: Logger;
+  clock?: Clock;
+  capacityBytes?: number;
+}
+
+interface MasterLink {
+  addr: string;
+  client: MasterClient;
+  needFull: boolean;
+  lastFullMonoMs: number;
+  changed: Set<number>;
+  removed: Set<number>;
+  corrupt: Set<number>;
+  inFlight: boolean;
+}
+
+export class Chunkserver {
+  nodeId = '';
+  private store!: ChunkStore;
+  private data!: DataServer;
+  private admin!: AdminServer;
+  private metrics!: DataPlaneMetrics;
+  private links: MasterLink[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private heartbeatsOk = 0;
+  private readonly clock: Clock;
+
+  constructor(private readonly opts: ChunkserverOptions) {
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  get dataAddr(): string { return this.data.addr; }
+  get adminAddr(): string { return this.admin.addr; }
+
+  async start(): Promise<void> {
+    const { log } = this.opts;
+    this.nodeId = await loadOrCreateNodeId(this.opts.dataDir);
+    this.store = await ChunkStore.open({
+      dir: this.opts.dataDir, log, tier: this.opts.tier, capacityBytes: this.opts.capacityBytes,
+    });
+    const registry = newRegistry('chunkserver');
+    this.metrics = createChunkserverMetrics(registry);
+    this.data = new DataServer({
+      listen: this.opts.listen,
+      advertise: this.opts.advertise,
+      store: this.store,
+      log,
+      metrics: this.metrics,
+      nodeId: this.nodeId,
+      onCorrupt: (handle) => this.markCorrupt(handle),
+      onChunkChanged: (handle) => { for (const l of this.links) l.changed.add(handle); },
+    });
+    await this.data.start();
+    this.admin = await startAdminServer({
+      listen: this.opts.adminListen,
+      registry,
+      log,
+      readiness: () => (this.heartbeatsOk > 0 ? null : 'no master has answered a heartbeat yet'),
+      routes: { '/status': () => ({ nodeId: this.nodeId, addr: this.data.addr, chunks: this.store.list().length }) },
+    });
+    this.links = this.opts.masters.map((addr) => ({
+      addr,
+      client: new MasterClient(addr, grpc.credentials.createInsecure(), grpcChannelOptions),
+      needFull: true,
+      lastFullMonoMs: 0,
+      changed: new Set(),
+      removed: new Set(),
+      corrupt: new Set(this.store.corruptHandles()),
+      inFlight: false,
+    }));
+    log.info({ nodeId: this.nodeId, addr: this.data.addr, admin: this.admin.addr, chunks: this.store.list().length }, 'chunkserver started');
+    this.heartbeatAll();
+    this.timer = setInterval(() => this.heartbeatAll(), this.opts.heartbeatIntervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    for (const l of this.links) l.client.close();
+    await this.data?.close();
+    await this.admin?.close();
+    await this.store?.close();
+  }
+
+  private markCorrupt(handle: number): void {
+    for (const l of this.links) l.corrupt.add(handle);
+    this.heartbeatAll();
+  }
+
+  private heartbeatAll(): void {
+    for (const link of this.links) void this.heartbeat(link);
+  }
+
+  private async heartbeat(link: MasterLink): Promise<void> {
+    if (link.inFlight) return;
+    link.inFlight = true;
+    const now = this.clock.monoMs();
+    const full = link.needFull || now - link.lastFullMonoMs >= limits.fullReportIntervalMs;
+    const changed = [...link.changed];
+    const removed = [...link.removed];
+    const corrupt = [...link.corrupt];
+    link.changed.clear();
+    link.removed.clear();
+    try {
+      const space = await this.store.space();
+      this.metrics.usedBytes.set(space.usedBytes);
+      const all = this.store.list();
+      this.metrics.chunks.set(all.length);
+      const report = full ? all : changed.map((h) => this.store.get(h)).filter((c) => c !== undefined);
+      const req: HeartbeatRequest = {
+        nodeId: this.nodeId,
+        addr: this.data.addr,
+        adminAddr: this.admin.addr,
+        zone: this.opts.zone,
+        tier: this.opts.tier,
+        capacityBytes: space.capacityBytes,
+        usedBytes: space.usedBytes,
+        freeBytes: space.freeBytes,
+        openWrites: this.data.openWrites,
+        fullReport: full,
+        chunks: report.map((c) => ({ handle: c.handle, version: c.version, length: c.length })),
+        removed: full ? [] : removed,
+        corrupt,
+      };
+      const res: HeartbeatResponse = await callUnary(link.client, link.client.heartbeat, req, Math.max(2000, this.opts.heartbeatIntervalMs * 2));
+      this.heartbeatsOk++;
+      for (const h of corrupt) link.corrupt.delete(h);
+      if (full) { link.needFull = false; link.lastFullMonoMs = now; }
+      if (res.needFullReport) link.needFull = true;
+      await this.runCommands(res);
+    } catch (e) {
+      // Not delivered: report the same changes next time.
+      for (const h of changed) link.changed.add(h);
+      for (const h of removed) link.removed.add(h);
+      link.needFull = link.needFull || full;
+      this.metrics.heartbeatFailures.inc();
+      this.opts.log.debug({ master: link.addr, err: (e as Error).message }, 'heartbeat failed');
+    } finally {
+      link.inFlight = false;
+    }
+  }
+
+  private async runCommands(res: HeartbeatResponse): Promise<void> {
+    for (const cmd of res.commands) {
+      if (cmd.kind === ChunkCommand_Kind.DELETE) {
+        const have = this.store.get(cmd.handle);
+        // Only delete the replica the master meant: a newer version may have arrived since.
+        if (have && have.version <= cmd.version) {
+          await this.store.delete(cmd.handle);
+          for (const l of this.links) l.removed.add(cmd.handle);
+          this.opts.log.info({ handle: cmd.handle, version: have.version }, 'deleted replica on master command');
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,390 @@
+/**
+ * The chunkserver's data plane: chain-replicated writes and verified reads over framed
+ * TCP (protocol in DATA-PLANE.md).
+ *
+ * Invariants:
+ * - A SYNC_ACK for length L is sent upstream only after this replica made L durable AND
+ *   the next replica downstream acknowledged L: an ack at the head means every replica
+ *   in the chain holds L bytes durably.
+ * - A DATA frame is forwarded downstream before it is written locally (pipelining), and
+ *   the frame is verified against its block sums here as well as downstream.
+ * - A read never sends a byte whose block did not verify (ChunkStore.read guarantees it).
+ */
+import net from 'node:net';
+import assert from 'node:assert/strict';
+import type { Logger } from '../common/log';
+import { GfsError } from '../common/errors';
+import { limits } from '../common/limits';
+import { splitHostPort } from '../common/admin-http';
+import {
+  FrameParser, FrameType, decodeSums, encodeFrame, encodeFrameHead, errorFrame, frameError, type Frame,
+} from '../common/frames';
+import type { ChunkStore, ChunkWriter } from './chunk-store';
+import type { DataPlaneMetrics } from './metrics';
+
+export interface DataServerOptions {
+  listen: string;
+  /** What others dial; defaults to the bound address. */
+  advertise?: string;
+  store: ChunkStore;
+  log: Logger;
+  metrics: DataPlaneMetrics;
+  nodeId: string;
+  /** Called when a read finds a corrupt block, so the master hears at once. */
+  onCorrupt: (handle: number) => void;
+  /** Called when a chunk's durable length changed (for the heartbeat delta). */
+  onChunkChanged: (handle: number) => void;
+}
+
+export class DataServer {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  openWrites = 0;
+  addr = '';
+
+  constructor(private readonly opts: DataServerOptions) {}
+
+  async start(): Promise<void> {
+    const server = net.createServer((socket) => this.accept(socket));
+    this.server = server;
+    const { host, port } = splitHostPort(this.opts.listen);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => { server.off('error', reject); resolve(); });
+    });
+    const bound = server.address() as net.AddressInfo;
+    this.addr = this.opts.advertise ?? `${host === '0.0.0.0' ? '127.0.0.1' : host}:${bound.port}`;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private accept(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.setTimeout(limits.dataIdleTimeoutMs, () => socket.destroy());
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    const parser = new FrameParser();
+    let session: WriteSession | ReadSession | undefined;
+    socket.on('data', (chunk: Buffer) => {
+      let frames: Frame[];
+      try {
+        frames = parser.push(chunk);
+      } catch (e) {
+        socket.end(errorFrame(e));
+        socket.destroy();
+        return;
+      }
+      for (const frame of frames) {
+        if (!session) {
+          if (frame.type === FrameType.WRITE_OPEN) session = new WriteSession(this, socket);
+          else if (frame.type === FrameType.READ) session = new ReadSession(this, socket);
+          else {
+            socket.end(errorFrame(new GfsError('PROTOCOL', `unexpected first frame type ${frame.type}`)));
+            return;
+          }
+        }
+        session.onFrame(frame);
+      }
+    });
+  }
+
+  get options(): DataServerOptions { return this.opts; }
+}
+
+// ---------------------------------------------------------------- writes
+
+interface PendingSync { seq: number; length: number; local: Promise<number>; downstream: Promise<number> }
+
+class WriteSession {
+  private writer: ChunkWriter | undefined;
+  private downstream: Downstream | undefined;
+  private failed = false;
+  private readonly syncs: PendingSync[] = [];
+  private draining = false;
+  private handle = 0;
+
+  constructor(private readonly server: DataServer, private readonly upstream: net.Socket) {
+    upstream.on('close', () => this.teardown());
+  }
+
+  onFrame(frame: Frame): void {
+    if (this.failed) return;
+    try {
+      switch (frame.type) {
+        case FrameType.WRITE_OPEN: return void this.open(frame).catch((e) => this.fail(e));
+        case FrameType.DATA: return this.data(frame);
+        case FrameType.SYNC: return this.sync(frame);
+        case FrameType.CLOSE: return void this.finish().catch((e) => this.fail(e));
+        default: throw new GfsError('PROTOCOL', `unexpected frame type ${frame.type} in a write`);
+      }
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private async open(frame: Frame): Promise<void> {
+    const h = frame.header;
+    const handle = Number(h.handle);
+    const version = Number(h.version);
+    const chain = Array.isArray(h.chain) ? (h.chain as unknown[]).map(String) : [];
+    if (!Number.isSafeInteger(handle) || handle <= 0 || !Number.isSafeInteger(version) || version <= 0) {
+      throw new GfsError('INVALID_ARGUMENT', 'WRITE_OPEN needs a positive handle and version');
+    }
+    if (this.writer) throw new GfsError('PROTOCOL', 'second WRITE_OPEN on one connection');
+    this.handle = handle;
+    // Hold incoming frames until the writer and the chain below are ready.
+    this.upstream.pause();
+    this.writer = await this.server.options.store.openWriter(handle, version, { create: h.create !== false });
+    this.server.openWrites++;
+    this.server.options.metrics.openWrites.set(this.server.openWrites);
+    if (chain.length > 0) {
+      this.downstream = new Downstream(chain[0]!, () => this.upstream.resume(), (e) => this.fail(e));
+      await this.downstream.open({ ...h, chain: chain.slice(1) });
+    }
+    if (this.failed) return;
+    this.upstream.write(encodeFrame(FrameType.OPEN_OK, { node: this.server.options.nodeId }));
+    this.upstream.resume();
+  }
+
+  private data(frame: Frame): void {
+    assert(this.writer, 'DATA before WRITE_OPEN');
+    const sumCount = Number(frame.header.sums ?? 0);
+    if (!Number.isInteger(sumCount) || sumCount < 0 || sumCount > 1024) throw new GfsError('PROTOCOL', 'bad sum count');
+    if (this.downstream && !this.downstream.forward(frame.raw)) this.upstream.pause();
+    // Payload = data then its block sums (sums last, so a sender can fill data in place).
+    const dataBytes = frame.payload.length - sumCount * 8;
+    if (dataBytes < 0) throw new GfsError('PROTOCOL', 'DATA frame shorter than its sums');
+    const data = frame.payload.subarray(0, dataBytes);
+    const sums = decodeSums(frame.payload.subarray(dataBytes), sumCount);
+    this.writer.append(data, sumCount > 0 ? sums : undefined);
+    this.server.options.metrics.bytesWritten.inc(data.length);
+  }
+
+  private sync(frame: Frame): void {
+    assert(this.writer, 'SYNC before WRITE_OPEN');
+    const seq = Number(frame.header.seq);
+    const length = Number(frame.header.length);
+    if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(length)) throw new GfsError('PROTOCOL', 'SYNC needs seq and length');
+    const downstream = this.downstream ? this.downstream.expectAck(seq, frame.raw) : Promise.resolve(Number.MAX_SAFE_INTEGER);
+    const writer = this.writer;
+    const local = writer.sync();
+    // Keep rejections observed; the drain loop reports them in order.
+    local.catch(() => undefined);
+    downstream.catch(() => undefined);
+    this.syncs.push({ seq, length, local, downstream });
+    void this.drainSyncs();
+  }
+
+  /** Acknowledges syncs upstream strictly in order. */
+  private async drainSyncs(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.syncs.length > 0 && !this.failed) {
+        const s = this.syncs[0]!;
+        const [localLength, downstreamLength] = await Promise.all([s.local, s.downstream]);
+        this.syncs.shift();
+        // What the whole chain below us holds durably: at least what the SYNC asked for.
+        const length = Math.min(localLength, downstreamLength);
+        if (length < s.length) throw new GfsError('IO_ERROR', `sync ${s.seq} made ${length} bytes durable, asked for ${s.length}`);
+        this.server.options.onChunkChanged(this.handle);
+        this.upstream.write(encodeFrame(FrameType.SYNC_ACK, { seq: s.seq, length }));
+      }
+    } catch (e) {
+      this.fail(e);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async finish(): Promise<void> {
+    // CLOSE: the client has every ack it wants; release the writer and the chain.
+    this.failed = true; // nothing after CLOSE counts, including the chain hanging up
+    this.downstream?.close();
+    await this.release();
+    this.upstream.end();
+  }
+
+  private fail(e: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    const err = e instanceof GfsError ? e : new GfsError('IO_ERROR', (e as Error).message ?? String(e), { cause: e });
+    // Name the node that failed, so the client can leave it out of the next chunk.
+    const failedAddr = err.detail.failedAddr ?? this.server.addr;
+    this.server.options.log.warn({ handle: this.handle, code: err.code, err: err.message, failedAddr }, 'write session failed');
+    if (!this.upstream.destroyed) this.upstream.end(errorFrame(err, { failedAddr }));
+    this.downstream?.destroy();
+    void this.release();
+  }
+
+  private teardown(): void {
+    if (!this.failed) {
+      this.failed = true;
+      this.downstream?.destroy();
+      void this.release();
+    }
+  }
+
+  private async release(): Promise<void> {
+    const w = this.writer;
+    if (!w) return;
+    this.writer = undefined;
+    this.server.openWrites--;
+    this.server.options.metrics.openWrites.set(this.server.openWrites);
+    try {
+      await w.close();
+    } catch (e) {
+      this.server.options.log.warn({ handle: this.handle, err: (e as Error).message }, 'closing chunk writer failed');
+    }
+  }
+}
+
+/** The next replica in a write chain, seen from this one. */
+class Downstream {
+  private readonly socket: net.Socket;
+  private readonly parser = new FrameParser();
+  private readonly acks = new Map<number, { resolve: (length: number) => void; reject: (e: unknown) => void }>();
+  private openWaiter: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  private dead: GfsError | undefined;
+
+  constructor(private readonly addr: string, onDrain: () => void, private readonly onFailure: (e: GfsError) => void) {
+    const { host, port } = splitHostPort(addr);
+    this.socket = net.connect({ host, port });
+    this.socket.setNoDelay(true);
+    this.socket.setTimeout(limits.dataIdleTimeoutMs, () => this.die(new GfsError('TIMEOUT', `replica ${addr} timed out`)));
+    this.socket.on('drain', onDrain);
+    this.socket.on('error', (e) => this.die(new GfsError('UNAVAILABLE', `replica ${addr}: ${e.message}`)));
+    this.socket.on('close', () => this.die(new GfsError('UNAVAILABLE', `replica ${addr} closed the connection`)));
+    this.socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const f of this.parser.push(chunk)) this.onFrame(f);
+      } catch (e) {
+        this.die(e instanceof GfsError ? e : new GfsError('PROTOCOL', String(e)));
+      }
+    });
+  }
+
+  open(header: Record<string, unknown>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.dead) return reject(this.dead);
+      this.openWaiter = { resolve, reject };
+      this.socket.write(encodeFrame(FrameType.WRITE_OPEN, header));
+    });
+  }
+
+  forward(raw: Buffer): boolean {
+    if (this.dead) return true;
+    return this.socket.write(raw);
+  }
+
+  expectAck(seq: number, raw: Buffer): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (this.dead) return reject(this.dead);
+      this.acks.set(seq, { resolve, reject });
+      this.socket.write(raw);
+    });
+  }
+
+  close(): void {
+    this.socket.end(encodeFrame(FrameType.CLOSE, {}));
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private onFrame(f: Frame): void {
+    if (f.type === FrameType.OPEN_OK) {
+      this.openWaiter?.resolve();
+      this.openWaiter = undefined;
+    } else if (f.type === FrameType.SYNC_ACK) {
+      const seq = Number(f.header.seq);
+      this.acks.get(seq)?.resolve(Number(f.header.length));
+      this.acks.delete(seq);
+    } else if (f.type === FrameType.ERROR) {
+      const e = frameError(f.header);
+      // Keep the failing node named by the replica that saw it fail.
+      this.die(new GfsError(e.code, e.message, { detail: { failedAddr: e.detail.failedAddr ?? this.addr } }));
+    }
+  }
+
+  private die(e: GfsError): void {
+    if (this.dead) return;
+    const err = e.detail.failedAddr ? e : new GfsError(e.code, e.message, { detail: { failedAddr: this.addr } });
+    this.dead = err;
+    this.openWaiter?.reject(err);
+    for (const a of this.acks.values()) a.reject(err);
+    this.acks.clear();
+    this.socket.destroy();
+    this.onFailure(err);
+  }
+}
+
+// ---------------------------------------------------------------- reads
+
+class ReadSession {
+  private queue: Frame[] = [];
+  private busy = false;
+
+  constructor(private readonly server: DataServer, private readonly socket: net.Socket) {}
+
+  onFrame(frame: Frame): void {
+    if (frame.type !== FrameType.READ) {
+      this.socket.end(errorFrame(new GfsError('PROTOCOL', `unexpected frame type ${frame.type} in a read`)));
+      return;
+    }
+    // Reads on one connection are answered one after another, in order.
+    this.queue.push(frame);
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    while (this.queue.length > 0 && !this.socket.destroyed) {
+      await this.serve(this.queue.shift()!);
+    }
+    this.busy = false;
+  }
+
+  private async serve(frame: Frame): Promise<void> {
+    const { store, metrics, onCorrupt, log } = this.server.options;
+    const h = frame.header;
+    const handle = Number(h.handle);
+    const version = Number(h.version);
+    const offset = Number(h.offset);
+    const length = Number(h.length);
+    try {
+      if (![handle, version, offset, length].every((n) => Number.isSafeInteger(n) && n >= 0)) {
+        throw new GfsError('INVALID_ARGUMENT', 'READ needs handle, version, offset and length');
+      }
+      for await (const piece of store.read(handle, version, offset, length)) {
+        if (this.socket.destroyed) return;
+        this.socket.write(encodeFrameHead(FrameType.READ_DATA, {}, piece.length));
+        const ok = this.socket.write(piece);
+        metrics.bytesRead.inc(piece.length);
+        if (!ok) await waitDrain(this.socket);
+      }
+      this.socket.write(encodeFrame(FrameType.READ_END, {}));
+    } catch (e) {
+      if (e instanceof GfsError && e.code === 'CORRUPT') {
+        metrics.corruptReads.inc();
+        log.error({ handle, err: e.message }, 'corrupt block found by a read');
+        onCorrupt(handle);
+      }
+      if (!this.socket.destroyed) this.socket.write(errorFrame(e));
+    }
+  }
+}
+
+function waitDrain(socket: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => { socket.off('drain', done); socket.off('close', done); resolve(); };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
+}

@@ -1,0 +1,289 @@
+/**
+ * Writes a whole file (put): source bytes are cut into 1 MiB DATA frames with one
+ * xxHash64 per 64 KiB block, streamed down a replica chain per chunk, and made durable
+ * on every replica at sync points.
+ *
+ * Invariants:
+ * - Memory is bounded by the write window (frames not yet acknowledged durable are kept
+ *   to be replayed), never by the file size.
+ * - A chunk's length is committed to the master only up to what every replica in its
+ *   chain acknowledged durable.
+ * - If a replica fails, the chunk ends at its acknowledged length and the rest is
+ *   replayed on a newly allocated chunk that leaves the failed node out.
+ * - The file becomes visible only when CompleteFile succeeds; on failure it is aborted
+ *   and nothing is visible.
+ */
+import { GfsError } from '../common/errors';
+import { limits } from '../common/limits';
+import { createXxh64, hex64, xxh64 } from '../common/checksum';
+import { FrameType } from '../common/frames';
+import type { Logger } from '../common/log';
+import { randomId } from '../common/ids';
+import type { ChunkInfo, FileInfo } from '../../gen/gfs';
+import type { MasterConn } from './master-conn';
+import { ChainWriter } from './chain-writer';
+
+export interface PutOptions {
+  force?: boolean;
+  replication?: number;
+  contentType?: string;
+  metadata?: Record<string, string>;
+  onProgress?: (bytes: number) => void;
+  /** Bytes per chunk; defaults to the cluster chunk size (tests use smaller chunks). */
+  chunkBytes?: number;
+}
+
+const HEADER_JSON_BYTES = 12; // `{"sums":  16}`: fixed width so data can be filled in place
+const PREFIX_BYTES = 9 + HEADER_JSON_BYTES;
+const MAX_SUMS = Math.ceil(limits.readPieceBytes / limits.blockBytes);
+
+/** A DATA frame being filled in place: prefix, header, data, then the sums after the data. */
+class FrameBuilder {
+  readonly buf = Buffer.allocUnsafe(PREFIX_BYTES + limits.readPieceBytes + MAX_SUMS * 8);
+  dataBytes = 0;
+
+  fill(src: Uint8Array, from: number, maxDataBytes: number): number {
+    const n = Math.min(maxDataBytes - this.dataBytes, src.length - from);
+    this.buf.set(src.subarray(from, from + n), PREFIX_BYTES + this.dataBytes);
+    this.dataBytes += n;
+    return n;
+  }
+
+  /** Finishes the frame; returns a view of its bytes (the builder must not be reused while it is held). */
+  seal(): Buffer {
+    const n = Math.ceil(this.dataBytes / limits.blockBytes);
+    const data = this.buf.subarray(PREFIX_BYTES, PREFIX_BYTES + this.dataBytes);
+    let at = PREFIX_BYTES + this.dataBytes;
+    for (let i = 0; i < n; i++) {
+      this.buf.writeBigUInt64LE(xxh64(data.subarray(i * limits.blockBytes, Math.min(data.length, (i + 1) * limits.blockBytes))), at);
+      at += 8;
+    }
+    const header = `{"sums":${String(n).padStart(HEADER_JSON_BYTES - 9, ' ')}}`;
+    this.buf.writeUInt32LE(at - 4, 0);
+    this.buf.writeUInt8(FrameType.DATA, 4);
+    this.buf.writeUInt32LE(HEADER_JSON_BYTES, 5);
+    this.buf.write(header, 9, 'latin1');
+    return this.buf.subarray(0, at);
+  }
+}
+
+interface SentFrame { frame: Buffer; dataBytes: number; endOffset: number }
+
+export class FileWriter {
+  private inode = 0;
+  private chain: ChainWriter | undefined;
+  private chunk: ChunkInfo | undefined;
+  /** Bytes sent into the current chunk. */
+  private chunkBytes = 0;
+  private syncedRequested = 0;
+  /** Frames of the current chunk not yet acknowledged durable, oldest first. */
+  private unacked: SentFrame[] = [];
+  private readonly excluded = new Set<string>();
+  private readonly fileHash = createXxh64();
+  private size = 0;
+  private readonly chunkBytesMax: number;
+  private builder = new FrameBuilder();
+  private recoveries = 0;
+
+  constructor(
+    private readonly master: MasterConn,
+    private readonly path: string,
+    private readonly opts: PutOptions,
+    private readonly log: Logger,
+  ) {
+    this.chunkBytesMax = opts.chunkBytes ?? limits.chunkBytesMax;
+    if (this.chunkBytesMax % limits.readPieceBytes !== 0 && this.chunkBytesMax >= limits.readPieceBytes) {
+      throw new GfsError('INVALID_ARGUMENT', 'chunk size must be a multiple of 1 MiB');
+    }
+  }
+
+  async write(source: AsyncIterable<Uint8Array>): Promise<FileInfo> {
+    const res = await this.master.call('createFile', {
+      path: this.path, overwrite: this.opts.force ?? false, replication: this.opts.replication ?? 0,
+      contentType: this.opts.contentType ?? '', metadata: this.opts.metadata ?? {}, requestId: randomId(),
+    });
+    this.inode = res.inode;
+    try {
+      for await (const piece of source) {
+        const bytes = typeof piece === 'string' ? Buffer.from(piece) : piece;
+        this.fileHash.update(bytes);
+        let from = 0;
+        while (from < bytes.length) {
+          // A frame never crosses a chunk boundary.
+          const room = Math.min(limits.readPieceBytes, this.roomInChunk());
+          from += this.builder.fill(bytes, from, room);
+          if (this.builder.dataBytes === room) await this.flushFrame();
+        }
+        this.size += bytes.length;
+      }
+      if (this.builder.dataBytes > 0) await this.flushFrame();
+      await this.finishChunk();
+      return await this.master.call('completeFile', {
+        inode: this.inode, size: this.size, checksum: hex64(this.fileHash.digest()), requestId: randomId(),
+      });
+    } catch (e) {
+      this.chain?.destroy();
+      await this.master.call('abortFile', { inode: this.inode }).catch((abortErr: Error) => {
+        this.log.warn({ inode: this.inode, err: abortErr.message }, 'could not abort the unfinished file; GC will reclaim it');
+      });
+      throw e;
+    }
+  }
+
+  private roomInChunk(): number {
+    return this.chain && this.chunkBytes < this.chunkBytesMax ? this.chunkBytesMax - this.chunkBytes : this.chunkBytesMax;
+  }
+
+  /** Sends the frame being built (and starts a new chunk first if needed). */
+  private async flushFrame(): Promise<void> {
+    if (!this.chain || this.chunkBytes >= this.chunkBytesMax) {
+      if (this.chain) await this.finishChunk();
+      await this.startChunk();
+    }
+    const frame = this.builder.seal();
+    const dataBytes = this.builder.dataBytes;
+    this.builder = new FrameBuilder();
+    this.chunkBytes += dataBytes;
+    const sent: SentFrame = { frame, dataBytes, endOffset: this.chunkBytes };
+    this.unacked.push(sent);
+    // Not retried after a recovery: the frame is in `unacked`, so the replay sent it.
+    await this.withRecovery(() => this.chain!.send(frame), false);
+    this.opts.onProgress?.(dataBytes);
+    if (this.chunkBytes - this.syncedRequested >= limits.syncEveryBytes) this.requestSync(this.chunkBytes);
+    while (this.chunkBytes - this.chain!.ackedLength > limits.writeWindowBytes) {
+      await this.withRecovery(() => this.waitAck());
+    }
+  }
+
+  private requestSync(length: number): void {
+    this.syncedRequested = length;
+    const chain = this.chain!;
+    chain.sync(length).then(() => this.dropAcked(chain), () => undefined);
+  }
+
+  private dropAcked(chain: ChainWriter): void {
+    if (chain !== this.chain) return;
+    while (this.unacked.length > 0 && this.unacked[0]!.endOffset <= chain.ackedLength) this.unacked.shift();
+  }
+
+  private waitAck(): Promise<void> {
+    const chain = this.chain!;
+    const target = this.syncedRequested;
+    return chain.sync(target).then(() => this.dropAcked(chain));
+  }
+
+  private async startChunk(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      let chunk: ChunkInfo | undefined;
+      try {
+        ({ chunk } = await this.master.call('allocateChunk', {
+          inode: this.inode, excludeNodes: [...this.excluded], requestId: randomId(),
+        }));
+      } catch (e) {
+        // Exclusions are hints from past failures; a node may be back. Forget them and retry.
+        const code = (e as GfsError).code;
+        if ((code !== 'NO_SPACE' && code !== 'NO_CHUNKSERVERS') || this.excluded.size === 0 || attempt >= limits.clientRetries) throw e;
+        this.excluded.clear();
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      if (!chunk || chunk.replicas.length === 0) throw new GfsError('NO_CHUNKSERVERS', 'master allocated a chunk with no replicas');
+      const chain = new ChainWriter(chunk);
+      try {
+        await chain.open();
+        this.chain = chain;
+        this.chunk = chunk;
+        this.chunkBytes = 0;
+        this.syncedRequested = 0;
+        return;
+      } catch (e) {
+        chain.destroy();
+        await this.master.call('abandonChunk', { inode: this.inode, handle: chunk.handle }).catch(() => undefined);
+        this.noteFailure(chunk, e as GfsError);
+        if (attempt >= limits.clientRetries) throw e;
+      }
+    }
+  }
+
+  /** Makes the whole current chunk durable and commits its length. */
+  private async finishChunk(): Promise<void> {
+    if (!this.chain) return;
+    await this.withRecovery(async () => {
+      if (this.chunkBytes > this.chain!.ackedLength) {
+        this.syncedRequested = this.chunkBytes;
+        await this.chain!.sync(this.chunkBytes);
+      }
+    });
+    const chain = this.chain!;
+    const chunk = this.chunk!;
+    await this.master.call('commitChunk', {
+      inode: this.inode, handle: chunk.handle, length: this.chunkBytes, replicaNodes: chunk.replicas.map((r) => r.nodeId),
+    });
+    chain.close();
+    this.chain = undefined;
+    this.chunk = undefined;
+    this.unacked = [];
+  }
+
+  /**
+   * Runs a step of the chain write; if a replica fails, ends the chunk at what every
+   * replica acknowledged, replays the rest on a new chunk without the failed node, and
+   * tries the step again there.
+   */
+  private async withRecovery(step: () => Promise<void>, retryStep = true): Promise<void> {
+    for (let recovered = false; ; ) {
+      try {
+        if (recovered && !retryStep) return;
+        await step();
+        return;
+      } catch (e) {
+        let err = e instanceof GfsError ? e : new GfsError('IO_ERROR', String(e));
+        // Recovery itself can hit a failing replica: then recover again, a bounded number of times.
+        for (;;) {
+          if (!this.chain?.failure) throw err;
+          if (++this.recoveries > limits.clientRetries * 4) throw err;
+          try {
+            await this.recover(err);
+            break;
+          } catch (again) {
+            err = again instanceof GfsError ? again : new GfsError('IO_ERROR', String(again));
+          }
+        }
+        recovered = true;
+      }
+    }
+  }
+
+  private async recover(err: GfsError): Promise<void> {
+    const failed = this.chain!;
+    const chunk = this.chunk!;
+    const durable = failed.ackedLength;
+    this.noteFailure(chunk, err);
+    this.log.warn({ handle: chunk.handle, durable, sent: this.chunkBytes, err: err.message }, 'replica failed during write; continuing on a new chunk');
+    failed.destroy();
+    if (durable > 0) {
+      await this.master.call('commitChunk', {
+        inode: this.inode, handle: chunk.handle, length: durable, replicaNodes: chunk.replicas.map((r) => r.nodeId),
+      });
+    } else {
+      await this.master.call('abandonChunk', { inode: this.inode, handle: chunk.handle });
+    }
+    const replay = this.unacked.filter((f) => f.endOffset > durable);
+    this.chain = undefined;
+    this.unacked = [];
+    await this.startChunk();
+    // Durable lengths are sync points, which fall on frame boundaries: replay whole frames.
+    for (const f of replay) {
+      this.chunkBytes += f.dataBytes;
+      this.unacked.push({ ...f, endOffset: this.chunkBytes });
+      await this.chain!.send(f.frame);
+    }
+    if (this.chunkBytes > 0) this.requestSync(this.chunkBytes);
+  }
+
+  private noteFailure(chunk: ChunkInfo, err: GfsError): void {
+    const addr = err.detail.failedAddr;
+    const node = chunk.replicas.find((r) => r.addr === addr) ?? chunk.replicas[0];
+    if (node) this.excluded.add(node.nodeId);
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The gfs client library: metadata calls with leader discovery and retries, streaming
+ * put/get with bounded memory, replica failover on error or corruption.
+ */
+import { Readable, Writable } from 'node:stream';
+import { once } from 'node:events';
+import type { FileInfo, ListResponse, NodesResponse, StatusResponse } from '../../gen/gfs';
+import { GfsError } from '../common/errors';
+import { initChecksums } from '../common/checksum';
+import { normalizeFilePath, normalizePath } from '../common/paths';
+import { silentLogger, type Logger } from '../common/log';
+import { randomId } from '../common/ids';
+import { MasterConn } from './master-conn';
+import { FileWriter, type PutOptions } from './file-writer';
+import { readFileRange } from './file-reader';
+
+export type { FileInfo, PutOptions };
+export { GfsError };
+
+export interface ClientOptions {
+  masters: string[];
+  log?: Logger;
+  retries?: number;
+  timeoutMs?: number;
+}
+
+export interface ReadOptions {
+  start?: number;
+  /** Exclusive end offset. */
+  end?: number;
+  onProgress?: (bytes: number) => void;
+}
+
+export class GfsClient {
+  private readonly conn: MasterConn;
+  private readonly log: Logger;
+
+  constructor(opts: ClientOptions) {
+    this.conn = new MasterConn({ masters: opts.masters, retries: opts.retries, timeoutMs: opts.timeoutMs });
+    this.log = opts.log ?? silentLogger;
+  }
+
+  /** Writes a whole file from a stream; it becomes visible only once complete. */
+  async put(source: NodeJS.ReadableStream | AsyncIterable<Uint8Array> | Uint8Array, remotePath: string, opts: PutOptions = {}): Promise<FileInfo> {
+    await initChecksums();
+    const path = normalizeFilePath(remotePath);
+    const iterable: AsyncIterable<Uint8Array> = source instanceof Uint8Array
+      ? (async function* () { yield source; })()
+      : (source as AsyncIterable<Uint8Array>);
+    return new FileWriter(this.conn, path, opts, this.log).write(iterable);
+  }
+
+  /** Streams a file (or a range of it) into `target`, honouring its backpressure. */
+  async get(remotePath: string, target: NodeJS.WritableStream, opts: ReadOptions = {}): Promise<FileInfo> {
+    const info = await this.stat(remotePath);
+    const writable = target as Writable;
+    for await (const piece of this.readInfo(info, opts)) {
+      opts.onProgress?.(piece.length);
+      if (!writable.write(piece)) await once(writable, 'drain');
+    }
+    return info;
+  }
+
+  /** A Readable over a file or a range of it. */
+  createReadStream(remotePath: string, opts: ReadOptions = {}): Readable {
+    const self = this;
+    return Readable.from((async function* () {
+      const info = await self.stat(remotePath);
+      yield* self.readInfo(info, opts);
+    })(), { objectMode: false });
+  }
+
+  async readAll(remotePath: string): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const p of this.createReadStream(remotePath)) parts.push(p as Buffer);
+    return Buffer.concat(parts);
+  }
+
+  private readInfo(info: FileInfo, opts: ReadOptions): AsyncGenerator<Buffer> {
+    if (info.isDir) throw new GfsError('IS_A_DIRECTORY', `${info.path} is a directory`);
+    return readFileRange(this.conn, info, opts.start ?? 0, opts.end ?? info.size, this.log);
+  }
+
+  stat(path: string): Promise<FileInfo> {
+    return this.conn.call('stat', { path: normalizePath(path) });
+  }
+
+  async list(path: string, opts: { recursive?: boolean; limit?: number; startAfter?: string } = {}): Promise<ListResponse> {
+    return this.conn.call('list', { path: normalizePath(path), recursive: opts.recursive ?? false, limit: opts.limit ?? 0, startAfter: opts.startAfter ?? '' });
+  }
+
+  async mkdir(path: string): Promise<void> {
+    await this.conn.call('mkdir', { path: normalizePath(path), parents: true, requestId: randomId() });
+  }
+
+  async rename(source: string, target: string, opts: { overwrite?: boolean } = {}): Promise<void> {
+    await this.conn.call('rename', { source: normalizePath(source), target: normalizePath(target), overwrite: opts.overwrite ?? false, requestId: randomId() });
+  }
+
+  async delete(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
+    await this.conn.call('delete', { path: normalizePath(path), recursive: opts.recursive ?? false, requestId: randomId() });
+  }
+
+  status(): Promise<StatusResponse> {
+    return this.conn.call('status', {});
+  }
+
+  nodes(): Promise<NodesResponse> {
+    return this.conn.call('nodes', {});
+  }
+
+  async close(): Promise<void> {
+    this.conn.close();
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The HTTP gateway. This first version serves the cluster status and the admin
+ * endpoints on the REST port; the REST file API and S3 (DESIGN §10) build on it.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, type Registry } from 'prom-client';
+import { GfsClient } from '../client';
+import { ERROR_TABLE, GfsError } from '../common/errors';
+import { newRegistry, splitHostPort } from '../common/admin-http';
+import type { Logger } from '../common/log';
+
+export interface GatewayOptions {
+  masters: string[];
+  restListen: string;
+  log: Logger;
+}
+
+export class Gateway {
+  private server: http.Server | undefined;
+  private readonly client: GfsClient;
+  private readonly registry: Registry = newRegistry('gateway');
+  private readonly requests = new Counter({ name: 'gfs_gateway_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [this.registry] });
+  restAddr = '';
+
+  constructor(private readonly opts: GatewayOptions) {
+    this.client = new GfsClient({ masters: opts.masters, log: opts.log, retries: 2, timeoutMs: 5000 });
+  }
+
+  async start(): Promise<void> {
+    this.server = http.createServer((req, res) => void this.route(req, res));
+    const { host, port } = splitHostPort(this.opts.restListen);
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    this.restAddr = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${(this.server.address() as AddressInfo).port}`;
+    this.opts.log.info({ rest: this.restAddr, masters: this.opts.masters }, 'gateway serving');
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => { this.server?.closeAllConnections(); this.server ? this.server.close(() => resolve()) : resolve(); });
+    await this.client.close();
+  }
+
+  private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = (req.url ?? '/').split('?')[0]!;
+    const send = (status: number, body: unknown, route: string, type = 'application/json') => {
+      this.requests.inc({ route, status: String(status) });
+      res.writeHead(status, { 'content-type': type });
+      res.end(typeof body === 'string' ? body : JSON.stringify(body));
+    };
+    try {
+      if (url === '/healthz') return send(200, { ok: true }, 'healthz');
+      if (url === '/metrics') return send(200, await this.registry.metrics(), 'metrics', this.registry.contentType);
+      if (url === '/readyz') {
+        try {
+          await this.client.status();
+          return send(200, { ready: true }, 'readyz');
+        } catch (e) {
+          return send(503, { ready: false, reason: (e as Error).message }, 'readyz');
+        }
+      }
+      if (url === '/v1/status' && req.method === 'GET') return send(200, await this.client.status(), 'status');
+      throw new GfsError('NO_SUCH_FILE', `no route ${req.method} ${url}`);
+    } catch (e) {
+      const err = e instanceof GfsError ? e : new GfsError('INTERNAL', (e as Error).message);
+      send(ERROR_TABLE[err.code].http, { error: { code: err.code, message: err.message } }, 'error');
+    }
+  }
+}

@@ -1,0 +1,969 @@
+/**
+ * The master's metadata state machine (DESIGN §3-4): the namespace tree, pending
+ * puts, trash, the chunk table and the request-id table, changed only by applying
+ * MetaOps in log order.
+ *
+ * apply() is pure and deterministic: no I/O, no clock, no randomness. Times, inode
+ * ids and chunk handles are chosen by the caller and carried in the op, so replaying
+ * the same ops from empty (or from a snapshot) gives the same state on every master.
+ * Every op is checked in full before anything changes: an op that throws leaves the
+ * state exactly as it was, and validate(op) runs the same checks without applying,
+ * so the leader only logs ops that apply cleanly.
+ *
+ * Invariants (assertInvariants() checks them all; apply asserts the local ones):
+ * - A chunk handle belongs to at most one file, and the chunk table holds exactly the
+ *   chunks of the files it knows (pending, in the tree, in trash).
+ * - nextHandle > every handle ever seen and nextInode > every inode ever seen: apply
+ *   refuses an id below them, so a handle or inode is never reused, even after the
+ *   file that had it is gone (stale replicas and stale writers stay detectable).
+ * - A sealed file's size is the sum of its chunk lengths and all its chunks are
+ *   committed. Chunk offsets are not stored: chunk i starts where chunk i-1 ends
+ *   (chunkOffsets()), so they are contiguous by construction.
+ * - A file is in exactly one place: pending (writing, invisible, not in the tree),
+ *   the tree (visible), or trash (hidden, chunks still referenced until purged).
+ * - Nothing that is serialized depends on Map iteration order except the request-id
+ *   table, whose order is log order; everything else is written sorted.
+ */
+import assert from 'node:assert/strict';
+import type {
+  MetaOp,
+  OpAbandonChunk,
+  OpAbortFile,
+  OpAllocateChunk,
+  OpCommitChunk,
+  OpCompleteFile,
+  OpCreateFile,
+  OpDelete,
+  OpMkdir,
+  OpRename,
+} from '../../gen/gfs';
+import { GfsError } from '../common/errors';
+import { limits } from '../common/limits';
+import { normalizeFilePath, normalizePath } from '../common/paths';
+import { ChunkTable } from './chunk-table';
+import { Dir, Namespace, childPath, comparePaths, type Probe } from './namespace';
+import { RequestIdTable, requestIdLengthMax, type RememberedResult } from './request-ids';
+
+export interface ChunkRef {
+  handle: number;
+  version: number;
+  /** Bytes in the chunk; 0 until committed. */
+  length: number;
+  committed: boolean;
+}
+
+export interface FileNode {
+  kind: 'file';
+  inode: number;
+  /** Where it is (tree), will be linked (pending) or was (trash). */
+  path: string;
+  size: number;
+  mtimeMs: number;
+  state: 'writing' | 'sealed';
+  chunks: ChunkRef[];
+  replication: number;
+  contentType: string;
+  metadata: Record<string, string>;
+  /** Whole-file checksum as the writer gave it at complete; '' while writing. */
+  checksum: string;
+  visible: boolean;
+  /** The create asked to replace an existing file at `path`. */
+  overwrite: boolean;
+}
+
+export interface DirNode {
+  kind: 'dir';
+  path: string;
+  mtimeMs: number;
+}
+
+export interface TrashEntry {
+  inode: number;
+  path: string;
+  deletedAtMs: number;
+}
+
+export type OpKind =
+  | 'createFile'
+  | 'allocateChunk'
+  | 'commitChunk'
+  | 'abandonChunk'
+  | 'completeFile'
+  | 'abortFile'
+  | 'mkdir'
+  | 'rename'
+  | 'delete';
+
+export const opKinds: readonly OpKind[] = [
+  'createFile',
+  'allocateChunk',
+  'commitChunk',
+  'abandonChunk',
+  'completeFile',
+  'abortFile',
+  'mkdir',
+  'rename',
+  'delete',
+];
+
+export interface ApplyResult {
+  op: OpKind;
+  /** createFile, allocate/commit/abandonChunk, completeFile, abortFile. */
+  inode?: number;
+  /** allocate/commit/abandonChunk. */
+  handle?: number;
+  /** allocateChunk. */
+  version?: number;
+  /** The file as it is now (a live object: read it, never change it); absent once it is gone. */
+  file?: FileNode;
+  /** Inodes this op moved to trash (overwrite, delete), ascending. Not kept for replays. */
+  trashed?: number[];
+  /** The request id was seen before: nothing was applied, this is the first result. */
+  replayed?: boolean;
+}
+
+export interface ListOptions {
+  recursive: boolean;
+  /** At most this many entries; 0 or less means no limit (the server should bound it). */
+  limit: number;
+  /** A full path: only entries sorting after it ('' for all). */
+  startAfter: string;
+  /** Leave directories out (S3-style listings). */
+  filesOnly?: boolean;
+}
+
+export interface ListResult {
+  entries: (FileNode | DirNode)[];
+  truncated: boolean;
+}
+
+export interface ChunkSummary {
+  handle: number;
+  version: number;
+  length: number;
+  inode: number;
+  replication: number;
+}
+
+export interface MetaCounts {
+  /** Visible files in the tree. */
+  files: number;
+  /** Directories, the root excluded. */
+  dirs: number;
+  chunks: number;
+  trash: number;
+  pending: number;
+}
+
+export type InodeLocation = 'pending' | 'tree' | 'trash';
+
+export interface MetaStateOptions {
+  /** Request ids remembered; every master of a group must use the same value. */
+  requestIdsMax?: number;
+}
+
+/** Byte offset of each chunk in its file: chunk i starts where chunk i-1 ends. */
+export function chunkOffsets(file: FileNode): number[] {
+  const offsets: number[] = [];
+  let offset = 0;
+  for (const c of file.chunks) {
+    offsets.push(offset);
+    offset += c.length;
+  }
+  return offsets;
+}
+
+const SNAPSHOT_FORMAT = 'gfs-meta';
+const SNAPSHOT_VERSION = 1;
+
+/** A checked op, ready to change the state. run() never throws a GfsError. */
+interface Prepared {
+  replay?: ApplyResult;
+  run: () => ApplyResult;
+}
+
+export class MetaState {
+  private inodeNext = 1;
+  private handleNext = 1;
+  private readonly tree = new Namespace();
+  /** Every known file by inode: pending, in the tree, or in trash. */
+  private readonly files = new Map<number, FileNode>();
+  /** Insertion order is inode order: creates must use ascending inodes. */
+  private readonly pending = new Map<number, FileNode>();
+  private readonly trashed = new Map<number, TrashEntry>();
+  private readonly chunks = new ChunkTable();
+  private readonly requests: RequestIdTable;
+
+  constructor(options: MetaStateOptions = {}) {
+    this.requests = new RequestIdTable(options.requestIdsMax ?? limits.requestIdsMax);
+  }
+
+  /** The smallest inode a create may use. Read-only: only apply() moves it. */
+  get nextInode(): number {
+    return this.inodeNext;
+  }
+
+  /** The smallest handle an allocate may use. Read-only: only apply() moves it. */
+  get nextHandle(): number {
+    return this.handleNext;
+  }
+
+  // ------------------------------------------------------------------ apply
+
+  apply(op: MetaOp): ApplyResult {
+    const prepared = this.prepare(op);
+    if (prepared.replay !== undefined) return prepared.replay;
+    const result = prepared.run();
+    const id = op.requestId ?? '';
+    if (id !== '') this.requests.remember(id, remembered(result));
+    return result;
+  }
+
+  /** Throws the GfsError that apply(op) would throw; changes nothing. A replayed request id is valid. */
+  validate(op: MetaOp): void {
+    this.prepare(op);
+  }
+
+  /** The first result of an already applied request id, so a retry needs no new record. */
+  seenRequest(id: string): ApplyResult | undefined {
+    const r = id === '' ? undefined : this.requests.get(id);
+    return r === undefined ? undefined : this.replayOf(r);
+  }
+
+  private prepare(op: MetaOp): Prepared {
+    const kind = opKindOf(op);
+    const id = op.requestId ?? '';
+    if (id !== '') {
+      if (typeof id !== 'string' || id.length > requestIdLengthMax) {
+        throw new GfsError('INVALID_ARGUMENT', `request id longer than ${requestIdLengthMax} characters`);
+      }
+      const seen = this.requests.get(id);
+      if (seen !== undefined) {
+        if (seen.op !== kind) {
+          throw new GfsError('INVALID_ARGUMENT', `request id "${id}" was already used for ${seen.op}, not ${kind}`);
+        }
+        const replay = this.replayOf(seen);
+        return { replay, run: () => replay };
+      }
+    }
+    switch (kind) {
+      case 'createFile': return this.prepareCreate(op.createFile!);
+      case 'allocateChunk': return this.prepareAllocate(op.allocateChunk!);
+      case 'commitChunk': return this.prepareCommit(op.commitChunk!);
+      case 'abandonChunk': return this.prepareAbandon(op.abandonChunk!);
+      case 'completeFile': return this.prepareComplete(op.completeFile!);
+      case 'abortFile': return this.prepareAbort(op.abortFile!);
+      case 'mkdir': return this.prepareMkdir(op.mkdir!);
+      case 'rename': return this.prepareRename(op.rename!);
+      case 'delete': return this.prepareDelete(op.delete!);
+    }
+  }
+
+  private replayOf(r: RememberedResult): ApplyResult {
+    const result: ApplyResult = { op: r.op, replayed: true };
+    if (r.inode !== undefined) {
+      result.inode = r.inode;
+      const file = this.files.get(r.inode);
+      if (file !== undefined) result.file = file;
+    }
+    if (r.handle !== undefined) result.handle = r.handle;
+    if (r.version !== undefined) result.version = r.version;
+    return result;
+  }
+
+  private prepareCreate(o: OpCreateFile): Prepared {
+    const path = normalizeFilePath(o.path);
+    const inode = positiveId(o.inode, 'inode');
+    if (inode < this.inodeNext) {
+      throw new GfsError('INVALID_ARGUMENT', `inode ${inode} was already handed out (next is ${this.inodeNext})`);
+    }
+    const replication = o.replication === 0 ? limits.replicationDefault : o.replication;
+    if (!Number.isInteger(replication) || replication < 1 || replication > limits.replicationMax) {
+      throw new GfsError('INVALID_ARGUMENT', `replication must be 1..${limits.replicationMax}, not ${o.replication}`);
+    }
+    const mtimeMs = count(o.mtimeMs, 'mtime');
+    const contentType = text(o.contentType, 'content type');
+    const metadata = sortedMetadata(o.metadata);
+    const overwrite = o.overwrite === true;
+    this.probeCreate(path, overwrite);
+    return {
+      run: () => {
+        assert.ok(!this.files.has(inode));
+        const file: FileNode = {
+          kind: 'file', inode, path, size: 0, mtimeMs, state: 'writing', chunks: [], replication,
+          contentType, metadata, checksum: '', visible: false, overwrite,
+        };
+        this.files.set(inode, file);
+        this.pending.set(inode, file);
+        this.inodeNext = inode + 1;
+        assert.ok(Number.isSafeInteger(this.inodeNext));
+        return { op: 'createFile', inode, file };
+      },
+    };
+  }
+
+  private prepareAllocate(o: OpAllocateChunk): Prepared {
+    const file = this.checkWritable(o.inode);
+    const handle = positiveId(o.handle, 'chunk handle');
+    if (handle < this.handleNext) {
+      throw new GfsError('INVALID_ARGUMENT', `chunk handle ${handle} was already handed out (next is ${this.handleNext})`);
+    }
+    const version = count(o.version, 'chunk version');
+    return {
+      run: () => {
+        const ref: ChunkRef = { handle, version, length: 0, committed: false };
+        file.chunks.push(ref);
+        this.chunks.add(file, ref);
+        this.handleNext = handle + 1;
+        assert.ok(Number.isSafeInteger(this.handleNext));
+        return { op: 'allocateChunk', inode: file.inode, handle, version, file };
+      },
+    };
+  }
+
+  private prepareCommit(o: OpCommitChunk): Prepared {
+    const file = this.checkWritable(o.inode);
+    const ref = this.chunkOf(file, o.handle);
+    const length = count(o.length, 'chunk length');
+    if (length > limits.chunkBytesMax) {
+      throw new GfsError('INVALID_ARGUMENT', `chunk length ${length} is over the chunk size ${limits.chunkBytesMax}`);
+    }
+    const result = (): ApplyResult => ({ op: 'commitChunk', inode: file.inode, handle: ref.handle, file });
+    if (ref.committed) {
+      // A retried commit (CommitChunk has no request id) is a no-op; a different
+      // length would move the offsets of the chunks after it.
+      if (ref.length !== length) {
+        throw new GfsError('INVALID_ARGUMENT', `chunk ${ref.handle} is already committed with length ${ref.length}, not ${length}`);
+      }
+      return { run: result };
+    }
+    return {
+      run: () => {
+        ref.length = length;
+        ref.committed = true;
+        return result();
+      },
+    };
+  }
+
+  private prepareAbandon(o: OpAbandonChunk): Prepared {
+    const file = this.checkWritable(o.inode);
+    const ref = this.chunkOf(file, o.handle);
+    return {
+      run: () => {
+        const i = file.chunks.lastIndexOf(ref);
+        assert.ok(i >= 0);
+        file.chunks.splice(i, 1);
+        this.chunks.remove(ref.handle);
+        return { op: 'abandonChunk', inode: file.inode, handle: ref.handle, file };
+      },
+    };
+  }
+
+  private prepareComplete(o: OpCompleteFile): Prepared {
+    const file = this.checkWritable(o.inode);
+    assert.ok(this.pending.get(file.inode) === file, 'every writing file is a pending put');
+    let sum = 0;
+    for (const c of file.chunks) {
+      if (!c.committed) {
+        throw new GfsError('FILE_NOT_WRITABLE', `chunk ${c.handle} of "${file.path}" is not committed`);
+      }
+      sum += c.length;
+    }
+    const size = count(o.size, 'size');
+    if (size !== sum) {
+      throw new GfsError('INVALID_ARGUMENT', `size ${size} of "${file.path}" is not the ${sum} bytes its chunks hold`);
+    }
+    const checksum = text(o.checksum, 'checksum');
+    const mtimeMs = count(o.mtimeMs, 'mtime');
+    // Checked again here: another put of the same path may have completed first.
+    const existing = this.probeCreate(file.path, file.overwrite);
+    return {
+      run: () => {
+        const trashed: number[] = [];
+        if (existing.kind === 'file') {
+          this.tree.unlinkFile(existing.parent, existing.file, mtimeMs);
+          this.toTrash(existing.file, mtimeMs);
+          trashed.push(existing.file.inode);
+        }
+        file.size = size;
+        file.checksum = checksum;
+        file.mtimeMs = mtimeMs;
+        file.state = 'sealed';
+        file.visible = true;
+        this.pending.delete(file.inode);
+        this.tree.linkFile(file, mtimeMs);
+        return { op: 'completeFile', inode: file.inode, file, trashed };
+      },
+    };
+  }
+
+  private prepareAbort(o: OpAbortFile): Prepared {
+    const inode = positiveId(o.inode, 'inode');
+    const file = this.pending.get(inode);
+    if (file === undefined) {
+      if (this.files.has(inode)) throw new GfsError('FILE_NOT_WRITABLE', `file ${inode} is complete; delete it instead`);
+      throw new GfsError('NO_SUCH_FILE', `no pending file ${inode}`);
+    }
+    return {
+      run: () => {
+        // Its chunks become orphans: their replicas are reclaimed by GC.
+        for (const c of file.chunks) this.chunks.remove(c.handle);
+        this.pending.delete(inode);
+        this.files.delete(inode);
+        return { op: 'abortFile', inode };
+      },
+    };
+  }
+
+  private prepareMkdir(o: OpMkdir): Prepared {
+    const path = normalizePath(o.path);
+    const mtimeMs = count(o.mtimeMs, 'mtime');
+    const found = this.tree.probe(path);
+    if (found.kind === 'file') throw new GfsError('ALREADY_EXISTS', `"${path}" is a file`);
+    return {
+      run: () => {
+        if (found.kind === 'none') this.tree.ensureDir(path, mtimeMs);
+        return { op: 'mkdir' };
+      },
+    };
+  }
+
+  private prepareRename(o: OpRename): Prepared {
+    const source = normalizePath(o.source);
+    if (source === '/') throw new GfsError('INVALID_ARGUMENT', 'cannot rename /');
+    const mtimeMs = count(o.mtimeMs, 'mtime');
+    const found = this.tree.find(source);
+    if (found === undefined) throw new GfsError('NO_SUCH_FILE', `no such file or directory: "${source}"`);
+    const { node, parent } = found;
+    assert.ok(parent !== undefined);
+    const target = node.kind === 'file' ? normalizeFilePath(o.target) : normalizePath(o.target);
+    if (target === source) return { run: () => ({ op: 'rename' }) };
+    if (node.kind === 'dir' && (target + '/').startsWith(source + '/')) {
+      throw new GfsError('INVALID_ARGUMENT', `cannot move "${source}" into itself ("${target}")`);
+    }
+    const existing = this.tree.probe(target);
+    if (existing.kind === 'dir') throw new GfsError('ALREADY_EXISTS', `"${target}" is an existing directory`);
+    if (existing.kind === 'file') {
+      if (node.kind === 'dir') throw new GfsError('ALREADY_EXISTS', `cannot replace the file "${target}" with a directory`);
+      if (o.overwrite !== true) throw new GfsError('ALREADY_EXISTS', `"${target}" exists`);
+    }
+    return {
+      run: () => {
+        const trashed: number[] = [];
+        if (existing.kind === 'file') {
+          this.tree.unlinkFile(existing.parent, existing.file, mtimeMs);
+          this.toTrash(existing.file, mtimeMs);
+          trashed.push(existing.file.inode);
+        }
+        this.tree.move(parent, node, target, mtimeMs);
+        return { op: 'rename', trashed };
+      },
+    };
+  }
+
+  private prepareDelete(o: OpDelete): Prepared {
+    const path = normalizePath(o.path);
+    if (path === '/') throw new GfsError('INVALID_ARGUMENT', 'cannot delete /');
+    const mtimeMs = count(o.mtimeMs, 'mtime');
+    const found = this.tree.find(path);
+    if (found === undefined) throw new GfsError('NO_SUCH_FILE', `no such file or directory: "${path}"`);
+    const { node, parent } = found;
+    assert.ok(parent !== undefined);
+    if (node.kind === 'file') {
+      return {
+        run: () => {
+          this.tree.unlinkFile(parent, node, mtimeMs);
+          this.toTrash(node, mtimeMs);
+          return { op: 'delete', trashed: [node.inode] };
+        },
+      };
+    }
+    if (node.children.size > 0 && o.recursive !== true) {
+      throw new GfsError('DIRECTORY_NOT_EMPTY', `"${path}" is not empty`);
+    }
+    return {
+      run: () => {
+        const files = this.tree.removeDir(parent, node, mtimeMs);
+        const trashed = files.map((f) => f.inode).sort((a, b) => a - b);
+        for (const f of files) this.toTrash(f, mtimeMs);
+        return { op: 'delete', trashed };
+      },
+    };
+  }
+
+  private toTrash(file: FileNode, deletedAtMs: number): void {
+    assert.ok(file.state === 'sealed' && !this.trashed.has(file.inode) && !this.pending.has(file.inode));
+    file.visible = false;
+    this.trashed.set(file.inode, { inode: file.inode, path: file.path, deletedAtMs });
+  }
+
+  /** A chunk of this file, or NO_SUCH_CHUNK / INVALID_ARGUMENT. */
+  private chunkOf(file: FileNode, handle: number): ChunkRef {
+    const entry = this.chunks.get(handle);
+    if (entry === undefined) throw new GfsError('NO_SUCH_CHUNK', `no chunk ${handle}`);
+    if (entry.file !== file) {
+      throw new GfsError('INVALID_ARGUMENT', `chunk ${handle} belongs to file ${entry.file.inode}, not ${file.inode}`);
+    }
+    return entry.ref;
+  }
+
+  /** A create (or its completion) of `path` can link there; returns what is there now. */
+  private probeCreate(path: string, overwrite: boolean): Probe {
+    const found = this.tree.probe(path);
+    if (found.kind === 'dir') throw new GfsError('IS_A_DIRECTORY', `"${path}" is a directory`);
+    if (found.kind === 'file' && !overwrite) throw new GfsError('ALREADY_EXISTS', `"${path}" exists`);
+    return found;
+  }
+
+  // ------------------------------------------------------------------ validators (never mutate)
+
+  /** A put of `path` may start: a file path, no directory there, no file there unless overwrite, no file as a parent. */
+  checkCreate(path: string, overwrite: boolean): void {
+    this.probeCreate(normalizeFilePath(path), overwrite);
+  }
+
+  /** The file being written with this inode: NO_SUCH_FILE, or FILE_NOT_WRITABLE once sealed. */
+  checkWritable(inode: number): FileNode {
+    const file = typeof inode === 'number' ? this.files.get(inode) : undefined;
+    if (file === undefined) throw new GfsError('NO_SUCH_FILE', `no file with inode ${inode}`);
+    if (file.state !== 'writing') throw new GfsError('FILE_NOT_WRITABLE', `"${file.path}" is sealed`);
+    return file;
+  }
+
+  checkRename(source: string, target: string, overwrite: boolean): void {
+    this.prepareRename({ source, target, overwrite, mtimeMs: 0 });
+  }
+
+  checkDelete(path: string, recursive: boolean): void {
+    this.prepareDelete({ path, recursive, mtimeMs: 0 });
+  }
+
+  /**
+   * OpMkdir always behaves like mkdir -p (an existing directory is fine). With
+   * parents=false this also requires the parent to exist and the path to be free,
+   * which the server checks before it logs the op.
+   */
+  checkMkdir(path: string, parents = true): void {
+    const p = normalizePath(path);
+    if (!parents) {
+      const i = p.lastIndexOf('/');
+      const parent = this.tree.lookup(i <= 0 ? '/' : p.slice(0, i));
+      if (parent === undefined) throw new GfsError('NO_SUCH_FILE', `parent of "${p}" does not exist`);
+      if (parent.kind !== 'dir') throw new GfsError('NOT_A_DIRECTORY', `"${parent.path}" is a file`);
+      if (this.tree.lookup(p) !== undefined) throw new GfsError('ALREADY_EXISTS', `"${p}" exists`);
+    }
+    this.prepareMkdir({ path: p, mtimeMs: 0 });
+  }
+
+  // ------------------------------------------------------------------ queries
+
+  /** A visible file or a directory; pending and trashed files are not found. */
+  stat(path: string): FileNode | DirNode {
+    const node = this.tree.lookup(normalizePath(path));
+    if (node === undefined) throw new GfsError('NO_SUCH_FILE', `no such file or directory: "${path}"`);
+    return node.kind === 'dir' ? node.view() : node;
+  }
+
+  /** Entries under a directory sorted by full path (UTF-8 order); a file lists as itself. */
+  list(path: string, opts: ListOptions): ListResult {
+    const node = this.tree.lookup(normalizePath(path));
+    if (node === undefined) throw new GfsError('NO_SUCH_FILE', `no such file or directory: "${path}"`);
+    const startAfter = opts.startAfter ?? '';
+    if (node.kind === 'file') {
+      return { entries: startAfter === '' || comparePaths(node.path, startAfter) > 0 ? [node] : [], truncated: false };
+    }
+    const limit = opts.limit > 0 ? opts.limit : Infinity;
+    const entries: (FileNode | DirNode)[] = [];
+    for (const e of this.tree.entries(node, opts.recursive === true, startAfter)) {
+      if (opts.filesOnly === true && e.kind === 'dir') continue;
+      if (entries.length >= limit) return { entries, truncated: true };
+      entries.push(e.kind === 'dir' ? e.view() : e);
+    }
+    return { entries, truncated: false };
+  }
+
+  /** Any known file: pending, visible, or in trash (see inodeLocation). */
+  fileByInode(inode: number): FileNode | undefined {
+    return this.files.get(inode);
+  }
+
+  inodeLocation(inode: number): InodeLocation | undefined {
+    if (this.pending.has(inode)) return 'pending';
+    if (this.trashed.has(inode)) return 'trash';
+    return this.files.has(inode) ? 'tree' : undefined;
+  }
+
+  chunkOwner(handle: number): { inode: number; ref: ChunkRef } | undefined {
+    const entry = this.chunks.get(handle);
+    return entry === undefined ? undefined : { inode: entry.file.inode, ref: entry.ref };
+  }
+
+  /** Every referenced chunk, in no particular order. */
+  *allChunks(): Iterable<ChunkSummary> {
+    for (const { file, ref } of this.chunks.values()) {
+      yield { handle: ref.handle, version: ref.version, length: ref.length, inode: file.inode, replication: file.replication };
+    }
+  }
+
+  /** Puts not yet complete, by inode (so oldest first). */
+  pendingFiles(): FileNode[] {
+    return [...this.pending.values()];
+  }
+
+  /** Oldest deletion first. */
+  trash(): TrashEntry[] {
+    return [...this.trashed.values()].sort((a, b) => a.deletedAtMs - b.deletedAtMs || a.inode - b.inode);
+  }
+
+  counts(): MetaCounts {
+    return {
+      files: this.tree.fileCount,
+      dirs: this.tree.dirCount,
+      chunks: this.chunks.size,
+      trash: this.trashed.size,
+      pending: this.pending.size,
+    };
+  }
+
+  // ------------------------------------------------------------------ snapshot
+
+  /**
+   * The whole state as bytes, a pure function of the logical state: two masters
+   * with the same state produce the same bytes. One JSON value per line:
+   *   {"format":"gfs-meta","version":1,"nextInode":..,"nextHandle":..,"requestIdsMax":..}
+   *   ["d", path, mtimeMs]                  directories, pre-order, children by name
+   *   ["f", ...file]                        visible files, in the same walk
+   *   ["p", ...file]                        pending files by inode
+   *   ["t", deletedAtMs, ...file]           trash by inode
+   *   ["r", id, op, inode, handle, version] request ids, oldest first (null = absent)
+   *   ["end", files, dirs, pending, trash, requestIds, chunks]
+   * where file = inode, path, size, mtimeMs, state, replication, contentType,
+   * metadata, checksum, visible, overwrite, [[handle, version, length, committed]...].
+   */
+  snapshot(): Uint8Array {
+    const out = new LineWriter();
+    out.line({
+      format: SNAPSHOT_FORMAT,
+      version: SNAPSHOT_VERSION,
+      nextInode: this.inodeNext,
+      nextHandle: this.handleNext,
+      requestIdsMax: this.requests.capacity,
+    });
+    const stack: Dir[] = [this.tree.root];
+    while (stack.length > 0) {
+      const dir = stack.pop()!;
+      out.line(['d', dir.path, dir.mtimeMs]);
+      const names = [...dir.children.keys()].sort(comparePaths);
+      const subdirs: Dir[] = [];
+      for (const name of names) {
+        const child = dir.children.get(name)!;
+        if (child.kind === 'dir') subdirs.push(child);
+        else out.line(['f', ...fileRecord(child)]);
+      }
+      for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
+    }
+    for (const file of this.pending.values()) out.line(['p', ...fileRecord(file)]);
+    for (const inode of [...this.trashed.keys()].sort((a, b) => a - b)) {
+      out.line(['t', this.trashed.get(inode)!.deletedAtMs, ...fileRecord(this.files.get(inode)!)]);
+    }
+    for (const [id, r] of this.requests.entries()) {
+      out.line(['r', id, r.op, r.inode ?? null, r.handle ?? null, r.version ?? null]);
+    }
+    const c = this.counts();
+    out.line(['end', c.files, c.dirs, c.pending, c.trash, this.requests.size, c.chunks]);
+    return out.bytes();
+  }
+
+  /** Rebuilds the state from snapshot(); a damaged image throws CORRUPT. */
+  static restore(image: Uint8Array): MetaState {
+    const lines = readLines(image);
+    const first = lines.next();
+    if (first.done) corrupt('empty snapshot');
+    const header = first.value as Record<string, unknown>;
+    if (header === null || typeof header !== 'object' || header['format'] !== SNAPSHOT_FORMAT) corrupt('not a metadata snapshot');
+    if (header['version'] !== SNAPSHOT_VERSION) corrupt(`unknown snapshot version ${String(header['version'])}`);
+    const state = new MetaState({ requestIdsMax: intField(header['requestIdsMax'], 1) });
+    state.inodeNext = intField(header['nextInode'], 1);
+    state.handleNext = intField(header['nextHandle'], 1);
+    let end: unknown[] | undefined;
+    for (const value of lines) {
+      if (end !== undefined) corrupt('data after the end record');
+      if (!Array.isArray(value)) corrupt('record is not an array');
+      const rec = value as unknown[];
+      switch (rec[0]) {
+        case 'd':
+          if (!state.tree.restoreDir(str(rec[1]), intField(rec[2], 0))) corrupt(`directory "${String(rec[1])}" out of place`);
+          break;
+        case 'f': {
+          const file = state.restoreFile(rec.slice(1));
+          if (file.state !== 'sealed' || !file.visible || !state.tree.restoreFile(file)) corrupt(`file "${file.path}" out of place`);
+          break;
+        }
+        case 'p': {
+          const file = state.restoreFile(rec.slice(1));
+          if (file.state !== 'writing' || file.visible) corrupt(`pending file ${file.inode} is not writing`);
+          if (!isFilePath(file.path)) corrupt(`bad path "${file.path}"`);
+          state.pending.set(file.inode, file);
+          break;
+        }
+        case 't': {
+          const deletedAtMs = intField(rec[1], 0);
+          const file = state.restoreFile(rec.slice(2));
+          if (file.state !== 'sealed' || file.visible) corrupt(`trashed file ${file.inode} is not sealed and hidden`);
+          if (!isFilePath(file.path)) corrupt(`bad path "${file.path}"`);
+          state.trashed.set(file.inode, { inode: file.inode, path: file.path, deletedAtMs });
+          break;
+        }
+        case 'r': {
+          const op = rec[2];
+          if (!opKinds.includes(op as OpKind)) corrupt(`unknown op ${String(op)}`);
+          const r: RememberedResult = { op: op as OpKind };
+          if (rec[3] !== null) r.inode = intField(rec[3], 1);
+          if (rec[4] !== null) r.handle = intField(rec[4], 1);
+          if (rec[5] !== null) r.version = intField(rec[5], 0);
+          const id = str(rec[1]);
+          if (id === '' || state.requests.get(id) !== undefined) corrupt(`request id "${id}" repeated`);
+          state.requests.remember(id, r);
+          break;
+        }
+        case 'end':
+          end = rec;
+          break;
+        default:
+          corrupt(`unknown record ${JSON.stringify(rec[0])}`);
+      }
+    }
+    state.tree.endRestore();
+    if (end === undefined) corrupt('snapshot is truncated (no end record)');
+    const c = state.counts();
+    const expected = [c.files, c.dirs, c.pending, c.trash, state.requests.size, c.chunks];
+    if (JSON.stringify(end.slice(1)) !== JSON.stringify(expected)) corrupt('snapshot counts do not match its records');
+    state.assertInvariants();
+    return state;
+  }
+
+  private restoreFile(rec: unknown[]): FileNode {
+    const chunkRecs = rec[11];
+    if (!Array.isArray(chunkRecs)) corrupt('file chunks are not an array');
+    const metadata = rec[7];
+    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) corrupt('file metadata is not an object');
+    for (const v of Object.values(metadata as object)) str(v);
+    const state = rec[4];
+    if (state !== 'writing' && state !== 'sealed') corrupt(`bad file state ${String(state)}`);
+    const file: FileNode = {
+      kind: 'file',
+      inode: intField(rec[0], 1),
+      path: str(rec[1]),
+      size: intField(rec[2], 0),
+      mtimeMs: intField(rec[3], 0),
+      state,
+      chunks: [],
+      replication: intField(rec[5], 1),
+      contentType: str(rec[6]),
+      metadata: metadata as Record<string, string>,
+      checksum: str(rec[8]),
+      visible: bool(rec[9]),
+      overwrite: bool(rec[10]),
+    };
+    if (this.files.has(file.inode)) corrupt(`inode ${file.inode} repeated`);
+    for (const c of chunkRecs as unknown[]) {
+      if (!Array.isArray(c)) corrupt('chunk is not an array');
+      const ref: ChunkRef = { handle: intField(c[0], 1), version: intField(c[1], 0), length: intField(c[2], 0), committed: bool(c[3]) };
+      if (this.chunks.get(ref.handle) !== undefined) corrupt(`chunk ${ref.handle} repeated`);
+      file.chunks.push(ref);
+      this.chunks.add(file, ref);
+    }
+    this.files.set(file.inode, file);
+    return file;
+  }
+
+  // ------------------------------------------------------------------ invariants
+
+  /** Checks every invariant with a full walk (O(state)): for tests, restore and fsck, not the hot path. */
+  assertInvariants(): void {
+    const handles = new Set<number>();
+    const checkFile = (file: FileNode, where: InodeLocation): void => {
+      assert.equal(file.kind, 'file');
+      assert.ok(this.files.get(file.inode) === file, `file ${file.inode} is not in the inode map`);
+      assert.equal(this.inodeLocation(file.inode), where, `file ${file.inode} is in the wrong place`);
+      assert.ok(file.inode >= 1 && file.inode < this.inodeNext, `inode ${file.inode} is not below nextInode`);
+      assert.ok(file.replication >= 1 && file.replication <= limits.replicationMax);
+      let sum = 0;
+      for (const ref of file.chunks) {
+        assert.ok(ref.handle >= 1 && ref.handle < this.handleNext, `handle ${ref.handle} is not below nextHandle`);
+        assert.ok(!handles.has(ref.handle), `handle ${ref.handle} is in two places`);
+        handles.add(ref.handle);
+        const entry = this.chunks.get(ref.handle);
+        assert.ok(entry !== undefined && entry.file === file && entry.ref === ref, `chunk table disagrees on ${ref.handle}`);
+        assert.ok(ref.length >= 0 && ref.length <= limits.chunkBytesMax);
+        if (!ref.committed) assert.equal(ref.length, 0);
+        sum += ref.length;
+      }
+      if (file.state === 'sealed') {
+        assert.ok(file.chunks.every((c) => c.committed), `sealed file ${file.inode} has an uncommitted chunk`);
+        assert.equal(file.size, sum, `sealed file ${file.inode}: size is not the sum of its chunks`);
+      }
+      assert.equal(file.visible, where === 'tree');
+      assert.equal(file.state === 'writing', where === 'pending');
+    };
+    let files = 0;
+    let dirs = 0;
+    const stack: Dir[] = [this.tree.root];
+    while (stack.length > 0) {
+      const dir = stack.pop()!;
+      for (const [name, child] of dir.children) {
+        assert.equal(child.path, childPath(dir.path, name), 'a node path disagrees with its place');
+        if (child.kind === 'dir') {
+          dirs++;
+          stack.push(child);
+        } else {
+          files++;
+          checkFile(child, 'tree');
+        }
+      }
+    }
+    assert.equal(files, this.tree.fileCount);
+    assert.equal(dirs, this.tree.dirCount);
+    let previous = 0;
+    for (const file of this.pending.values()) {
+      assert.ok(file.inode > previous, 'pending files are in inode order');
+      previous = file.inode;
+      checkFile(file, 'pending');
+    }
+    for (const entry of this.trashed.values()) {
+      const file = this.files.get(entry.inode);
+      assert.ok(file !== undefined);
+      assert.equal(entry.path, file.path);
+      checkFile(file, 'trash');
+    }
+    assert.equal(this.files.size, files + this.pending.size + this.trashed.size, 'a file is in no place');
+    assert.equal(this.chunks.size, handles.size, 'the chunk table holds chunks no file has');
+    assert.ok(this.requests.size <= this.requests.capacity);
+  }
+}
+
+// -------------------------------------------------------------------- helpers
+
+function opKindOf(op: MetaOp): OpKind {
+  let kind: OpKind | undefined;
+  for (const k of opKinds) {
+    if (op[k] === undefined || op[k] === null) continue;
+    if (kind !== undefined) throw new GfsError('INVALID_ARGUMENT', `a MetaOp holds both ${kind} and ${k}`);
+    kind = k;
+  }
+  if (kind === undefined) throw new GfsError('INVALID_ARGUMENT', 'a MetaOp holds no operation');
+  return kind;
+}
+
+function remembered(result: ApplyResult): RememberedResult {
+  const r: RememberedResult = { op: result.op };
+  if (result.inode !== undefined) r.inode = result.inode;
+  if (result.handle !== undefined) r.handle = result.handle;
+  if (result.version !== undefined) r.version = result.version;
+  return r;
+}
+
+function positiveId(value: number, what: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new GfsError('INVALID_ARGUMENT', `bad ${what}: ${value}`);
+  return value;
+}
+
+function count(value: number, what: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new GfsError('INVALID_ARGUMENT', `bad ${what}: ${value}`);
+  return value;
+}
+
+function text(value: string, what: string): string {
+  if (value === undefined) return '';
+  if (typeof value !== 'string') throw new GfsError('INVALID_ARGUMENT', `${what} is not a string`);
+  return value;
+}
+
+/** Keys sorted, own data properties only (a key named __proto__ stays a key). */
+function sortedMetadata(metadata: Record<string, string> | undefined): Record<string, string> {
+  const entries = Object.entries(metadata ?? {});
+  for (const [k, v] of entries) {
+    if (typeof v !== 'string') throw new GfsError('INVALID_ARGUMENT', `metadata "${k}" is not a string`);
+  }
+  entries.sort(([a], [b]) => comparePaths(a, b));
+  return Object.fromEntries(entries);
+}
+
+function fileRecord(f: FileNode): unknown[] {
+  return [
+    f.inode, f.path, f.size, f.mtimeMs, f.state, f.replication, f.contentType, f.metadata, f.checksum,
+    f.visible, f.overwrite, f.chunks.map((c) => [c.handle, c.version, c.length, c.committed]),
+  ];
+}
+
+/** Accumulates lines into ~1 MiB buffers so a big image never becomes one giant string. */
+class LineWriter {
+  private readonly parts: Buffer[] = [];
+  private pending = '';
+
+  line(value: unknown): void {
+    this.pending += JSON.stringify(value) + '\n';
+    if (this.pending.length >= 1 << 20) this.flush();
+  }
+
+  bytes(): Uint8Array {
+    this.flush();
+    return Buffer.concat(this.parts);
+  }
+
+  private flush(): void {
+    if (this.pending.length > 0) this.parts.push(Buffer.from(this.pending, 'utf8'));
+    this.pending = '';
+  }
+}
+
+/** Decodes about 1 MiB of whole lines at a time: one toString per line is slow at millions of lines. */
+function* readLines(image: Uint8Array): Generator<unknown> {
+  const buf = Buffer.from(image.buffer, image.byteOffset, image.byteLength);
+  let start = 0;
+  while (start < buf.length) {
+    let end = buf.lastIndexOf(0x0a, Math.min(buf.length, start + (1 << 20)) - 1);
+    if (end < start) end = buf.indexOf(0x0a, start); // one line longer than the block
+    if (end < 0) corrupt('snapshot is truncated (partial line)');
+    const block = buf.toString('utf8', start, end);
+    start = end + 1;
+    for (const line of block.split('\n')) {
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        corrupt(`bad JSON in ${JSON.stringify(line.slice(0, 80))}`);
+      }
+      yield value;
+    }
+  }
+}
+
+function corrupt(message: string): never {
+  throw new GfsError('CORRUPT', `metadata snapshot: ${message}`);
+}
+
+function intField(value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) corrupt(`bad number ${String(value)}`);
+  return value;
+}
+
+function str(value: unknown): string {
+  if (typeof value !== 'string') corrupt(`bad string ${String(value)}`);
+  return value;
+}
+
+function bool(value: unknown): boolean {
+  if (typeof value !== 'boolean') corrupt(`bad boolean ${String(value)}`);
+  return value;
+}
+
+/** A normalized file path (tree files are checked by their place instead: that is cheaper). */
+function isFilePath(path: string): boolean {
+  try {
+    return normalizeFilePath(path) === path;
+  } catch {
+    return false;
+  }
+}
