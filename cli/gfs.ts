@@ -4,6 +4,7 @@
  * environment (flags win). Each server prints one JSON line on stdout when it is ready
  * and logs JSON lines with pino on stderr.
  */
+import '../src/common/threadpool';
 import { Command, Option } from 'commander';
 import path from 'node:path';
 import { createLogger } from '../src/common/log';

@@ -123,6 +123,7 @@ export class ChunkStore {
       opts.capacityBytes);
     try {
       await store.recover();
+      await store.prepareShardDirs(path.join(dataDir, chunksDirName));
     } catch (e) {
       await index.close();
       throw toStoreError(e, 'chunk store recovery');
@@ -632,6 +633,19 @@ export class ChunkStore {
     await unlinkIfExists(paths.sum);
     await unlinkIfExists(paths.chk);
     await fsyncDir(paths.shardDir);
+  }
+
+  /**
+   * Creates all 256 shard directories up front with one fsync of their parent, so a
+   * chunk's creation never pays for a directory of its own on the write path.
+   */
+  private async prepareShardDirs(chunksDir: string): Promise<void> {
+    await fs.mkdir(chunksDir, { recursive: true });
+    await Promise.all(Array.from({ length: 256 }, (_, i) => fs.mkdir(path.join(chunksDir, i.toString(16).padStart(2, '0'))).catch((e) => {
+      if (errnoCode(e) !== 'EEXIST') throw e;
+    })));
+    await fsyncDir(chunksDir);
+    for (let i = 0; i < 256; i++) this.shardDirs.add(path.join(chunksDir, i.toString(16).padStart(2, '0')));
   }
 
   private async ensureShardDir(shardDir: string): Promise<void> {

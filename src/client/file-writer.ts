@@ -19,7 +19,7 @@ import { createXxh64, hex64, xxh64 } from '../common/checksum';
 import { FrameType } from '../common/frames';
 import type { Logger } from '../common/log';
 import { randomId } from '../common/ids';
-import type { ChunkInfo, FileInfo } from '../../gen/gfs';
+import type { ChunkInfo, CommitChunkRequest, FileInfo } from '../../gen/gfs';
 import type { MasterConn } from './master-conn';
 import { ChainWriter } from './chain-writer';
 
@@ -83,6 +83,8 @@ export class FileWriter {
   private size = 0;
   private readonly chunkBytesMax: number;
   private builder = new FrameBuilder();
+  /** The first chunk, allocated together with the file. */
+  private preallocated: ChunkInfo | undefined;
   private recoveries = 0;
 
   constructor(
@@ -101,8 +103,10 @@ export class FileWriter {
     const res = await this.master.call('createFile', {
       path: this.path, overwrite: this.opts.force ?? false, replication: this.opts.replication ?? 0,
       contentType: this.opts.contentType ?? '', metadata: this.opts.metadata ?? {}, requestId: randomId(),
+      allocateChunk: true,
     });
     this.inode = res.inode;
+    this.preallocated = res.firstChunk;
     try {
       for await (const piece of source) {
         const bytes = typeof piece === 'string' ? Buffer.from(piece) : piece;
@@ -117,9 +121,14 @@ export class FileWriter {
         this.size += bytes.length;
       }
       if (this.builder.dataBytes > 0) await this.flushFrame();
-      await this.finishChunk();
+      if (this.preallocated) {
+        // An empty file never used the chunk allocated with it.
+        await this.master.call('abandonChunk', { inode: this.inode, handle: this.preallocated.handle });
+        this.preallocated = undefined;
+      }
+      const lastChunk = await this.finishChunk(true);
       return await this.master.call('completeFile', {
-        inode: this.inode, size: this.size, checksum: hex64(this.fileHash.digest()), requestId: randomId(),
+        inode: this.inode, size: this.size, checksum: hex64(this.fileHash.digest()), requestId: randomId(), lastChunk,
       });
     } catch (e) {
       this.chain?.destroy();
@@ -174,18 +183,21 @@ export class FileWriter {
 
   private async startChunk(): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      let chunk: ChunkInfo | undefined;
-      try {
-        ({ chunk } = await this.master.call('allocateChunk', {
-          inode: this.inode, excludeNodes: [...this.excluded], requestId: randomId(),
-        }));
-      } catch (e) {
-        // Exclusions are hints from past failures; a node may be back. Forget them and retry.
-        const code = (e as GfsError).code;
-        if ((code !== 'NO_SPACE' && code !== 'NO_CHUNKSERVERS') || this.excluded.size === 0 || attempt >= limits.clientRetries) throw e;
-        this.excluded.clear();
-        await new Promise((r) => setTimeout(r, 500));
-        continue;
+      let chunk: ChunkInfo | undefined = this.preallocated;
+      this.preallocated = undefined;
+      if (!chunk) {
+        try {
+          ({ chunk } = await this.master.call('allocateChunk', {
+            inode: this.inode, excludeNodes: [...this.excluded], requestId: randomId(),
+          }));
+        } catch (e) {
+          // Exclusions are hints from past failures; a node may be back. Forget them and retry.
+          const code = (e as GfsError).code;
+          if ((code !== 'NO_SPACE' && code !== 'NO_CHUNKSERVERS') || this.excluded.size === 0 || attempt >= limits.clientRetries) throw e;
+          this.excluded.clear();
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
       }
       if (!chunk || chunk.replicas.length === 0) throw new GfsError('NO_CHUNKSERVERS', 'master allocated a chunk with no replicas');
       const chain = new ChainWriter(chunk);
@@ -205,9 +217,12 @@ export class FileWriter {
     }
   }
 
-  /** Makes the whole current chunk durable and commits its length. */
-  private async finishChunk(): Promise<void> {
-    if (!this.chain) return;
+  /**
+   * Makes the whole current chunk durable and commits its length; for the last chunk,
+   * returns the commit instead, for CompleteFile to carry.
+   */
+  private async finishChunk(last = false): Promise<CommitChunkRequest | undefined> {
+    if (!this.chain) return undefined;
     await this.withRecovery(async () => {
       if (this.chunkBytes > this.chain!.ackedLength) {
         this.syncedRequested = this.chunkBytes;
@@ -216,13 +231,15 @@ export class FileWriter {
     });
     const chain = this.chain!;
     const chunk = this.chunk!;
-    await this.master.call('commitChunk', {
+    const commit: CommitChunkRequest = {
       inode: this.inode, handle: chunk.handle, length: this.chunkBytes, replicaNodes: chunk.replicas.map((r) => r.nodeId),
-    });
+    };
+    if (!last) await this.master.call('commitChunk', commit);
     chain.close();
     this.chain = undefined;
     this.chunk = undefined;
     this.unacked = [];
+    return last ? commit : undefined;
   }
 
   /**

@@ -170,7 +170,9 @@ export class DevCluster {
   private spawnProc(name: string, args: string[]): Promise<ProcInfo> {
     const logFile = path.join(this.opts.dataDir, 'logs', `${name}.log`);
     const logFd = fs.openSync(logFile, 'a');
-    const child = spawn(process.execPath, [GFS_BIN, ...args], {
+    // GFS_CHILD_NODE_ARGS passes Node flags to every server, e.g. "--cpu-prof" for profiling.
+    const nodeArgs = (process.env.GFS_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, GFS_BIN, ...args], {
       stdio: ['ignore', 'pipe', logFd],
       env: { ...process.env, GFS_LOG_LEVEL: this.opts.logLevel ?? process.env.GFS_LOG_LEVEL ?? 'info', ...this.opts.env },
     });

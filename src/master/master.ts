@@ -128,15 +128,18 @@ export class Master {
 
   // ------------------------------------------------------------ the write path
 
-  /** Applies and logs one operation; resolves once it is durable. */
-  private async commit(kind: string, op: MetaOp): Promise<ApplyResult> {
+  /**
+   * Applies one operation and appends its record, synchronously (so log order is apply
+   * order, and a rejected operation throws here with nothing written). `durable`
+   * resolves once the record is on disk; only then may the caller answer.
+   */
+  private applyAndLog(kind: string, op: MetaOp): { result: ApplyResult; durable: Promise<unknown> } {
     if (this.stopping) throw new GfsError('UNAVAILABLE', 'master is shutting down');
     if (op.requestId) {
       const prior = this.state.seenRequest(op.requestId);
       if (prior !== undefined) {
-        await this.lastDurable;
         this.opsTotal.inc({ op: kind, outcome: 'retry' });
-        return prior;
+        return { result: prior, durable: this.lastDurable };
       }
     }
     let result: ApplyResult;
@@ -147,20 +150,25 @@ export class Master {
       throw e;
     }
     const started = this.clock.monoMs();
-    const durable = this.wal.append(this.epoch, WAL_TYPE_META_OP, MetaOp.encode(op).finish());
-    this.lastDurable = durable;
-    try {
-      await durable;
-    } catch (e) {
+    const durable = this.wal.append(this.epoch, WAL_TYPE_META_OP, MetaOp.encode(op).finish()).then(() => {
+      this.walAppendSeconds.observe((this.clock.monoMs() - started) / 1000);
+      this.opsTotal.inc({ op: kind, outcome: 'ok' });
+      if (++this.recordsSinceCheckpoint >= (this.opts.checkpointEveryRecords ?? limits.checkpointEveryRecords)) {
+        void this.checkpoint();
+      }
+    }, (e: Error) => {
       // Memory is now ahead of the disk: the only safe move is to stop and replay.
-      this.opts.log.fatal({ err: (e as Error).message }, 'WAL append failed; stopping');
+      this.opts.log.fatal({ err: e.message }, 'WAL append failed; stopping');
       process.exit(70);
-    }
-    this.walAppendSeconds.observe((this.clock.monoMs() - started) / 1000);
-    this.opsTotal.inc({ op: kind, outcome: 'ok' });
-    if (++this.recordsSinceCheckpoint >= (this.opts.checkpointEveryRecords ?? limits.checkpointEveryRecords)) {
-      void this.checkpoint();
-    }
+    });
+    this.lastDurable = durable;
+    return { result, durable };
+  }
+
+  /** Applies and logs one operation; resolves once it is durable. */
+  private async commit(kind: string, op: MetaOp): Promise<ApplyResult> {
+    const { result, durable } = this.applyAndLog(kind, op);
+    await durable;
     return result;
   }
 
@@ -193,40 +201,29 @@ export class Master {
         if (replication < 1 || replication > limits.replicationMax) {
           throw new GfsError('INVALID_ARGUMENT', `replication must be 1..${limits.replicationMax}`);
         }
-        this.state.checkCreate(path, req.overwrite);
-        const result = await this.commit('create', MetaOp.fromPartial({
+        if (!(req.requestId && this.state.seenRequest(req.requestId))) this.state.checkCreate(path, req.overwrite);
+        // Throws here, with nothing written, if the create is refused.
+        const created = this.applyAndLog('create', MetaOp.fromPartial({
           requestId: req.requestId,
           createFile: { inode: this.state.nextInode, path, overwrite: req.overwrite, replication, contentType: req.contentType, metadata: req.metadata, mtimeMs: now() },
         }));
-        return { inode: result.inode! };
+        const inode = created.result.inode!;
+        if (!req.allocateChunk) {
+          await created.durable;
+          return { inode };
+        }
+        // The create record and the first chunk's share one group commit. If no chunk can
+        // be placed, the create still stands: the client's own allocate call then fails
+        // with the reason and it aborts the file.
+        const allocated = this.allocate(inode, [], req.requestId ? `${req.requestId}/chunk` : '').catch(() => ({ chunk: undefined }));
+        const [, { chunk }] = await Promise.all([created.durable, allocated]);
+        return { inode, firstChunk: chunk };
       }),
 
-      allocateChunk: unaryHandler(async (req) => {
-        const file = this.state.checkWritable(req.inode);
-        const nodes = this.placeChunk(file, new Set(req.excludeNodes));
-        // A retried allocate gets the chunk it allocated before; its replicas were never
-        // told about it (the client did not get the answer), so a fresh placement is fine.
-        const result = await this.commit('allocate', MetaOp.fromPartial({
-          requestId: req.requestId, allocateChunk: { inode: file.inode, handle: this.state.nextHandle, version: 1 },
-        }));
-        const handle = result.handle!;
-        const version = result.version!;
-        let offset = 0;
-        for (const c of file.chunks) { if (c.handle === handle) break; offset += c.length; }
-        const chunk: ChunkInfo = {
-          handle, version, offset, length: 0, goal: file.replication,
-          replicas: nodes.map((n) => ({ nodeId: n.id, addr: n.addr, zone: n.zone })),
-        };
-        if (nodes.length < file.replication) {
-          this.opts.log.warn({ handle, replicas: nodes.length, goal: file.replication }, 'chunk allocated under-replicated: too few chunkservers alive');
-        }
-        return { chunk };
-      }),
+      allocateChunk: unaryHandler(async (req) => this.allocate(req.inode, req.excludeNodes, req.requestId)),
 
       commitChunk: unaryHandler(async (req) => {
-        await this.commit('commitChunk', MetaOp.fromPartial({ commitChunk: { inode: req.inode, handle: req.handle, length: req.length } }));
-        const owner = this.state.chunkOwner(req.handle);
-        this.registry.recordWrite(req.handle, owner?.ref.version ?? 1, req.length, req.replicaNodes);
+        await this.commitChunk(req);
         return {};
       }),
 
@@ -236,14 +233,16 @@ export class Master {
       }),
 
       completeFile: unaryHandler(async (req) => {
-        await this.commit('complete', MetaOp.fromPartial({
+        // Commit of the last chunk and the completion share one group commit.
+        const committed = req.lastChunk ? this.commitChunk(req.lastChunk) : undefined;
+        const completed = this.commit('complete', MetaOp.fromPartial({
           requestId: req.requestId, completeFile: { inode: req.inode, size: req.size, checksum: req.checksum, mtimeMs: now() },
         }));
+        await Promise.all([committed, completed]);
         const file = this.state.fileByInode(req.inode);
         if (!file) throw new GfsError('NO_SUCH_FILE', `inode ${req.inode} vanished`);
         return this.fileInfo(file);
       }),
-
       abortFile: unaryHandler(async (req) => {
         await this.commit('abort', MetaOp.fromPartial({ abortFile: { inode: req.inode } }));
         return {};
@@ -308,6 +307,37 @@ export class Master {
         return { needFullReport, epoch: this.epoch, commands: [] };
       }),
     };
+  }
+
+  /**
+   * Allocates the next chunk of a file being written. A retried allocate gets the chunk
+   * it allocated before; its replicas were never told about it (the client did not get
+   * the answer), so a fresh placement is fine.
+   */
+  private async allocate(inode: number, excludeNodes: string[], requestId: string): Promise<{ chunk: ChunkInfo }> {
+    const file = this.state.checkWritable(inode);
+    const nodes = this.placeChunk(file, new Set(excludeNodes));
+    const result = await this.commit('allocate', MetaOp.fromPartial({
+      requestId, allocateChunk: { inode: file.inode, handle: this.state.nextHandle, version: 1 },
+    }));
+    const handle = result.handle!;
+    let offset = 0;
+    for (const c of file.chunks) { if (c.handle === handle) break; offset += c.length; }
+    if (nodes.length < file.replication) {
+      this.opts.log.warn({ handle, replicas: nodes.length, goal: file.replication }, 'chunk allocated under-replicated: too few chunkservers alive');
+    }
+    return {
+      chunk: {
+        handle, version: result.version!, offset, length: 0, goal: file.replication,
+        replicas: nodes.map((n) => ({ nodeId: n.id, addr: n.addr, zone: n.zone })),
+      },
+    };
+  }
+
+  private async commitChunk(req: { inode: number; handle: number; length: number; replicaNodes: string[] }): Promise<void> {
+    await this.commit('commitChunk', MetaOp.fromPartial({ commitChunk: { inode: req.inode, handle: req.handle, length: req.length } }));
+    const owner = this.state.chunkOwner(req.handle);
+    this.registry.recordWrite(req.handle, owner?.ref.version ?? 1, req.length, req.replicaNodes);
   }
 
   private placeChunk(file: FileNode, exclude: Set<string>): NodeEntry[] {

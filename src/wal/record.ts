@@ -96,6 +96,19 @@ export type DecodeResult =
    */
   | { ok: false; incomplete: boolean; reason: string };
 
+/**
+ * Cheap necessary conditions for a record to start at `offset` (a plausible length that
+ * fits, epoch and index below 2^53), checked before paying for a checksum. Random bytes
+ * pass with odds of about one in four billion.
+ */
+export function mayStartRecord(buf: Buffer, offset: number): boolean {
+  if (buf.length - offset < RECORD_HEADER_BYTES) return false;
+  const length = buf.readUInt32LE(offset);
+  if (length < RECORD_LENGTH_MIN || length + RECORD_LENGTH_BYTES > RECORD_BYTES_MAX) return false;
+  if (offset + RECORD_LENGTH_BYTES + length > buf.length) return false;
+  return buf.readUInt32LE(offset + OFFSET_EPOCH + 4) < 0x20_0000 && buf.readUInt32LE(offset + OFFSET_INDEX + 4) < 0x20_0000;
+}
+
 /** Decodes the record starting at `offset`, looking at no byte at or past `limit`. */
 export function decodeRecord(buf: Buffer, offset: number, limit: number = buf.length): DecodeResult {
   if (limit - offset < RECORD_LENGTH_BYTES) {

@@ -21,7 +21,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { GfsError } from '../common/errors';
 import { fsyncDir, writeFileAtomically, writeFully } from './durable-fs';
-import { decodeRecord, RECORD_BYTES_MAX, RECORD_LENGTH_BYTES, RECORD_LENGTH_MIN, type WalRecord } from './record';
+import { decodeRecord, mayStartRecord, RECORD_LENGTH_BYTES, RECORD_LENGTH_MIN, type WalRecord } from './record';
 
 export const SEGMENT_MAGIC = Buffer.from('GFSWAL', 'latin1');
 export const SEGMENT_FORMAT_VERSION = 1;
@@ -225,14 +225,13 @@ export function isZeroFrom(data: Buffer, from: number): boolean {
  * This is what separates a torn tail (nothing good after the damage) from damage in
  * the middle. A record's length field is not zero, so the search stops at the last
  * non-zero byte (the zero fill of a preallocated segment is skipped at memcmp speed),
- * and cheap length checks skip almost every offset before any hashing.
+ * and cheap field checks (mayStartRecord) keep junk from being hashed at almost every
+ * offset, so the search stays linear however large a torn tail is.
  */
 export function findGoodRecordAfter(data: Buffer, from: number): number | undefined {
   const lastStart = Math.min(data.length - (RECORD_LENGTH_BYTES + RECORD_LENGTH_MIN), lastNonZeroByte(data));
   for (let offset = from; offset <= lastStart; offset++) {
-    const length = data.readUInt32LE(offset);
-    if (length < RECORD_LENGTH_MIN || length + RECORD_LENGTH_BYTES > RECORD_BYTES_MAX) continue;
-    if (offset + RECORD_LENGTH_BYTES + length > data.length) continue;
+    if (!mayStartRecord(data, offset)) continue;
     if (decodeRecord(data, offset).ok) return offset;
   }
   return undefined;
