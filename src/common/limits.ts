@@ -50,6 +50,8 @@ export const limits = {
    * a quarter of the window, so syncs overlap with streaming and the window never stalls.
    */
   syncEveryBytes: 8 * MiB,
+  /** A reader fetches the next chunk this far ahead (from another replica) while consuming the current one. */
+  readaheadBytes: 16 * MiB,
   /** Read stream piece: large enough to amortise a syscall and a verify, small enough for the socket. */
   readPieceBytes: 1 * MiB,
 
@@ -66,6 +68,66 @@ export const limits = {
   trashPeriodMs: 24 * 3_600_000,
   /** Recent request ids remembered for exactly-once retries. */
   requestIdsMax: 100_000,
+
+  // ---- chunk lifecycle: healing, scrubbing, GC (DESIGN §4, §6, §8) ----
+
+  /** The master's healing and GC decisions run this often: well under a heartbeat, so a command waits at most one heartbeat. */
+  lifecycleTickMs: 500,
+  /**
+   * Safe mode lasts at least this long after start or failover: several heartbeat
+   * intervals, so every live chunkserver has sent its full report before the master
+   * judges a chunk under-replicated or orphaned.
+   */
+  safeModeMinMs: 5_000,
+  /**
+   * ...and until this fraction of the chunks with data has a reported healthy replica
+   * (HDFS's 0.999). It lasts at most dead-after: a chunkserver that has not reported by
+   * then would be declared dead anyway, so healing without it is what should happen.
+   */
+  safeModeChunkFraction: 0.999,
+  /**
+   * An unreferenced replica is deleted only after it was seen unreferenced this long: it
+   * covers chunkservers that report late, a metadata op not yet durable everywhere, and
+   * an operator who wants to look first. GFS used days; an hour is long for all of these.
+   */
+  orphanGraceMs: 3_600_000,
+  /**
+   * Cluster-wide re-replication bandwidth (bytes scheduled per second). With per-node
+   * limits below, 1 GiB lost heals in seconds while foreground traffic keeps most of
+   * each disk.
+   */
+  repairBytesPerSec: 512 * MiB,
+  /** Clones running at once in the whole cluster: enough to use every node's disk. */
+  repairClonesMax: 64,
+  /** Clones one node may serve as source at once: reads are cheap, but not free. */
+  repairSourcesPerNodeMax: 4,
+  /** Clones one node may receive at once: its replicate rate is shared among them. */
+  repairTargetsPerNodeMax: 4,
+  /**
+   * Per-chunkserver copy rate for REPLICATE (token bucket on bytes received): about a
+   * quarter of a disk's sequential bandwidth, so reads and writes keep the rest.
+   */
+  replicateBytesPerSec: 128 * MiB,
+  /** A clone slower than this is presumed stuck and re-planned (its timeout is length / this, at least the command timeout). */
+  repairCloneRateMinBytesPerSec: 4 * MiB,
+  /** A DELETE or REPLICATE not confirmed by a heartbeat within this is forgotten and re-planned. */
+  chunkCommandTimeoutMs: 30_000,
+  /**
+   * The scrubber re-verifies every chunk once per this period (Ceph's deep scrub is
+   * weekly): 10 TB a node is ~17 MB/s, a small share of a disk, and a latent bad block
+   * is found long before a second failure makes it the last copy.
+   */
+  scrubIntervalMs: 7 * 24 * 3_600_000,
+  /** The scrubber never reads faster than this, whatever the interval asks. */
+  scrubBytesPerSec: 64 * MiB,
+  /** ...and never paces slower than this, so small stores finish a pass early and rest. */
+  scrubBytesPerSecMin: 1 * MiB,
+  /** Inodes purged in one WAL record: keeps the record far below walRecordBytesMax. */
+  purgeInodesPerOpMax: 1_000,
+  /** fsck lists at most this many files with problems in one answer (it says when it cut). */
+  fsckFilesMax: 10_000,
+  /** gc --dry-run lists at most this many items in one answer. */
+  gcItemsMax: 10_000,
 } as const;
 
 export type Limits = typeof limits;

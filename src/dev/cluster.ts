@@ -185,14 +185,21 @@ export class DevCluster {
         child.kill('SIGKILL');
         reject(new GfsError('TIMEOUT', `${name} did not become ready; see ${logFile}`));
       }, 30_000);
-      lines.once('line', (line) => {
-        clearTimeout(timer);
-        try {
-          const ready = JSON.parse(line) as { addr: string; admin: string; nodeId?: string };
-          resolve({ name, pid: child.pid!, addr: ready.addr, adminAddr: ready.admin, nodeId: ready.nodeId, dataDir: args[args.indexOf('--data') + 1] ?? '', child, args, exited });
-        } catch {
-          reject(new GfsError('INTERNAL', `${name} printed an unexpected line: ${line}`));
+      // Keep reading stdout for the child's whole life (a full pipe would block it); the
+      // ready line is the first JSON object with `ready`, anything else goes to its log.
+      let isReady = false;
+      lines.on('line', (line) => {
+        if (!isReady) {
+          let ready: { ready?: boolean; addr: string; admin: string; nodeId?: string } | undefined;
+          try { ready = JSON.parse(line); } catch { ready = undefined; }
+          if (ready?.ready) {
+            isReady = true;
+            clearTimeout(timer);
+            resolve({ name, pid: child.pid!, addr: ready.addr, adminAddr: ready.admin, nodeId: ready.nodeId, dataDir: args[args.indexOf('--data') + 1] ?? '', child, args, exited });
+            return;
+          }
         }
+        fs.appendFile(logFile, `${line}\n`, () => undefined);
       });
       void exited.then((code) => {
         clearTimeout(timer);

@@ -2,6 +2,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { cluster, gfsctl, randomFile, sha256File, sha256, MiB } from './helpers';
+import { initChecksums, xxh64, hex64 } from '../../src/common/checksum';
 
 t.test('put/get: 260 MiB of random data spans several chunks, comes back byte-identical, every chunk on 3 distinct chunkservers', async (t) => {
   const { cluster: c, dir } = await cluster(t);
@@ -75,4 +76,16 @@ t.test('put/get: put --force replaces a file atomically and get of a range works
   for await (const p of client.createReadStream('/ns/f', { start: MiB - 10, end: 2 * MiB + 10 })) parts.push(p as Buffer);
   t.same(Buffer.concat(parts), second.subarray(MiB - 10, 2 * MiB + 10), 'range read crosses block and piece boundaries');
   t.ok(c.chunkservers.length === 3);
+});
+
+t.test('put/get: the sealed checksum is xxh64 over the 64 KiB block sums, recomputable from the bytes', async (t) => {
+  const { client } = await cluster(t);
+  await initChecksums();
+  const data = Buffer.alloc(5 * MiB + 777);
+  for (let i = 0; i < data.length; i += 4096) data.writeUInt32LE(i * 2246822519 >>> 0, i);
+  const info = await client.put(data, '/sum/f');
+  const sums = Buffer.alloc(Math.ceil(data.length / 65536) * 8);
+  for (let b = 0; b * 65536 < data.length; b++) sums.writeBigUInt64LE(xxh64(data.subarray(b * 65536, (b + 1) * 65536)), b * 8);
+  t.equal(info.checksum, hex64(xxh64(sums)));
+  t.equal((await client.stat('/sum/f')).checksum, info.checksum, 'stat shows the same checksum');
 });
