@@ -47,8 +47,13 @@ export interface ChunkWriter {
    * `pieceSums`, when given, holds one xxh64 per piece of `data` split at the chunk's
    * 64 KiB block boundaries (the first piece is short when the chunk ends mid-block).
    * A mismatch throws CHECKSUM_MISMATCH and poisons the writer.
+   *
+   * `onReleased`, when given, is called exactly once when the writer holds no more
+   * reference to `data` (written to the file, or dropped): the caller may reuse the
+   * buffer from then on (the data plane recycles frame buffers this way). It is not
+   * called when append throws.
    */
-  append(data: Buffer, pieceSums?: readonly bigint[]): void;
+  append(data: Buffer, pieceSums?: readonly bigint[], onReleased?: () => void): void;
   /** Makes everything appended so far durable; resolves to the new durable length. */
   sync(): Promise<number>;
   /** Releases the writer. Does not sync: bytes appended since the last sync are dropped. */
@@ -90,6 +95,8 @@ export class ChunkFileWriter implements ChunkWriter {
 
   /** Buffers appended but not yet handed to the kernel, in chunk order. */
   private readonly writeQueue: Buffer[] = [];
+  /** Parallel to writeQueue: who to tell when the writer lets go of each buffer. */
+  private readonly releaseQueue: ((() => void) | undefined)[] = [];
   /** Chunk offset where the next queued buffer goes. */
   private writeOffset: number;
   private writing: Promise<void> | null = null;
@@ -178,7 +185,7 @@ export class ChunkFileWriter implements ChunkWriter {
     return this.state.durableLength;
   }
 
-  append(data: Buffer, pieceSums?: readonly bigint[]): void {
+  append(data: Buffer, pieceSums?: readonly bigint[], onReleased?: () => void): void {
     this.throwIfUnusable();
     if (this.summer.length + data.length > limits.chunkBytesMax) {
       throw new GfsError('TOO_LARGE',
@@ -189,7 +196,10 @@ export class ChunkFileWriter implements ChunkWriter {
     this.summer.update(data, verifiedBlockSums);
     if (data.length > 0) {
       this.writeQueue.push(data);
+      this.releaseQueue.push(onReleased);
       this.startWrites();
+    } else {
+      onReleased?.();
     }
   }
 
@@ -233,7 +243,14 @@ export class ChunkFileWriter implements ChunkWriter {
     try {
       while (this.writeQueue.length > 0 && !this.failure) {
         const batch = this.writeQueue.splice(0, writeBuffersMax);
-        const written = await writeFully(this.chkFile, batch, this.writeOffset);
+        const released = this.releaseQueue.splice(0, batch.length);
+        let written: number;
+        try {
+          written = await writeFully(this.chkFile, batch, this.writeOffset);
+        } finally {
+          // Settled either way: the kernel no longer reads these buffers.
+          for (const r of released) r?.();
+        }
         this.writeOffset += written;
         this.bytesSinceFlush += written;
         if (this.bytesSinceFlush >= writeBehindFlushBytes && !this.flushing) this.startFlush();
@@ -340,6 +357,7 @@ export class ChunkFileWriter implements ChunkWriter {
   private async release(): Promise<void> {
     this.closed = true;
     this.writeQueue.length = 0; // never synced, never acknowledged: not worth writing
+    for (const r of this.releaseQueue.splice(0)) r?.();
     await this.syncChain;
     while (this.writing) await this.writing;
     while (this.flushing) await this.flushing;

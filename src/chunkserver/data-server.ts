@@ -20,6 +20,7 @@ import {
   FrameParser, FrameType, decodeSums, encodeFrame, encodeFrameHead, errorFrame, frameError, type Frame,
 } from '../common/frames';
 import type { ChunkStore, ChunkWriter } from './chunk-store';
+import { BufferPool } from '../common/buffer-pool';
 import type { DataPlaneMetrics } from './metrics';
 
 export interface DataServerOptions {
@@ -39,6 +40,8 @@ export interface DataServerOptions {
 export class DataServer {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  /** Frame buffers, recycled once forwarded and written (see BufferPool). */
+  private readonly pool = new BufferPool(limits.frameBytesMax, 256);
   openWrites = 0;
   addr = '';
 
@@ -67,7 +70,7 @@ export class DataServer {
     socket.setTimeout(limits.dataIdleTimeoutMs, () => socket.destroy());
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    const parser = new FrameParser();
+    const parser = new FrameParser(this.pool);
     let session: WriteSession | ReadSession | undefined;
     socket.on('data', (chunk: Buffer) => {
       let frames: Frame[];
@@ -87,7 +90,11 @@ export class DataServer {
             return;
           }
         }
-        session.onFrame(frame);
+        try {
+          session.onFrame(frame);
+        } finally {
+          frame.release(); // the parser's reference; holders took their own
+        }
       }
     });
   }
@@ -162,13 +169,22 @@ class WriteSession {
     assert(this.writer, 'DATA before WRITE_OPEN');
     const sumCount = Number(frame.header.sums ?? 0);
     if (!Number.isInteger(sumCount) || sumCount < 0 || sumCount > 1024) throw new GfsError('PROTOCOL', 'bad sum count');
-    if (this.downstream && !this.downstream.forward(frame.raw)) this.upstream.pause();
     // Payload = data then its block sums (sums last, so a sender can fill data in place).
     const dataBytes = frame.payload.length - sumCount * 8;
     if (dataBytes < 0) throw new GfsError('PROTOCOL', 'DATA frame shorter than its sums');
     const data = frame.payload.subarray(0, dataBytes);
     const sums = decodeSums(frame.payload.subarray(dataBytes), sumCount);
-    this.writer.append(data, sumCount > 0 ? sums : undefined);
+    if (this.downstream) {
+      frame.retain();
+      if (!this.downstream.forward(frame.raw, () => frame.release())) this.upstream.pause();
+    }
+    frame.retain();
+    try {
+      this.writer.append(data, sumCount > 0 ? sums : undefined, () => frame.release());
+    } catch (e) {
+      frame.release();
+      throw e;
+    }
     this.server.options.metrics.bytesWritten.inc(data.length);
   }
 
@@ -284,9 +300,13 @@ class Downstream {
     });
   }
 
-  forward(raw: Buffer): boolean {
-    if (this.dead) return true;
-    return this.socket.write(raw);
+  /** Sends a frame's bytes on; `onWritten` runs once the socket no longer needs them. */
+  forward(raw: Buffer, onWritten: () => void): boolean {
+    if (this.dead) {
+      onWritten();
+      return true;
+    }
+    return this.socket.write(raw, () => onWritten());
   }
 
   expectAck(seq: number, raw: Buffer): Promise<number> {

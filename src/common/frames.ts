@@ -9,7 +9,9 @@
  * limits.frameBytesMax before buffering it, so a peer cannot make us allocate at will.
  */
 import { ERROR_TABLE, GfsError, type ErrorCode } from './errors';
+import assert from 'node:assert/strict';
 import { limits } from './limits';
+import type { BufferPool } from './buffer-pool';
 
 export const FrameType = {
   WRITE_OPEN: 1,
@@ -31,6 +33,13 @@ export interface Frame {
   payload: Buffer;
   /** The encoded frame itself, so a chain hop can forward it without re-encoding. */
   raw: Buffer;
+  /**
+   * For frames in pooled buffers: take one more reference / drop one. The parser
+   * holds the first reference and drops it after the frame's handler returns, so a
+   * handler that keeps `raw` or `payload` beyond that must retain() and later release().
+   */
+  retain(): void;
+  release(): void;
 }
 
 const PREFIX_BYTES = 4 + 1 + 4;
@@ -53,74 +62,75 @@ export function encodeFrame(type: number, header: object, payload: Buffer | Buff
 }
 
 /**
- * Incremental parser: feed socket chunks, get whole frames. Keeps a list of pending
- * buffers and concatenates once per frame (one copy per frame, none per socket read).
+ * Incremental parser: feed socket chunks, get whole frames. Each frame's bytes are
+ * copied once, as they arrive, into a buffer of the frame's size; large frames use a
+ * BufferPool when one is given (see Frame.retain/release).
  */
 export class FrameParser {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private needBytes = 0; // total bytes of the frame being assembled, 0 = unknown yet
+  private lengthBytes = Buffer.alloc(4);
+  private lengthHave = 0;
+  private frame: Buffer | undefined;
+  private frameHave = 0;
+  private frameNeed = 0;
+  private pooled = false;
+
+  constructor(private readonly pool?: BufferPool) {}
 
   push(chunk: Buffer): Frame[] {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
     const frames: Frame[] = [];
-    for (;;) {
-      if (this.needBytes === 0) {
-        if (this.pendingBytes < 4) break;
-        const head = this.peek(4);
-        const bodyLength = head.readUInt32LE(0);
+    let at = 0;
+    while (at < chunk.length) {
+      if (!this.frame) {
+        const n = Math.min(4 - this.lengthHave, chunk.length - at);
+        chunk.copy(this.lengthBytes, this.lengthHave, at, at + n);
+        this.lengthHave += n;
+        at += n;
+        if (this.lengthHave < 4) break;
+        const bodyLength = this.lengthBytes.readUInt32LE(0);
         if (bodyLength < 5 || bodyLength + 4 > limits.frameBytesMax) {
           throw new GfsError('PROTOCOL', `bad frame length ${bodyLength}`);
         }
-        this.needBytes = 4 + bodyLength;
+        this.frameNeed = bodyLength + 4;
+        this.pooled = this.pool !== undefined && this.frameNeed > POOL_THRESHOLD_BYTES && this.frameNeed <= this.pool.bufferBytes;
+        this.frame = this.pooled ? this.pool!.get() : Buffer.allocUnsafe(this.frameNeed);
+        this.lengthBytes.copy(this.frame, 0);
+        this.frameHave = 4;
+        this.lengthHave = 0;
       }
-      if (this.pendingBytes < this.needBytes) break;
-      const raw = this.take(this.needBytes);
-      this.needBytes = 0;
-      frames.push(decodeFrame(raw));
+      const n = Math.min(this.frameNeed - this.frameHave, chunk.length - at);
+      chunk.copy(this.frame, this.frameHave, at, at + n);
+      this.frameHave += n;
+      at += n;
+      if (this.frameHave === this.frameNeed) {
+        const buf = this.frame;
+        this.frame = undefined;
+        frames.push(decodeFrame(buf.subarray(0, this.frameNeed), this.pooled ? refCounted(buf, this.pool!) : NOT_POOLED));
+      }
     }
     return frames;
   }
-
-  private peek(n: number): Buffer {
-    if (this.pending[0]!.length >= n) return this.pending[0]!;
-    return Buffer.concat(this.pending, n);
-  }
-
-  private take(n: number): Buffer {
-    const first = this.pending[0]!;
-    if (first.length === n) {
-      this.pending.shift();
-      this.pendingBytes -= n;
-      return first;
-    }
-    if (first.length > n) {
-      this.pending[0] = first.subarray(n);
-      this.pendingBytes -= n;
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let at = 0;
-    while (at < n) {
-      const b = this.pending[0]!;
-      const want = n - at;
-      if (b.length <= want) {
-        b.copy(out, at);
-        at += b.length;
-        this.pending.shift();
-      } else {
-        b.copy(out, at, 0, want);
-        this.pending[0] = b.subarray(want);
-        at += want;
-      }
-    }
-    this.pendingBytes -= n;
-    return out;
-  }
 }
 
-function decodeFrame(raw: Buffer): Frame {
+/** Frames smaller than this are not worth pooling (headers, acks, small appends). */
+const POOL_THRESHOLD_BYTES = 64 * 1024;
+
+const NOT_POOLED = { retain(): void {}, release(): void {} };
+
+function refCounted(buf: Buffer, pool: BufferPool): { retain(): void; release(): void } {
+  let refs = 1;
+  return {
+    retain(): void {
+      assert(refs > 0, 'retain of a released frame');
+      refs++;
+    },
+    release(): void {
+      assert(refs > 0, 'frame released more often than retained');
+      if (--refs === 0) pool.put(buf);
+    },
+  };
+}
+
+function decodeFrame(raw: Buffer, refs: { retain(): void; release(): void }): Frame {
   const type = raw.readUInt8(4);
   const headerLength = raw.readUInt32LE(5);
   if (headerLength > limits.frameHeaderBytesMax || PREFIX_BYTES + headerLength > raw.length) {
@@ -133,7 +143,7 @@ function decodeFrame(raw: Buffer): Frame {
     throw new GfsError('PROTOCOL', 'frame header is not JSON');
   }
   if (typeof header !== 'object' || header === null) throw new GfsError('PROTOCOL', 'frame header is not an object');
-  return { type, header, payload: raw.subarray(PREFIX_BYTES + headerLength), raw };
+  return { type, header, payload: raw.subarray(PREFIX_BYTES + headerLength), raw, retain: refs.retain, release: refs.release };
 }
 
 /** Only the prefix and header of a frame, for writing a large payload without copying it. */
