@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { GfsClient, type FileInfo } from '../src/client';
+import { GfsClient, readLocalFile, type FileInfo } from '../src/client';
 import { GfsError } from '../src/common/errors';
 import { formatBytes, formatDuration } from '../src/common/units';
 import { randomId } from '../src/common/ids';
@@ -103,7 +103,7 @@ program.command('put')
   .option('-f, --force', 'overwrite an existing remote file')
   .option('--replication <n>', 'replication factor for this file')
   .action((local: string, remote: string, o: { force?: boolean; replication?: string }) => run(async (c) => {
-    let source: NodeJS.ReadableStream;
+    let source: NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
     let total: number | undefined;
     if (local === '-') {
       source = process.stdin;
@@ -116,7 +116,7 @@ program.command('put')
       }
       if (!st.isFile()) throw new GfsError('INVALID_ARGUMENT', `local path ${local} is not a regular file`);
       total = st.size;
-      source = fs.createReadStream(local, { highWaterMark: 1024 * 1024 });
+      source = readLocalFile(local);
     }
     const progress = new Progress(`put ${remote}`, total);
     const info = await c.put(source, remote, {

@@ -50,10 +50,16 @@ export class ChainWriter {
     });
   }
 
-  /** Sends an encoded DATA frame; resolves when the socket can take more. */
-  async send(frame: Buffer): Promise<void> {
-    if (this.failure) throw this.failure;
-    if (!this.socket.write(frame)) {
+  /**
+   * Sends an encoded DATA frame; resolves when the socket can take more. `onWritten`
+   * runs exactly once, when the socket no longer needs the bytes (or never will).
+   */
+  async send(frame: Buffer, onWritten: () => void): Promise<void> {
+    if (this.failure) {
+      onWritten();
+      throw this.failure;
+    }
+    if (!this.socket.write(frame, () => onWritten())) {
       await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
       if (this.failure) throw this.failure;
     }

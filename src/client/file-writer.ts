@@ -22,6 +22,7 @@ import { randomId } from '../common/ids';
 import type { ChunkInfo, CommitChunkRequest, FileInfo } from '../../gen/gfs';
 import type { MasterConn } from './master-conn';
 import { ChainWriter } from './chain-writer';
+import { BufferPool } from '../common/buffer-pool';
 
 export interface PutOptions {
   force?: boolean;
@@ -38,9 +39,12 @@ const PREFIX_BYTES = 9 + HEADER_JSON_BYTES;
 const MAX_SUMS = Math.ceil(limits.readPieceBytes / limits.blockBytes);
 
 /** A DATA frame being filled in place: prefix, header, data, then the sums after the data. */
+const FRAME_BUFFER_BYTES = PREFIX_BYTES + limits.readPieceBytes + MAX_SUMS * 8;
+
 class FrameBuilder {
-  readonly buf = Buffer.allocUnsafe(PREFIX_BYTES + limits.readPieceBytes + MAX_SUMS * 8);
   dataBytes = 0;
+
+  constructor(readonly buf: Buffer) {}
 
   fill(src: Uint8Array, from: number, maxDataBytes: number): number {
     const n = Math.min(maxDataBytes - this.dataBytes, src.length - from);
@@ -71,7 +75,14 @@ class FrameBuilder {
   }
 }
 
-interface SentFrame { frame: Buffer; dataBytes: number; endOffset: number }
+/**
+ * A sealed frame in a pooled buffer. References: one while it is in `unacked` (it may
+ * have to be replayed), one per socket write not yet handed to the kernel; the last
+ * release returns the buffer to the pool, so a buffer is never refilled while a replay
+ * or a write could still read it.
+ */
+interface PooledFrame { buf: Buffer; frame: Buffer; refs: number }
+interface SentFrame { pooled: PooledFrame; dataBytes: number; endOffset: number }
 
 export class FileWriter {
   private inode = 0;
@@ -92,7 +103,9 @@ export class FileWriter {
   private readonly fileHash = createXxh64();
   private size = 0;
   private readonly chunkBytesMax: number;
-  private builder = new FrameBuilder();
+  /** Frame buffers: the window's worth plus the ones still being written out. */
+  private readonly pool = new BufferPool(FRAME_BUFFER_BYTES, Math.ceil(limits.writeWindowBytes / limits.readPieceBytes) + 16);
+  private builder = new FrameBuilder(this.pool.get());
   /** The first chunk, allocated together with the file. */
   private preallocated: ChunkInfo | undefined;
   private recoveries = 0;
@@ -158,19 +171,27 @@ export class FileWriter {
       if (this.chain) await this.finishChunk();
       await this.startChunk();
     }
-    const frame = this.builder.seal(this.fileHash);
+    const pooled: PooledFrame = { buf: this.builder.buf, frame: this.builder.seal(this.fileHash), refs: 1 };
     const dataBytes = this.builder.dataBytes;
-    this.builder = new FrameBuilder();
+    this.builder = new FrameBuilder(this.pool.get());
     this.chunkBytes += dataBytes;
-    const sent: SentFrame = { frame, dataBytes, endOffset: this.chunkBytes };
-    this.unacked.push(sent);
+    this.unacked.push({ pooled, dataBytes, endOffset: this.chunkBytes });
     // Not retried after a recovery: the frame is in `unacked`, so the replay sent it.
-    await this.withRecovery(() => this.chain!.send(frame), false);
+    await this.withRecovery(() => this.sendFrame(pooled), false);
     this.opts.onProgress?.(dataBytes);
     if (this.chunkBytes - this.syncedRequested >= limits.syncEveryBytes) this.requestSync(this.chunkBytes);
     while (this.chunkBytes - this.chain!.ackedLength > limits.writeWindowBytes) {
       await this.withRecovery(() => this.waitAck());
     }
+  }
+
+  private sendFrame(f: PooledFrame): Promise<void> {
+    f.refs++;
+    return this.chain!.send(f.frame, () => this.releaseFrame(f));
+  }
+
+  private releaseFrame(f: PooledFrame): void {
+    if (--f.refs === 0) this.pool.put(f.buf);
   }
 
   private requestSync(length: number): void {
@@ -181,7 +202,7 @@ export class FileWriter {
 
   private dropAcked(chain: ChainWriter): void {
     if (chain !== this.chain) return;
-    while (this.unacked.length > 0 && this.unacked[0]!.endOffset <= chain.ackedLength) this.unacked.shift();
+    while (this.unacked.length > 0 && this.unacked[0]!.endOffset <= chain.ackedLength) this.releaseFrame(this.unacked.shift()!.pooled);
   }
 
   private waitAck(): Promise<void> {
@@ -247,6 +268,7 @@ export class FileWriter {
     chain.close();
     this.chain = undefined;
     this.chunk = undefined;
+    for (const f of this.unacked) this.releaseFrame(f.pooled);
     this.unacked = [];
     return last ? commit : undefined;
   }
@@ -295,6 +317,7 @@ export class FileWriter {
       await this.master.call('abandonChunk', { inode: this.inode, handle: chunk.handle });
     }
     const replay = this.unacked.filter((f) => f.endOffset > durable);
+    for (const f of this.unacked) if (f.endOffset <= durable) this.releaseFrame(f.pooled);
     this.chain = undefined;
     this.unacked = [];
     await this.startChunk();
@@ -302,7 +325,7 @@ export class FileWriter {
     for (const f of replay) {
       this.chunkBytes += f.dataBytes;
       this.unacked.push({ ...f, endOffset: this.chunkBytes });
-      await this.chain!.send(f.frame);
+      await this.sendFrame(f.pooled);
     }
     if (this.chunkBytes > 0) this.requestSync(this.chunkBytes);
   }

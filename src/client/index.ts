@@ -15,6 +15,7 @@ import { FileWriter, type PutOptions } from './file-writer';
 import { readFileRange } from './file-reader';
 
 export type { FileInfo, PutOptions };
+export { readLocalFile } from './local-file';
 export { GfsError };
 
 export interface ClientOptions {
@@ -40,7 +41,10 @@ export class GfsClient {
     this.log = opts.log ?? silentLogger;
   }
 
-  /** Writes a whole file from a stream; it becomes visible only once complete. */
+  /**
+   * Writes a whole file from a stream; it becomes visible only once complete. Each chunk
+   * of `source` is copied before the next is requested, so a source may reuse its buffer.
+   */
   async put(source: NodeJS.ReadableStream | AsyncIterable<Uint8Array> | Uint8Array, remotePath: string, opts: PutOptions = {}): Promise<FileInfo> {
     await initChecksums();
     const path = normalizeFilePath(remotePath);
