@@ -4,7 +4,8 @@
  */
 import { Readable, Writable } from 'node:stream';
 import { once } from 'node:events';
-import type { FileInfo, ListResponse, NodesResponse, StatusResponse } from '../../gen/gfs';
+import { FileState, type FileInfo, type ListResponse, type NodesResponse, type StatusResponse } from '../../gen/gfs';
+import { limits } from '../common/limits';
 import { GfsError } from '../common/errors';
 import { initChecksums } from '../common/checksum';
 import { normalizeFilePath, normalizePath } from '../common/paths';
@@ -35,6 +36,7 @@ export interface ReadOptions {
 export class GfsClient {
   private readonly conn: MasterConn;
   private readonly log: Logger;
+  private readonly locationCache = new Map<string, { info: FileInfo; expiresAtMs: number }>();
 
   constructor(opts: ClientOptions) {
     this.conn = new MasterConn({ masters: opts.masters, retries: opts.retries, timeoutMs: opts.timeoutMs });
@@ -51,12 +53,15 @@ export class GfsClient {
     const iterable: AsyncIterable<Uint8Array> = source instanceof Uint8Array
       ? (async function* () { yield source; })()
       : (source as AsyncIterable<Uint8Array>);
-    return new FileWriter(this.conn, path, opts, this.log).write(iterable);
+    this.forget(path);
+    const info = await new FileWriter(this.conn, path, opts, this.log).write(iterable);
+    this.forget(path);
+    return info;
   }
 
   /** Streams a file (or a range of it) into `target`, honouring its backpressure. */
   async get(remotePath: string, target: NodeJS.WritableStream, opts: ReadOptions = {}): Promise<FileInfo> {
-    const info = await this.stat(remotePath);
+    const info = await this.locations(remotePath);
     const writable = target as Writable;
     for await (const piece of this.readInfo(info, opts)) {
       opts.onProgress?.(piece.length);
@@ -69,7 +74,7 @@ export class GfsClient {
   createReadStream(remotePath: string, opts: ReadOptions = {}): Readable {
     const self = this;
     return Readable.from((async function* () {
-      const info = await self.stat(remotePath);
+      const info = await self.locations(remotePath);
       yield* self.readInfo(info, opts);
     })(), { objectMode: false });
   }
@@ -89,6 +94,33 @@ export class GfsClient {
     return this.conn.call('stat', { path: normalizePath(path) });
   }
 
+  /**
+   * Chunk locations for reads, cached per path for `locationCacheMs`: range reads of a
+   * log segment should not cost a master round trip each. Safe because sealed files
+   * never change in place (a replaced file has a new inode, which the reader checks
+   * when it refreshes), and a reader that finds every cached replica failing asks the
+   * master again.
+   */
+  private async locations(path: string): Promise<FileInfo> {
+    const key = normalizePath(path);
+    const now = Date.now();
+    const hit = this.locationCache.get(key);
+    if (hit && hit.expiresAtMs > now) return hit.info;
+    const info = await this.stat(key);
+    if (!info.isDir && info.state === FileState.FILE_STATE_SEALED) {
+      if (this.locationCache.size >= limits.locationCacheEntriesMax) {
+        this.locationCache.delete(this.locationCache.keys().next().value!);
+      }
+      this.locationCache.set(key, { info, expiresAtMs: now + limits.locationCacheMs });
+    }
+    return info;
+  }
+
+  /** Forgets cached locations (after a write or delete through this client). */
+  private forget(path: string): void {
+    this.locationCache.delete(normalizePath(path));
+  }
+
   async list(path: string, opts: { recursive?: boolean; limit?: number; startAfter?: string } = {}): Promise<ListResponse> {
     return this.conn.call('list', { path: normalizePath(path), recursive: opts.recursive ?? false, limit: opts.limit ?? 0, startAfter: opts.startAfter ?? '' });
   }
@@ -98,11 +130,15 @@ export class GfsClient {
   }
 
   async rename(source: string, target: string, opts: { overwrite?: boolean } = {}): Promise<void> {
+    this.locationCache.clear();
     await this.conn.call('rename', { source: normalizePath(source), target: normalizePath(target), overwrite: opts.overwrite ?? false, requestId: randomId() });
+    this.locationCache.clear();
   }
 
   async delete(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
+    this.locationCache.clear();
     await this.conn.call('delete', { path: normalizePath(path), recursive: opts.recursive ?? false, requestId: randomId() });
+    this.locationCache.clear();
   }
 
   status(): Promise<StatusResponse> {

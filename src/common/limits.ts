@@ -59,6 +59,9 @@ export const limits = {
   rpcTimeoutMs: 10_000,
   /** Data-plane socket idle timeout. */
   dataIdleTimeoutMs: 30_000,
+  /** Client: how long chunk locations of a sealed file are reused without asking the master. */
+  locationCacheMs: 5_000,
+  locationCacheEntriesMax: 10_000,
   /** Client retries of a retryable error before it gives up. */
   clientRetries: 8,
 
