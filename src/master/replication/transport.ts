@@ -1,0 +1,86 @@
+/**
+ * Carries replication messages between masters over gRPC (one-way Deliver calls). A
+ * message that cannot be delivered is dropped: the core retransmits on its heartbeat,
+ * exactly as it does for loss in the simulation.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { ReplicationClient, ReplicationService, type PeerMessage } from '../../../gen/replication';
+import type { Message, NodeId } from './types';
+
+/** Replication messages may carry a whole metadata image. */
+export const replicationMessageBytesMax = 512 * 1024 * 1024;
+
+const channelOptions: grpc.ChannelOptions = {
+  'grpc.max_send_message_length': replicationMessageBytesMax,
+  'grpc.max_receive_message_length': replicationMessageBytesMax,
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1000,
+};
+
+export function encodeMessage(from: NodeId, msg: Message): PeerMessage {
+  const blobs: Uint8Array[] = [];
+  // `this[key]` is the value before toJSON: a Buffer would otherwise arrive as {type, data}.
+  const json = JSON.stringify(msg, function (this: Record<string, unknown>, key: string, value: unknown) {
+    const original = this[key];
+    if (original instanceof Uint8Array) {
+      blobs.push(original);
+      return { $blob: blobs.length - 1 };
+    }
+    if (value instanceof Uint8Array) {
+      blobs.push(value);
+      return { $blob: blobs.length - 1 };
+    }
+    return value;
+  });
+  return { from, json, blobs: blobs.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)) };
+}
+
+export function decodeMessage(pm: PeerMessage): Message {
+  return JSON.parse(pm.json, (_key, value: unknown) => {
+    if (value !== null && typeof value === 'object' && '$blob' in value) {
+      const blob = pm.blobs[(value as { $blob: number }).$blob];
+      if (!blob) throw new Error('replication message refers to a missing blob');
+      return blob;
+    }
+    return value;
+  }) as Message;
+}
+
+/** The service side: hands every message to `onMessage`. */
+export function replicationService(onMessage: (from: NodeId, msg: Message) => void): grpc.UntypedServiceImplementation {
+  return {
+    deliver: (call: grpc.ServerUnaryCall<PeerMessage, object>, callback: grpc.sendUnaryData<object>) => {
+      try {
+        onMessage(call.request.from, decodeMessage(call.request));
+        callback(null, {});
+      } catch (e) {
+        callback({ code: grpc.status.INVALID_ARGUMENT, details: (e as Error).message });
+      }
+    },
+  };
+}
+
+export { ReplicationService };
+
+/** The sending side: one client per peer, fire and forget. */
+export class PeerTransport {
+  private readonly clients = new Map<NodeId, ReplicationClient>();
+
+  constructor(private readonly self: NodeId, private readonly peers: ReadonlyMap<NodeId, string>) {}
+
+  send(to: NodeId, msg: Message): void {
+    let client = this.clients.get(to);
+    if (!client) {
+      const addr = this.peers.get(to);
+      if (!addr) return;
+      client = new ReplicationClient(addr, grpc.credentials.createInsecure(), channelOptions);
+      this.clients.set(to, client);
+    }
+    client.deliver(encodeMessage(this.self, msg), new grpc.Metadata(), { deadline: Date.now() + 5000 }, () => undefined);
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}
