@@ -44,7 +44,7 @@ function baselineFigures({ rawChain, rawRead, rawFsync }: BenchResults): Figure[
   return figures;
 }
 
-function gfsFigures({ sizeBytes, rawChain, rawRead, rawFsync, put, get, creates }: BenchResults): Figure[] {
+function gfsFigures({ sizeBytes, rawChain, rawRead, rawFsync, put, get, creates, meta, failover }: BenchResults): Figure[] {
   const size = formatSize(sizeBytes);
   const figures: Figure[] = [];
   const chainSpeed = rawChain && { name: 'raw chain', value: rawChain.mibPerSec, unit: 'MiB/s' };
@@ -70,6 +70,21 @@ function gfsFigures({ sizeBytes, rawChain, rawRead, rawFsync, put, get, creates 
       commitRate,
       (figure) => ({ text: `>= ${createsPerSecTarget.toLocaleString('en-US')}/s`, met: figure.value >= createsPerSecTarget }),
     ));
+  }
+  for (const m of meta ?? []) {
+    const commitRate = rawFsync && { name: 'group commit', value: rawFsync.groupCommitRecordsPerSec, unit: 'records/s' };
+    const target = m.clients === 16 ? (m.masters === 1 ? 10_000 : 5_000) : undefined;
+    figures.push(compared(
+      `metadata creates, ${m.masters} master${m.masters > 1 ? 's' : ''}, ${m.clients} client${m.clients > 1 ? 's' : ''}`,
+      { value: m.createsPerSec, unit: 'creates/s' },
+      commitRate,
+      (figure) => (target === undefined ? undefined : { text: `>= ${target.toLocaleString('en-US')}/s`, met: figure.value >= target }),
+    ));
+  }
+  if (failover) {
+    figures.push({ name: `failover, median of ${failover.kills} kills`, value: failover.medianMs, unit: 'ms', target: { text: '<= 3,000 ms', met: failover.medianMs <= 3000 } });
+    const worstLimit = failover.electionTtlMs + 2000;
+    figures.push({ name: `failover, worst of ${failover.kills}`, value: failover.worstMs, unit: 'ms', target: { text: `<= TTL + 2 s (${worstLimit} ms)`, met: failover.worstMs <= worstLimit } });
   }
   return figures;
 }

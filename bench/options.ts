@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { parseSizeBytes } from '../src/common/units';
 
-export const stepNames = ['raw-chain', 'raw-read', 'raw-fsync', 'put', 'get', 'creates'] as const;
+export const stepNames = ['raw-chain', 'raw-read', 'raw-fsync', 'put', 'get', 'creates', 'meta', 'failover'] as const;
 export type StepName = (typeof stepNames)[number];
 
 /** A mistake on the command line: reported as one line and the usage, no stack. */

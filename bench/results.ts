@@ -3,6 +3,7 @@ import type { RawChainResult } from './baselines/raw-chain';
 import type { RawFsyncResult } from './baselines/raw-fsync';
 import type { RawReadResult } from './baselines/raw-read';
 import type { CreatesResult, GetResult, PutResult } from './gfs-figures';
+import type { FailoverResult, MetadataResult } from './ha-figures';
 import type { StepName } from './options';
 
 export interface BenchResults {
@@ -13,5 +14,7 @@ export interface BenchResults {
   put?: PutResult;
   get?: GetResult;
   creates?: CreatesResult;
+  meta?: MetadataResult[];
+  failover?: FailoverResult;
   failures: { step: StepName; message: string }[];
 }

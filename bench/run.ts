@@ -16,7 +16,11 @@ import { buildFigures } from './figures';
 import {
   benchCreates, benchGet, benchPut, serverLogTails, startGfsSession, stopGfsSession, type GfsSession,
 } from './gfs-figures';
+import { benchFailover, benchMetadata } from './ha-figures';
 import { installCleanupHooks } from './lib/cleanup';
+
+/** Leader kills measured for the failover figure. */
+const failoverKills = 10;
 import { progress } from './lib/progress';
 import { clockTicksPerSec } from './lib/proc-stat';
 import { MiB, formatSize } from './lib/units';
@@ -77,6 +81,22 @@ const steps: Record<StepName, Step> = {
       if (!results.put) throw new Error('skipped: there is no file to read because put failed');
       const get = (results.get = await benchGet(await gfs.session(), results.put));
       return `${get.mibPerSec.toFixed(1)} MiB/s, ${get.cache} cache`;
+    },
+  },
+  meta: {
+    name: 'meta',
+    needs: ['raw-fsync'],
+    async run({ results }) {
+      const meta = (results.meta = await benchMetadata());
+      return meta.map((m) => `${m.masters}m/${m.clients}c ${Math.round(m.createsPerSec)}/s`).join(', ');
+    },
+  },
+  failover: {
+    name: 'failover',
+    needs: [],
+    async run({ results }) {
+      const f = (results.failover = await benchFailover(failoverKills));
+      return `median ${f.medianMs} ms, worst ${f.worstMs} ms over ${f.kills} kills`;
     },
   },
   creates: {

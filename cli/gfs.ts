@@ -23,6 +23,28 @@ function opt(flags: string, description: string, defaultValue?: string): Option 
   return defaultValue === undefined ? o : o.default(defaultValue);
 }
 
+/** A rate on the command line: a size per second, `200MiB/s` (the `/s` may be left out). */
+function parseRate(text: string): number {
+  const bytes = parseSizeBytes(String(text).replace(/\/s$/i, ''));
+  if (bytes <= 0) throw new GfsError('INVALID_ARGUMENT', `rate "${text}" must be positive`);
+  return bytes;
+}
+
+function optionalMs(text: string | undefined): number | undefined {
+  return text === undefined ? undefined : parseDurationMs(text);
+}
+
+/** `m1=10.0.0.1:7000,m2=...` → id → address. */
+function parsePeers(text: string): Map<string, string> {
+  const peers = new Map<string, string>();
+  for (const item of text.split(',').filter(Boolean)) {
+    const [id, addr] = item.split('=');
+    if (!id || !addr || !addr.includes(':')) throw new GfsError('INVALID_ARGUMENT', `bad --peers entry "${item}" (expected id=host:port)`);
+    peers.set(id, addr);
+  }
+  return peers;
+}
+
 function ready(info: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify({ ready: true, pid: process.pid, ...info }) + '\n');
 }
@@ -47,21 +69,46 @@ function fail(e: unknown): never {
 const program = new Command('gfs').description('gfs servers: master, chunkserver, gateway, dev cluster').showHelpAfterError();
 
 program.command('master')
-  .description('run a master (standalone leader)')
+  .description('run a master: standalone leader, or a member of a group elected through etcd')
   .addOption(opt('--id <id>', 'master id', 'm1'))
+  .addOption(opt('--peers <list>', 'the master group as id=host:port,... (this master included); needs --etcd'))
+  .addOption(opt('--etcd <urls>', 'etcd endpoints for the leader election, comma-separated'))
+  .addOption(opt('--election-ttl <duration>', 'election lease TTL: a dead leader is replaced within about this long', `${limits.electionTtlMs / 1000}s`))
+  .addOption(opt('--cluster <name>', 'election prefix in etcd, one per gfs cluster', 'default'))
+  .addOption(opt('--checkpoint-every <n>', 'checkpoint the metadata after this many log entries', String(limits.checkpointEveryRecords)))
+  .addOption(opt('--wal-segment-size <size>', 'WAL segment size', '64MiB'))
   .addOption(opt('--data <dir>', 'data directory (WAL and checkpoints)', './gfs-data/master'))
   .addOption(opt('--listen <host:port>', 'gRPC address to bind', '127.0.0.1:7000'))
   .addOption(opt('--advertise <host:port>', 'address others dial (default: the bound one)'))
   .addOption(opt('--admin <host:port>', 'admin HTTP address (/metrics, /healthz, /readyz)', '127.0.0.1:7080'))
   .addOption(opt('--dead-after <duration>', 'declare a silent chunkserver dead after', '30s'))
   .addOption(opt('--replication <n>', 'default replication factor', String(limits.replicationDefault)))
+  .addOption(opt('--safe-mode-wait <duration>', 'no healing or deletes for at least this long after start', `${limits.safeModeMinMs / 1000}s`))
+  .addOption(opt('--safe-mode-fraction <f>', '...and until this fraction of chunks has a reported replica (at most --dead-after)', String(limits.safeModeChunkFraction)))
+  .addOption(opt('--trash-period <duration>', 'deleted files stay restorable this long, then are purged', '24h'))
+  .addOption(opt('--orphan-grace <duration>', 'an unreferenced replica is deleted only after this long', '1h'))
+  .addOption(opt('--pending-timeout <duration>', 'a write whose writer is silent this long is aborted', '1h'))
+  .addOption(opt('--repair-bandwidth <rate>', 'cluster-wide re-replication bandwidth, e.g. 512MiB/s', '512MiB/s'))
+  .addOption(opt('--repair-concurrency <n>', 'clones running at once in the cluster', String(limits.repairClonesMax)))
+  .addOption(opt('--balance-threshold <ratio>', 'rebalance nodes whose fill is this far above the mean (0 = only on gfsctl balance)', String(limits.balanceThresholdRatio)))
+  .addOption(opt('--balance-interval <duration>', 'automatic rebalance rounds this often', `${limits.balanceIntervalMs / 1000}s`))
+  .addOption(opt('--fill-cap <ratio>', 'never fill a node past this fraction of its capacity', String(limits.fillCapRatio)))
   .addOption(opt('--log-level <level>', 'pino log level', 'info'))
   .action(async (o) => {
     try {
       const log = createLogger('master', o.logLevel);
       const master = new Master({
         id: o.id, dataDir: path.resolve(o.data), listen: o.listen, advertise: o.advertise, adminListen: o.admin,
+        peers: o.peers ? parsePeers(o.peers) : undefined, etcd: o.etcd ? String(o.etcd).split(',').filter(Boolean) : undefined,
+        electionTtlMs: parseDurationMs(o.electionTtl), cluster: o.cluster,
+        checkpointEveryRecords: Number(o.checkpointEvery), walSegmentBytes: parseSizeBytes(o.walSegmentSize),
         deadAfterMs: parseDurationMs(o.deadAfter), replicationDefault: Number(o.replication), log,
+        safeModeMinMs: parseDurationMs(o.safeModeWait), safeModeFraction: Number(o.safeModeFraction),
+        trashPeriodMs: parseDurationMs(o.trashPeriod), orphanGraceMs: parseDurationMs(o.orphanGrace),
+        pendingTimeoutMs: parseDurationMs(o.pendingTimeout), repairBytesPerSec: parseRate(o.repairBandwidth),
+        repairClonesMax: Number(o.repairConcurrency), balanceThresholdRatio: Number(o.balanceThreshold),
+        balanceIntervalMs: parseDurationMs(o.balanceInterval),
+        fillCapRatio: Number(o.fillCap),
       });
       await master.start();
       onSignals(() => master.stop());
@@ -80,6 +127,9 @@ program.command('chunkserver')
   .addOption(opt('--zone <zone>', 'failure-domain label', 'default'))
   .addOption(opt('--heartbeat-interval <duration>', 'heartbeat period', '1s'))
   .addOption(opt('--capacity <size>', 'report this capacity instead of the disk\'s (e.g. 10GiB)'))
+  .addOption(opt('--scrub-interval <duration>', 'the scrubber re-verifies every chunk once per this period', '7d'))
+  .addOption(opt('--scrub-rate <rate>', 'the scrubber never reads faster than this', '64MiB/s'))
+  .addOption(opt('--replicate-rate <rate>', 're-replication copies into this node at most this fast', '128MiB/s'))
   .addOption(opt('--log-level <level>', 'pino log level', 'info'))
   .action(async (o) => {
     try {
@@ -90,6 +140,8 @@ program.command('chunkserver')
         masters: String(o.masters).split(',').filter(Boolean), tier: o.tier, zone: o.zone,
         heartbeatIntervalMs: parseDurationMs(o.heartbeatInterval), log,
         capacityBytes: o.capacity ? parseSizeBytes(o.capacity) : undefined,
+        scrubIntervalMs: parseDurationMs(o.scrubInterval), scrubBytesPerSec: parseRate(o.scrubRate),
+        replicateBytesPerSec: parseRate(o.replicateRate),
       });
       await cs.start();
       onSignals(() => cs.stop());
@@ -120,6 +172,14 @@ program.command('dev')
   .addOption(opt('--chunkservers <n>', 'number of chunkserver processes', '3'))
   .addOption(opt('--dead-after <duration>', 'declare a silent chunkserver dead after', '30s'))
   .addOption(opt('--heartbeat-interval <duration>', 'chunkserver heartbeat period', '1s'))
+  .addOption(opt('--scrub-interval <duration>', 'chunkservers re-verify every chunk once per this period (default 7d)'))
+  .addOption(opt('--scrub-rate <rate>', 'scrubber read rate cap per chunkserver (default 64MiB/s)'))
+  .addOption(opt('--replicate-rate <rate>', 're-replication copy rate per chunkserver (default 128MiB/s)'))
+  .addOption(opt('--trash-period <duration>', 'deleted files are purged after this (default 24h)'))
+  .addOption(opt('--orphan-grace <duration>', 'unreferenced replicas are deleted after this (default 1h)'))
+  .addOption(opt('--pending-timeout <duration>', 'writes whose writer is silent this long are aborted (default 1h)'))
+  .addOption(opt('--safe-mode-wait <duration>', 'no healing or deletes this long after start (default 5s)'))
+  .addOption(opt('--repair-bandwidth <rate>', 'cluster-wide re-replication bandwidth (default 512MiB/s)'))
   .addOption(opt('--log-level <level>', 'log level of the servers (logs in DATA/logs/)', 'info'))
   .action(async (o) => {
     try {
@@ -127,6 +187,11 @@ program.command('dev')
       const cluster = await startDevCluster({
         dataDir, basePort: Number(o.basePort), chunkservers: Number(o.chunkservers),
         deadAfterMs: parseDurationMs(o.deadAfter), heartbeatIntervalMs: parseDurationMs(o.heartbeatInterval), logLevel: o.logLevel,
+        scrubIntervalMs: optionalMs(o.scrubInterval), scrubBytesPerSec: o.scrubRate ? parseRate(o.scrubRate) : undefined,
+        replicateBytesPerSec: o.replicateRate ? parseRate(o.replicateRate) : undefined,
+        trashPeriodMs: optionalMs(o.trashPeriod), orphanGraceMs: optionalMs(o.orphanGrace),
+        pendingTimeoutMs: optionalMs(o.pendingTimeout), safeModeMinMs: optionalMs(o.safeModeWait),
+        repairBytesPerSec: o.repairBandwidth ? parseRate(o.repairBandwidth) : undefined,
       });
       const file = cluster.writeEndpoints();
       onSignals(() => cluster.stop());

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { GfsClient, readLocalFile, type FileInfo } from '../src/client';
+import { MasterConn } from '../src/client/master-conn';
 import { GfsError } from '../src/common/errors';
 import { formatBytes, formatDuration } from '../src/common/units';
 import { randomId } from '../src/common/ids';
@@ -215,13 +216,138 @@ program.command('mkdir')
 program.command('status')
   .description('cluster health: masters, nodes, files, chunks, replication')
   .action(() => run(async (c) => {
-    const s = await c.status();
+    const s = await c.statusAll();
     if (globals().json) return printJson(s);
     for (const m of s.masters) {
       process.stdout.write(`master ${m.id} ${m.addr} ${m.role} epoch ${m.epoch} commit ${m.commitIndex} lag ${m.lag} pid ${m.pid}\n`);
     }
     process.stdout.write(`chunkservers ${s.nodesAlive} alive, ${s.nodesDead} dead; capacity ${formatBytes(s.capacityBytes)}, used ${formatBytes(s.usedBytes)}\n`);
     process.stdout.write(`files ${s.files}, chunks ${s.chunks}, under-replicated ${s.underReplicated}, missing ${s.missing}${s.safeMode ? ' (safe mode)' : ''}\n`);
+    if (s.safeMode) process.stdout.write(`safe mode: ${s.safeModeReason || 'waiting for chunkserver reports'}; no repairs or deletes yet\n`);
+    const r = s.repair;
+    if (r) {
+      const busy = r.queuedChunks + r.inflightChunks > 0;
+      process.stdout.write(busy
+        ? `repair: ${r.queuedChunks} chunks queued (${formatBytes(r.queuedBytes)}), ${r.inflightChunks} copying (${formatBytes(r.inflightBytes)}), ${formatBytes(r.bytesPerSec)}/s, ETA ${formatDuration(r.etaMs)}; ${r.completedTotal} done, ${r.failedTotal} failed\n`
+        : `repair: idle; ${r.completedTotal} clones done, ${r.failedTotal} failed; corrupt replicas ${r.corruptReplicas}, stale ${r.staleReplicas}, over-replicated chunks ${r.overReplicated}\n`);
+    }
+    const b = s.balance;
+    if (b) {
+      const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+      process.stdout.write(`balance: fill ${pct(b.minFillRatio)}..${pct(b.maxFillRatio)} (mean ${pct(b.meanFillRatio)}, threshold ${pct(b.thresholdRatio)}${b.automatic ? '' : ', automatic off'}); ` +
+        `${b.inflightMoves} moving, ${b.completedMoves} moved (${formatBytes(b.movedBytes)})${b.bytesToMove > 0 ? `, ${formatBytes(b.bytesToMove)} to move${b.etaMs ? `, ETA ${formatDuration(b.etaMs)}` : ''}` : ''}\n`);
+    }
+  })());
+
+/** Lifecycle calls that the client library does not wrap: straight to the master. */
+function runConn(fn: (m: MasterConn) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const g = globals();
+    let conn: MasterConn | undefined;
+    try {
+      conn = new MasterConn({ masters: g.masters.split(',').map((x) => x.trim()).filter(Boolean), retries: Number(g.retries) });
+      await fn(conn);
+    } catch (e) {
+      const msg = e instanceof GfsError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+      process.stderr.write(`gfsctl: ${msg}\n`);
+      process.exitCode = 2;
+    } finally {
+      conn?.close();
+    }
+  };
+}
+
+program.command('fsck')
+  .description('check every chunk under PATH against its replication goal; exit 0 only when all are at their goal')
+  .argument('[path]', 'a file or directory', '/')
+  .action((p: string) => runConn(async (m) => {
+    const r = await m.call('fsck', { path: p });
+    if (globals().json) printJson(r);
+    else {
+      for (const f of r.files) {
+        process.stdout.write(`${f.path} (inode ${f.inode}, ${formatBytes(f.size)})\n`);
+        for (const c of f.chunks) {
+          const extra = [
+            c.corruptNodes.length ? `corrupt on ${c.corruptNodes.join(',')}` : '',
+            c.staleNodes.length ? `stale on ${c.staleNodes.join(',')}` : '',
+            c.deadNodes.length ? `unavailable on ${c.deadNodes.join(',')}` : '',
+            c.repairing ? 'repairing' : '',
+          ].filter(Boolean).join('; ');
+          process.stdout.write(`  chunk #${c.index} handle ${c.handle} @${c.offset} +${c.length}: ${c.problem}, ${c.healthy}/${c.goal} healthy${c.healthyNodes.length ? ` (${c.healthyNodes.join(',')})` : ''}${extra ? `; ${extra}` : ''}\n`);
+        }
+      }
+      process.stdout.write(`${r.filesChecked} files, ${r.chunksChecked} chunks checked: ${r.underReplicated} under-replicated, ${r.missing} missing, ${r.corrupt} with corrupt replicas${r.overReplicated ? `, ${r.overReplicated} over-replicated` : ''}${r.truncated ? ' (list truncated: run on a sub-path)' : ''}\n`);
+      if (r.safeMode) process.stdout.write('note: the master is in safe mode; replicas not yet reported count as missing\n');
+      process.stdout.write(r.healthy ? 'status: HEALTHY\n' : 'status: NOT HEALTHY\n');
+    }
+    if (!r.healthy) process.exitCode = 1;
+  })());
+
+program.command('gc')
+  .description('garbage collection: what would be reclaimed and why (--dry-run), or run a pass now')
+  .option('--dry-run', 'only report; change nothing')
+  .action((o: { dryRun?: boolean }) => runConn(async (m) => {
+    const r = await m.call('gc', { dryRun: o.dryRun === true });
+    if (globals().json) return printJson(r);
+    if (r.blockedReason) process.stdout.write(`gc is holding off: ${r.blockedReason}\n`);
+    for (const i of r.items) {
+      const what = i.path ? `${i.path} (inode ${i.inode})` : `chunk ${i.handle} on ${i.nodeId}`;
+      process.stdout.write(`${(i.due ? 'due' : 'later').padEnd(6)}${i.kind.padEnd(16)}${formatBytes(i.bytes).padStart(11)}  ${what}: ${i.reason}\n`);
+    }
+    process.stdout.write(`${r.ran ? 'ran a pass; ' : ''}${r.items.length} items${r.truncated ? ' (truncated)' : ''}: ${formatBytes(r.dueBytes)} reclaimable at the next pass, ${formatBytes(r.waitingBytes)} later\n`);
+  })());
+
+program.command('balance')
+  .description('move replicas from fuller to emptier nodes now (one round), or show the plan with --dry-run')
+  .option('--dry-run', 'only show the plan')
+  .option('--threshold <ratio>', 'fill difference from the mean that counts as unbalanced (default: the master\'s)')
+  .action((o: { dryRun?: boolean; threshold?: string }) => runConn(async (m) => {
+    const r = await m.call('balance', { dryRun: o.dryRun === true, thresholdRatio: o.threshold ? Number(o.threshold) : 0 });
+    if (globals().json) return printJson(r);
+    if (r.blockedReason) process.stdout.write(`balance is holding off: ${r.blockedReason}\n`);
+    const p = r.progress!;
+    process.stdout.write(`mean fill ${(p.meanFillRatio * 100).toFixed(1)}%\n`);
+    for (const n of r.nodes) process.stdout.write(`  ${n.nodeId.padEnd(18)} ${(n.fillRatio * 100).toFixed(1).padStart(5)}%  ${n.role}\n`);
+    for (const mv of r.planned) process.stdout.write(`${r.ran ? 'moving' : 'would move'} chunk ${mv.handle} (${formatBytes(mv.bytes)}) ${mv.sourceNodeId} -> ${mv.targetNodeId}\n`);
+    process.stdout.write(`${r.planned.length} moves ${r.ran ? 'started' : 'planned'}; ${p.inflightMoves} in flight, ${p.completedMoves} done; ${formatBytes(p.bytesToMove)} above the threshold${p.etaMs ? `, ETA ${formatDuration(p.etaMs)}` : ''}\n`);
+  })());
+
+program.command('decommission')
+  .description('drain a chunkserver: its chunks are copied elsewhere, then it is reported removable')
+  .argument('<node>', 'node id, unique id prefix, or address')
+  .option('--cancel', 'stop draining; the node takes new chunks again')
+  .option('--wait', 'wait until the node is removable, showing progress')
+  .action((node: string, o: { cancel?: boolean; wait?: boolean }) => runConn(async (m) => {
+    let r = await m.call('decommission', { node, cancel: o.cancel === true });
+    while (o.wait && !o.cancel && !r.removable) {
+      if (process.stderr.isTTY) process.stderr.write(`\r${r.nodeId}: ${r.detail}\x1b[K`);
+      await new Promise((res) => setTimeout(res, 1000));
+      r = await m.call('decommission', { node, cancel: false });
+    }
+    if (o.wait && process.stderr.isTTY) process.stderr.write('\n');
+    if (globals().json) return printJson(r);
+    process.stdout.write(`${r.nodeId}: ${r.state}; ${r.detail}\n`);
+  })());
+
+program.command('df')
+  .description('used space split into live, trash, orphaned (in grace), stale and more, per node and in total')
+  .action(() => runConn(async (m) => {
+    const r = await m.call('df', {});
+    if (globals().json) return printJson(r);
+    const cols: [string, (x: typeof r) => number][] = [
+      ['SIZE', (x) => x.capacityBytes], ['USED', (x) => x.usedBytes], ['FREE', (x) => x.freeBytes],
+      ['LIVE', (x) => x.liveBytes], ['TRASH', (x) => x.trashBytes], ['ORPHANED', (x) => x.orphanBytes],
+      ['STALE', (x) => x.staleBytes], ['CORRUPT', (x) => x.corruptBytes], ['EXTRA', (x) => x.overReplicatedBytes],
+      ['WRITING', (x) => x.writingBytes], ['OTHER', (x) => x.otherBytes],
+    ];
+    process.stdout.write(`${'NODE'.padEnd(18)}${'STATE'.padEnd(7)}${cols.map(([h]) => h.padStart(11)).join('')}\n`);
+    for (const n of r.nodes) {
+      const asTotals = { ...r, ...n } as typeof r;
+      process.stdout.write(`${n.nodeId.padEnd(18)}${n.state.padEnd(7)}${cols.map(([, f]) => formatBytes(f(asTotals)).padStart(11)).join('')}\n`);
+    }
+    process.stdout.write(`${'total'.padEnd(18)}${''.padEnd(7)}${cols.map(([, f]) => formatBytes(f(r)).padStart(11)).join('')}\n`);
+    process.stdout.write('LIVE = replicas of files up to their goal; TRASH = deleted files (purged after the trash period); ORPHANED = no file references them (deleted after the orphan grace); STALE/CORRUPT = replaced replicas awaiting deletion; EXTRA = beyond the goal; OTHER = checksums and temporary files\n');
+    if (r.safeMode) process.stdout.write('note: the master is in safe mode; nothing is being reclaimed yet\n');
   })());
 
 program.command('nodes')
@@ -229,9 +355,10 @@ program.command('nodes')
   .action(() => run(async (c) => {
     const { nodes } = await c.nodes();
     if (globals().json) return printJson(nodes);
-    process.stdout.write(`${'ID'.padEnd(18)}${'ADDR'.padEnd(22)}${'ZONE'.padEnd(10)}${'TIER'.padEnd(6)}${'CAPACITY'.padStart(12)}${'USED'.padStart(12)}${'CHUNKS'.padStart(8)}  STATE\n`);
+    process.stdout.write(`${'ID'.padEnd(18)}${'ADDR'.padEnd(22)}${'ZONE'.padEnd(10)}${'TIER'.padEnd(6)}${'CAPACITY'.padStart(12)}${'USED'.padStart(12)}${'FREE'.padStart(12)}${'CHUNKS'.padStart(8)}${'CORRUPT'.padStart(8)}${'REPAIR'.padStart(8)}  STATE\n`);
     for (const n of nodes) {
-      process.stdout.write(`${n.id.padEnd(18)}${n.addr.padEnd(22)}${n.zone.padEnd(10)}${n.tier.padEnd(6)}${formatBytes(n.capacityBytes).padStart(12)}${formatBytes(n.usedBytes).padStart(12)}${String(n.chunkCount).padStart(8)}  ${n.state}\n`);
+      const repair = n.repairsIn + n.repairsOut > 0 ? `${n.repairsIn}/${n.repairsOut}` : '-';
+      process.stdout.write(`${n.id.padEnd(18)}${n.addr.padEnd(22)}${n.zone.padEnd(10)}${n.tier.padEnd(6)}${formatBytes(n.capacityBytes).padStart(12)}${formatBytes(n.usedBytes).padStart(12)}${formatBytes(n.freeBytes).padStart(12)}${String(n.chunkCount).padStart(8)}${String(n.corruptCount).padStart(8)}${repair.padStart(8)}  ${n.state}${n.drainingDetail ? ` (${n.drainingDetail})` : ''}\n`);
     }
   })());
 

@@ -271,6 +271,11 @@ export class ChunkStore {
     }
   }
 
+  /** The chunk has a mutator now (open writer, import, version bump, delete): the scrubber skips it. */
+  busy(handle: number): boolean {
+    return this.mutators.has(handle);
+  }
+
   /** Every chunk currently known to be corrupt. */
   corruptHandles(): number[] {
     return [...this.corrupt].sort((a, b) => a - b);

@@ -6,7 +6,11 @@
  * - The node id comes from the data dir, never from the address: a chunkserver that
  *   comes back on another address is the same node.
  * - A master that does not know us (restart, failover) gets a full chunk report before
- *   any delta.
+ *   any delta; a full report lists every chunk known corrupt, so a new master never
+ *   mistakes a corrupt replica for a healthy one.
+ * - Commands are obeyed only from a reply whose epoch is at least the newest seen
+ *   (fencing: a deposed leader cannot delete or copy anything).
+ * - A DELETE removes only a replica at or below the version the master named.
  */
 import * as grpc from '@grpc/grpc-js';
 import { MasterClient, ChunkCommand_Kind, type HeartbeatRequest, type HeartbeatResponse } from '../../gen/gfs';
@@ -19,6 +23,9 @@ import { ChunkStore } from './chunk-store';
 import { loadOrCreateNodeId } from './node-identity';
 import { DataServer } from './data-server';
 import { createChunkserverMetrics, type DataPlaneMetrics } from './metrics';
+import { Replicator } from './replicator';
+import { Scrubber } from './scrubber';
+import { readReplica } from '../client/chunk-reader';
 
 export interface ChunkserverOptions {
   dataDir: string;
@@ -32,6 +39,12 @@ export interface ChunkserverOptions {
   log: Logger;
   clock?: Clock;
   capacityBytes?: number;
+  /** A full scrub pass takes about this long (default limits.scrubIntervalMs). */
+  scrubIntervalMs?: number;
+  /** The scrubber never reads faster (default limits.scrubBytesPerSec). */
+  scrubBytesPerSec?: number;
+  /** REPLICATE copies in at most this fast, all together (default limits.replicateBytesPerSec). */
+  replicateBytesPerSec?: number;
 }
 
 interface MasterLink {
@@ -42,6 +55,7 @@ interface MasterLink {
   changed: Set<number>;
   removed: Set<number>;
   corrupt: Set<number>;
+  replicateFailed: Set<number>;
   inFlight: boolean;
 }
 
@@ -55,6 +69,10 @@ export class Chunkserver {
   private timer: NodeJS.Timeout | undefined;
   private heartbeatsOk = 0;
   private readonly clock: Clock;
+  private replicator!: Replicator;
+  private scrubber!: Scrubber;
+  /** Newest master epoch seen in a reply: older ones are fenced off. */
+  private epochSeen = 0;
 
   constructor(private readonly opts: ChunkserverOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -82,6 +100,30 @@ export class Chunkserver {
       onChunkChanged: (handle) => { for (const l of this.links) l.changed.add(handle); },
     });
     await this.data.start();
+    this.replicator = new Replicator({
+      store: this.store,
+      rateBytesPerSec: this.opts.replicateBytesPerSec ?? limits.replicateBytesPerSec,
+      concurrencyMax: limits.repairTargetsPerNodeMax,
+      fetch: readReplica,
+      nowMs: () => this.clock.monoMs(),
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      log: log.child({ component: 'replicator' }),
+      onImported: (handle) => {
+        for (const l of this.links) { l.changed.add(handle); l.removed.delete(handle); }
+        this.heartbeatAll();
+      },
+      onFailed: (handle) => { for (const l of this.links) l.replicateFailed.add(handle); },
+      registry,
+    });
+    this.scrubber = new Scrubber({
+      store: this.store,
+      intervalMs: this.opts.scrubIntervalMs ?? limits.scrubIntervalMs,
+      rateBytesPerSec: this.opts.scrubBytesPerSec ?? limits.scrubBytesPerSec,
+      nowMs: () => this.clock.monoMs(),
+      log: log.child({ component: 'scrubber' }),
+      onCorrupt: (handle) => this.markCorrupt(handle),
+      registry,
+    });
     this.admin = await startAdminServer({
       listen: this.opts.adminListen,
       registry,
@@ -97,15 +139,19 @@ export class Chunkserver {
       changed: new Set(),
       removed: new Set(),
       corrupt: new Set(this.store.corruptHandles()),
+      replicateFailed: new Set(),
       inFlight: false,
     }));
     log.info({ nodeId: this.nodeId, addr: this.data.addr, admin: this.admin.addr, chunks: this.store.list().length }, 'chunkserver started');
     this.heartbeatAll();
     this.timer = setInterval(() => this.heartbeatAll(), this.opts.heartbeatIntervalMs);
+    this.scrubber.start();
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    this.replicator?.close();
+    await this.scrubber?.stop();
     for (const l of this.links) l.client.close();
     await this.data?.close();
     await this.admin?.close();
@@ -128,9 +174,12 @@ export class Chunkserver {
     const full = link.needFull || now - link.lastFullMonoMs >= limits.fullReportIntervalMs;
     const changed = [...link.changed];
     const removed = [...link.removed];
-    const corrupt = [...link.corrupt];
+    // A full report names every corrupt replica: the master rebuilds its view from it.
+    const corrupt = full ? [...new Set([...this.store.corruptHandles(), ...link.corrupt])] : [...link.corrupt];
+    const replicateFailed = [...link.replicateFailed];
     link.changed.clear();
     link.removed.clear();
+    link.replicateFailed.clear();
     try {
       const space = await this.store.space();
       this.metrics.usedBytes.set(space.usedBytes);
@@ -151,6 +200,8 @@ export class Chunkserver {
         chunks: report.map((c) => ({ handle: c.handle, version: c.version, length: c.length })),
         removed: full ? [] : removed,
         corrupt,
+        replicateFailed,
+        replicating: this.replicator.pending,
       };
       const res: HeartbeatResponse = await callUnary(link.client, link.client.heartbeat, req, Math.max(2000, this.opts.heartbeatIntervalMs * 2));
       this.heartbeatsOk++;
@@ -162,6 +213,7 @@ export class Chunkserver {
       // Not delivered: report the same changes next time.
       for (const h of changed) link.changed.add(h);
       for (const h of removed) link.removed.add(h);
+      for (const h of replicateFailed) link.replicateFailed.add(h);
       link.needFull = link.needFull || full;
       this.metrics.heartbeatFailures.inc();
       this.opts.log.debug({ master: link.addr, err: (e as Error).message }, 'heartbeat failed');
@@ -171,15 +223,28 @@ export class Chunkserver {
   }
 
   private async runCommands(res: HeartbeatResponse): Promise<void> {
+    if (res.epoch < this.epochSeen) {
+      if (res.commands.length > 0) this.opts.log.warn({ epoch: res.epoch, newest: this.epochSeen, commands: res.commands.length }, 'ignoring commands from a deposed master');
+      return;
+    }
+    this.epochSeen = res.epoch;
     for (const cmd of res.commands) {
-      if (cmd.kind === ChunkCommand_Kind.DELETE) {
-        const have = this.store.get(cmd.handle);
-        // Only delete the replica the master meant: a newer version may have arrived since.
-        if (have && have.version <= cmd.version) {
-          await this.store.delete(cmd.handle);
-          for (const l of this.links) l.removed.add(cmd.handle);
-          this.opts.log.info({ handle: cmd.handle, version: have.version }, 'deleted replica on master command');
+      try {
+        if (cmd.kind === ChunkCommand_Kind.DELETE) {
+          const have = this.store.get(cmd.handle);
+          // Only delete the replica the master meant: a newer version may have arrived since.
+          if (have && have.version <= cmd.version) {
+            await this.store.delete(cmd.handle);
+            for (const l of this.links) { l.removed.add(cmd.handle); l.changed.delete(cmd.handle); l.corrupt.delete(cmd.handle); }
+            this.opts.log.info({ handle: cmd.handle, version: have.version }, 'deleted replica on master command');
+          }
+        } else if (cmd.kind === ChunkCommand_Kind.REPLICATE) {
+          this.replicator.enqueue({ handle: cmd.handle, version: cmd.version, sourceAddr: cmd.sourceAddr, length: cmd.length });
+        } else if (cmd.kind === ChunkCommand_Kind.VERIFY) {
+          this.scrubber.verifySoon(cmd.handle);
         }
+      } catch (e) {
+        this.opts.log.warn({ handle: cmd.handle, kind: cmd.kind, err: (e as Error).message }, 'chunk command failed');
       }
     }
   }

@@ -36,10 +36,12 @@ export interface ReadOptions {
 export class GfsClient {
   private readonly conn: MasterConn;
   private readonly log: Logger;
+  private readonly mastersList: string[];
   private readonly locationCache = new Map<string, { info: FileInfo; expiresAtMs: number }>();
 
   constructor(opts: ClientOptions) {
     this.conn = new MasterConn({ masters: opts.masters, retries: opts.retries, timeoutMs: opts.timeoutMs });
+    this.mastersList = [...opts.masters];
     this.log = opts.log ?? silentLogger;
   }
 
@@ -143,6 +145,31 @@ export class GfsClient {
 
   status(): Promise<StatusResponse> {
     return this.conn.call('status', {});
+  }
+
+  /**
+   * The cluster's status with a line for every master: each master in the list is asked
+   * for its own view (role, epoch, commit index, lag, pid); the cluster figures come from
+   * the leader (or any master that answers). A master that does not answer is listed as
+   * unreachable.
+   */
+  async statusAll(): Promise<StatusResponse> {
+    const views: { addr: string; status?: StatusResponse; error?: GfsError }[] = await Promise.all(this.mastersList.map(async (addr) => {
+      const one = new MasterConn({ masters: [addr], retries: 0, timeoutMs: 3000 });
+      try {
+        return { addr, status: await one.call('status', {}) };
+      } catch (e) {
+        return { addr, error: e as GfsError };
+      } finally {
+        one.close();
+      }
+    }));
+    const base = views.find((v) => v.status?.masters[0]?.role === 'leader') ?? views.find((v) => v.status);
+    if (!base?.status) throw views[0]?.error ?? new GfsError('UNAVAILABLE', 'no master answered');
+    const masters = views.map((v) => v.status?.masters[0] ?? {
+      id: '', addr: v.addr, role: 'unreachable', epoch: 0, commitIndex: 0, appliedIndex: 0, lag: 0, pid: 0, adminAddr: '',
+    });
+    return { ...base.status, masters };
   }
 
   nodes(): Promise<NodesResponse> {

@@ -26,6 +26,8 @@ export const limits = {
   deadAfterMs: 30_000,
   /** Full chunk report period; deltas in between. */
   fullReportIntervalMs: 60_000,
+  /** Master election lease in etcd: a dead leader is replaced within about this long. */
+  electionTtlMs: 5_000,
   /** Primary lease; renewed through heartbeats, so it outlives many heartbeat intervals. */
   leaseMs: 60_000,
 
@@ -125,6 +127,20 @@ export const limits = {
   scrubBytesPerSec: 64 * MiB,
   /** ...and never paces slower than this, so small stores finish a pass early and rest. */
   scrubBytesPerSecMin: 1 * MiB,
+  /**
+   * The rebalancer moves replicas off nodes whose fill is this far above the mean (HDFS's
+   * balancer default is 10 points too): closer than that, moving data costs more I/O
+   * than the imbalance does.
+   */
+  balanceThresholdRatio: 0.1,
+  /** Automatic rebalance rounds this often, and only while healing has nothing to do. */
+  balanceIntervalMs: 10_000,
+  /** Moves running at once in the cluster: balancing is background work, healing comes first. */
+  balanceMovesMax: 8,
+  /** Moves one node takes part in at once. */
+  balanceMovesPerNodeMax: 2,
+  /** Nodes are never filled past this by placement, healing or balancing. */
+  fillCapRatio: 0.95,
   /** Inodes purged in one WAL record: keeps the record far below walRecordBytesMax. */
   purgeInodesPerOpMax: 1_000,
   /** fsck lists at most this many files with problems in one answer (it says when it cut). */

@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import net from 'node:net';
 import { GfsError } from '../common/errors';
 
 export interface DevClusterOptions {
@@ -28,6 +29,26 @@ export interface DevClusterOptions {
   /** Chunkserver capacity override, for full-disk tests. */
   capacityBytes?: number;
   host?: string;
+  // Chunk lifecycle (passed to the master or the chunkservers when set).
+  safeModeMinMs?: number;
+  trashPeriodMs?: number;
+  orphanGraceMs?: number;
+  pendingTimeoutMs?: number;
+  repairBytesPerSec?: number;
+  balanceThresholdRatio?: number;
+  scrubIntervalMs?: number;
+  scrubBytesPerSec?: number;
+  replicateBytesPerSec?: number;
+  /** Masters in the group (default 1: standalone). More than one needs `etcd`. */
+  masters?: number;
+  /** etcd endpoints for the master election. */
+  etcd?: string;
+  electionTtlMs?: number;
+  /** Election prefix; a random one keeps test clusters sharing an etcd apart. */
+  cluster?: string;
+  /** Extra flags for the master / every chunkserver, verbatim. */
+  masterArgs?: string[];
+  chunkserverArgs?: string[];
 }
 
 export interface ProcInfo {
@@ -54,12 +75,23 @@ const GFS_BIN = path.resolve(__dirname, '..', '..', 'cli', 'gfs.js');
 const live = new Set<ChildProcess>();
 process.on('exit', () => { for (const c of live) c.kill('SIGKILL'); });
 
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
 function portAt(base: number, offset: number): number {
   return base === 0 ? 0 : base + offset;
 }
 
 export class DevCluster {
-  master!: ProcInfo;
+  masterProcs: ProcInfo[] = [];
   chunkservers: ProcInfo[] = [];
   gateway!: ProcInfo;
   private stopped = false;
@@ -69,34 +101,88 @@ export class DevCluster {
 
   get host(): string { return this.opts.host ?? '127.0.0.1'; }
   get dataDir(): string { return this.opts.dataDir; }
-  get masters(): string[] { return [this.master.addr]; }
+  /** The first master (the only one when standalone). */
+  get master(): ProcInfo { return this.masterProcs[0]!; }
+  get masters(): string[] { return this.masterProcs.map((m) => m.addr); }
   get rest(): string { return this.gateway.addr; }
 
   async start(): Promise<void> {
     const base = this.opts.basePort ?? 7000;
     fs.mkdirSync(path.join(this.opts.dataDir, 'logs'), { recursive: true });
-    this.master = await this.spawnProc('master', [
-      'master', '--id', 'm1', '--data', path.join(this.opts.dataDir, 'master'),
-      '--listen', `${this.host}:${portAt(base, 0)}`, '--admin', `${this.host}:${portAt(base, 80)}`,
-      ...this.timerFlags(),
-    ]);
+    const masterCount = this.opts.masters ?? 1;
+    if (masterCount === 1) {
+      this.masterProcs = [await this.spawnProc('master', [
+        'master', '--id', 'm1', '--data', path.join(this.opts.dataDir, 'master'),
+        '--listen', `${this.host}:${portAt(base, 0)}`, '--admin', `${this.host}:${portAt(base, 80)}`,
+        ...this.timerFlags(),
+      ])];
+    } else {
+      if (!this.opts.etcd) throw new GfsError('INVALID_ARGUMENT', 'a master group needs etcd');
+      // Every member must know every address up front.
+      const ports = await Promise.all(Array.from({ length: masterCount }, (_, i) => (base === 0 ? freePort(this.host) : Promise.resolve(base + i))));
+      const peers = ports.map((p, i) => `m${i + 1}=${this.host}:${p}`).join(',');
+      const clusterName = this.opts.cluster ?? `dev-${process.pid}-${Date.now()}`;
+      this.masterProcs = await Promise.all(ports.map((p, i) => this.spawnProc(`master-${i + 1}`, [
+        'master', '--id', `m${i + 1}`, '--data', path.join(this.opts.dataDir, `master-${i + 1}`),
+        '--listen', `${this.host}:${p}`, '--admin', `${this.host}:${portAt(base, 80 + i)}`,
+        '--peers', peers, '--etcd', this.opts.etcd!, '--cluster', clusterName,
+        ...(this.opts.electionTtlMs ? ['--election-ttl', `${this.opts.electionTtlMs}ms`] : []),
+        ...this.timerFlags(),
+      ])));
+    }
     const count = this.opts.chunkservers ?? 3;
     const started = await Promise.all(Array.from({ length: count }, (_, i) => this.spawnProc(`chunkserver-${i + 1}`, [
       'chunkserver', '--data', path.join(this.opts.dataDir, `chunkserver-${i + 1}`),
       '--listen', `${this.host}:${portAt(base, 101 + i)}`, '--admin', `${this.host}:${portAt(base, 201 + i)}`,
-      '--masters', this.master.addr,
+      '--masters', this.masters.join(','),
       ...(this.opts.heartbeatIntervalMs ? ['--heartbeat-interval', `${this.opts.heartbeatIntervalMs}ms`] : []),
       ...(this.opts.capacityBytes ? ['--capacity', String(this.opts.capacityBytes)] : []),
+      ...this.chunkserverFlags(),
     ])));
     this.chunkservers = started;
     this.gateway = await this.spawnProc('gateway', [
-      'gateway', '--masters', this.master.addr, '--rest', `${this.host}:${portAt(base, 1080)}`,
+      'gateway', '--masters', this.masters.join(','), '--rest', `${this.host}:${portAt(base, 1080)}`,
     ]);
     await this.waitForChunkservers(count);
   }
 
   private timerFlags(): string[] {
-    return this.opts.deadAfterMs ? ['--dead-after', `${this.opts.deadAfterMs}ms`] : [];
+    const o = this.opts;
+    const ms = (flag: string, v: number | undefined) => (v === undefined ? [] : [flag, `${v}ms`]);
+    return [
+      ...(o.deadAfterMs ? ['--dead-after', `${o.deadAfterMs}ms`] : []),
+      ...ms('--safe-mode-wait', o.safeModeMinMs),
+      ...ms('--trash-period', o.trashPeriodMs),
+      ...ms('--orphan-grace', o.orphanGraceMs),
+      ...ms('--pending-timeout', o.pendingTimeoutMs),
+      ...(o.repairBytesPerSec === undefined ? [] : ['--repair-bandwidth', String(o.repairBytesPerSec)]),
+      ...(o.balanceThresholdRatio === undefined ? [] : ['--balance-threshold', String(o.balanceThresholdRatio)]),
+      ...(o.masterArgs ?? []),
+    ];
+  }
+
+  private chunkserverFlags(): string[] {
+    const o = this.opts;
+    return [
+      ...(o.scrubIntervalMs === undefined ? [] : ['--scrub-interval', `${o.scrubIntervalMs}ms`]),
+      ...(o.scrubBytesPerSec === undefined ? [] : ['--scrub-rate', String(o.scrubBytesPerSec)]),
+      ...(o.replicateBytesPerSec === undefined ? [] : ['--replicate-rate', String(o.replicateBytesPerSec)]),
+      ...(o.chunkserverArgs ?? []),
+    ];
+  }
+
+  /** Adds one more chunkserver (tests: room for healing). */
+  async addChunkserver(): Promise<ProcInfo> {
+    const i = this.chunkservers.length;
+    const proc = await this.spawnProc(`chunkserver-${i + 1}`, [
+      'chunkserver', '--data', path.join(this.opts.dataDir, `chunkserver-${i + 1}`),
+      '--listen', `${this.host}:0`, '--admin', `${this.host}:0`, '--masters', this.masters.join(','),
+      ...(this.opts.heartbeatIntervalMs ? ['--heartbeat-interval', `${this.opts.heartbeatIntervalMs}ms`] : []),
+      ...(this.opts.capacityBytes ? ['--capacity', String(this.opts.capacityBytes)] : []),
+      ...this.chunkserverFlags(),
+    ]);
+    this.chunkservers.push(proc);
+    return proc;
   }
 
   /** Resolves when the master sees `count` live chunkservers. */
@@ -104,9 +190,13 @@ export class DevCluster {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const res = await fetch(`http://${this.master.adminAddr}/status`);
-        const status = (await res.json()) as { nodesAlive: number };
-        if (status.nodesAlive >= count) return;
+        // Every master hears every heartbeat: any one that answers will do.
+        for (const m of this.masterProcs) {
+          if (m.child.exitCode !== null || m.child.signalCode !== null) continue;
+          const res = await fetch(`http://${m.adminAddr}/status`);
+          const status = (await res.json()) as { nodesAlive: number };
+          if (status.nodesAlive >= count) return;
+        }
       } catch { /* master not answering yet */ }
       if (Date.now() > deadline) throw new GfsError('TIMEOUT', `fewer than ${count} chunkservers registered within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));
@@ -118,7 +208,7 @@ export class DevCluster {
       masters: this.masters,
       rest: this.gateway.addr,
       s3: '',
-      admin: { master: [this.master.adminAddr], gateway: this.gateway.addr },
+      admin: { master: this.masterProcs.map((m) => m.adminAddr), gateway: this.gateway.addr },
       chunkservers: this.chunkservers.map((c) => ({ id: c.nodeId ?? '', addr: c.addr, pid: c.pid, admin: c.adminAddr })),
     };
   }
@@ -146,24 +236,39 @@ export class DevCluster {
     return this.chunkservers[i]!;
   }
 
-  async killMaster(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    this.master.child.kill(signal);
-    await this.master.exited;
+  async killMaster(signal: NodeJS.Signals = 'SIGKILL', i = 0): Promise<void> {
+    const m = this.masterProcs[i]!;
+    m.child.kill(signal);
+    await m.exited;
   }
 
-  /** Starts the master again on the same address and data dir. */
-  async restartMaster(): Promise<ProcInfo> {
-    const args = [...this.master.args];
-    args[args.indexOf('--listen') + 1] = this.master.addr;
-    args[args.indexOf('--admin') + 1] = this.master.adminAddr;
-    this.master = await this.spawnProc('master', args);
-    return this.master;
+  /** Starts master i again on the same address and data dir. */
+  async restartMaster(i = 0): Promise<ProcInfo> {
+    const old = this.masterProcs[i]!;
+    const args = [...old.args];
+    args[args.indexOf('--listen') + 1] = old.addr;
+    args[args.indexOf('--admin') + 1] = old.adminAddr;
+    this.masterProcs[i] = await this.spawnProc(old.name, args);
+    return this.masterProcs[i]!;
+  }
+
+  /** Index of the master that reports itself leader now, or -1. */
+  async leaderIndex(): Promise<number> {
+    for (let i = 0; i < this.masterProcs.length; i++) {
+      const m = this.masterProcs[i]!;
+      if (m.child.exitCode !== null || m.child.signalCode !== null) continue;
+      try {
+        const status = (await (await fetch(`http://${m.adminAddr}/status`)).json()) as { masters: { role: string }[] };
+        if (status.masters[0]?.role === 'leader') return i;
+      } catch { /* not answering */ }
+    }
+    return -1;
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    const procs = [this.gateway, ...this.chunkservers, this.master].filter((p): p is ProcInfo => p !== undefined);
+    const procs = [this.gateway, ...this.chunkservers, ...this.masterProcs].filter((p): p is ProcInfo => p !== undefined);
     await Promise.all(procs.map((p) => stopProc(p)));
   }
 

@@ -47,6 +47,7 @@ export class Election extends EventEmitter {
   private validUntilMonoMs = 0;
   private lastFiredMonoMs = 0;
   private stopped = false;
+  private recampaigning = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private readonly clock: Clock;
 
@@ -60,6 +61,9 @@ export class Election extends EventEmitter {
   get isLeader(): boolean { return this.myEpoch > 0 && this.leader?.epoch === this.myEpoch; }
   get epoch(): number { return this.isLeader ? this.myEpoch : 0; }
   get currentLeader(): LeaderInfo | undefined { return this.leader; }
+
+  /** Until when (monotonic ms) this member's lease surely holds in etcd. */
+  get leaseValidUntilMonoMs(): number { return this.validUntilMonoMs; }
 
   /** True while this member leads and its lease surely has not expired in etcd. */
   isLeaseValid(): boolean {
@@ -83,6 +87,28 @@ export class Election extends EventEmitter {
       await this.lease?.revoke();
     } catch { /* etcd may be gone; the lease then expires by itself */ }
     this.client.close();
+  }
+
+  /**
+   * Gives up the current key and campaigns with a new one (a larger epoch). For a leader
+   * whose log replication stepped down (its lease looked expired while etcd was
+   * unreachable) but whose key survived: that epoch cannot serve again.
+   */
+  async recampaign(): Promise<void> {
+    if (this.recampaigning || this.stopped) return;
+    this.recampaigning = true;
+    try {
+      const old = this.lease;
+      this.lease = undefined;
+      this.myEpoch = 0;
+      this.validUntilMonoMs = 0;
+      try {
+        await old?.revoke();
+      } catch { /* etcd expires it */ }
+      await this.campaign();
+    } finally {
+      this.recampaigning = false;
+    }
   }
 
   private async campaign(): Promise<void> {

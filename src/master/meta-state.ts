@@ -35,6 +35,7 @@ import type {
   OpCreateFile,
   OpDelete,
   OpMkdir,
+  OpPurge,
   OpRename,
 } from '../../gen/gfs';
 import { GfsError } from '../common/errors';
@@ -92,7 +93,8 @@ export type OpKind =
   | 'abortFile'
   | 'mkdir'
   | 'rename'
-  | 'delete';
+  | 'delete'
+  | 'purge';
 
 export const opKinds: readonly OpKind[] = [
   'createFile',
@@ -104,6 +106,7 @@ export const opKinds: readonly OpKind[] = [
   'mkdir',
   'rename',
   'delete',
+  'purge',
 ];
 
 export interface ApplyResult {
@@ -118,6 +121,8 @@ export interface ApplyResult {
   file?: FileNode;
   /** Inodes this op moved to trash (overwrite, delete), ascending. Not kept for replays. */
   trashed?: number[];
+  /** purge: chunk handles that are no longer referenced. Not kept for replays. */
+  released?: number[];
   /** The request id was seen before: nothing was applied, this is the first result. */
   replayed?: boolean;
 }
@@ -143,6 +148,14 @@ export interface ChunkSummary {
   length: number;
   inode: number;
   replication: number;
+}
+
+/** A chunk as healing and GC need it: also whether it is final and where its file is. */
+export interface ChunkLifecycleState extends ChunkSummary {
+  /** False while the chunk is being written: its length is not final. */
+  committed: boolean;
+  /** Where its file is: tree (visible), pending (being written) or trash. */
+  location: InodeLocation;
 }
 
 export interface MetaCounts {
@@ -256,6 +269,7 @@ export class MetaState {
       case 'mkdir': return this.prepareMkdir(op.mkdir!);
       case 'rename': return this.prepareRename(op.rename!);
       case 'delete': return this.prepareDelete(op.delete!);
+      case 'purge': return this.preparePurge(op.purge!);
     }
   }
 
@@ -492,6 +506,40 @@ export class MetaState {
     };
   }
 
+  /**
+   * Removes files from the trash for good: their chunks leave the chunk table, so GC
+   * sees their replicas as orphans (and deletes them only after the orphan grace).
+   * Every inode must be in the trash, once: a purge is decided by the leader from the
+   * trash it sees, so anything else is a stale or malformed op.
+   */
+  private preparePurge(o: OpPurge): Prepared {
+    const inodes = o.inodes ?? [];
+    if (inodes.length === 0) throw new GfsError('INVALID_ARGUMENT', 'purge of no files');
+    const seen = new Set<number>();
+    for (const raw of inodes) {
+      const inode = positiveId(raw, 'inode');
+      if (seen.has(inode)) throw new GfsError('INVALID_ARGUMENT', `inode ${inode} is purged twice in one op`);
+      seen.add(inode);
+      if (!this.trashed.has(inode)) throw new GfsError('NO_SUCH_FILE', `file ${inode} is not in the trash`);
+    }
+    return {
+      run: () => {
+        const released: number[] = [];
+        for (const inode of seen) {
+          const file = this.files.get(inode);
+          assert.ok(file !== undefined && this.trashed.has(inode));
+          for (const c of file.chunks) {
+            this.chunks.remove(c.handle);
+            released.push(c.handle);
+          }
+          this.trashed.delete(inode);
+          this.files.delete(inode);
+        }
+        return { op: 'purge', released };
+      },
+    };
+  }
+
   private toTrash(file: FileNode, deletedAtMs: number): void {
     assert.ok(file.state === 'sealed' && !this.trashed.has(file.inode) && !this.pending.has(file.inode));
     file.visible = false;
@@ -603,6 +651,17 @@ export class MetaState {
   *allChunks(): Iterable<ChunkSummary> {
     for (const { file, ref } of this.chunks.values()) {
       yield { handle: ref.handle, version: ref.version, length: ref.length, inode: file.inode, replication: file.replication };
+    }
+  }
+
+  /** Every referenced chunk with its commit state and its file's place, in no particular order. */
+  *lifecycleChunks(): Iterable<ChunkLifecycleState> {
+    for (const { file, ref } of this.chunks.values()) {
+      const location: InodeLocation = file.visible ? 'tree' : file.state === 'writing' ? 'pending' : 'trash';
+      yield {
+        handle: ref.handle, version: ref.version, length: ref.length, inode: file.inode, replication: file.replication,
+        committed: ref.committed, location,
+      };
     }
   }
 

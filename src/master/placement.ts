@@ -23,6 +23,8 @@ export interface PlacementOptions {
   random: () => number;
   fillCapRatio?: number;
   chunkBytes?: number;
+  /** Zones that already hold a replica (healing adds to an existing set): prefer others. */
+  avoidZones?: ReadonlySet<string>;
 }
 
 /** Picks up to `count` distinct nodes; fewer only when fewer are eligible. */
@@ -38,9 +40,10 @@ export function choosePlacement(
   });
   const scored = eligible.map((n) => ({ n, score: score(n) + opts.random() * 0.05 }));
   const chosen: PlacementCandidate[] = [];
-  const usedZones = new Set<string>();
+  const usedZones = new Set<string>(opts.avoidZones ?? []);
   while (chosen.length < count && scored.length > 0) {
     // Prefer a zone not used yet; fall back to any zone once all are used.
+    // (With avoidZones, "used" includes the zones of replicas that already exist.)
     let pool = scored.filter((s) => !usedZones.has(s.n.zone));
     if (pool.length === 0) pool = scored;
     let best = pool[0]!;

@@ -7,6 +7,12 @@
  *   never handed to readers or writers.
  * - locations(handle) only holds nodes whose last report (or acknowledged write) has
  *   the chunk.
+ * - A replica reported corrupt stays listed (so healing knows to delete it once it is
+ *   replaced) but is never handed to a reader and never used as a clone source; only
+ *   the node's full report or the replica's removal clears the mark.
+ * - A node that came back (or is new to this master) is `reported` only once its full
+ *   report arrived: until then what we remember of its chunks may be wrong, so its
+ *   replicas count neither as healthy nor as deletable.
  */
 import type { HeartbeatRequest, NodeInfo } from '../../gen/gfs';
 
@@ -25,7 +31,29 @@ export interface NodeEntry {
   lastHeartbeatMonoMs: number;
   lastHeartbeatWallMs: number;
   alive: boolean;
+  /** A full report arrived since this node was (re)registered. */
+  reported: boolean;
   chunks: Map<number, ReplicaState>;
+  /** Handles of replicas here reported corrupt. */
+  corrupt: Set<number>;
+  /** REPLICATE commands the node has queued or running, as it last said. */
+  replicating: number;
+  /**
+   * Being decommissioned: takes no new chunk, and its replicas do not count toward any
+   * goal, so healing copies them elsewhere. Soft state of the leader (re-issue the
+   * decommission after a master restart).
+   */
+  draining: boolean;
+}
+
+/** One replica as the lifecycle planners see it (pure data, no registry references). */
+export interface ReplicaView {
+  nodeId: string;
+  version: number;
+  length: number;
+  corrupt: boolean;
+  /** The node is alive and has sent its full report. */
+  usable: boolean;
 }
 
 export class NodeRegistry {
@@ -42,7 +70,8 @@ export class NodeRegistry {
       node = {
         id: req.nodeId, addr: req.addr, adminAddr: req.adminAddr, zone: req.zone, tier: req.tier,
         capacityBytes: 0, usedBytes: 0, freeBytes: 0, openWrites: 0,
-        lastHeartbeatMonoMs: monoMs, lastHeartbeatWallMs: wallMs, alive: true, chunks: new Map(),
+        lastHeartbeatMonoMs: monoMs, lastHeartbeatWallMs: wallMs, alive: true, reported: false, chunks: new Map(),
+        corrupt: new Set(), replicating: 0, draining: false,
       };
       this.nodes.set(node.id, node);
     }
@@ -50,23 +79,34 @@ export class NodeRegistry {
     Object.assign(node, {
       addr: req.addr, adminAddr: req.adminAddr, zone: req.zone, tier: req.tier,
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, freeBytes: req.freeBytes, openWrites: req.openWrites,
-      lastHeartbeatMonoMs: monoMs, lastHeartbeatWallMs: wallMs, alive: true,
+      lastHeartbeatMonoMs: monoMs, lastHeartbeatWallMs: wallMs, alive: true, replicating: req.replicating ?? 0,
     });
+    // A replica's durable length only grows for a version: a report built before the
+    // last sync (and delivered after the write was recorded) must not shrink it.
+    const before = node.chunks;
     if (req.fullReport) {
       for (const handle of node.chunks.keys()) this.unlink(handle, node.id);
-      node.chunks.clear();
-    } else if (!known || revived) {
+      node.chunks = new Map();
+      node.corrupt.clear();
+      node.reported = true;
+    } else if (!known || revived || !node.reported) {
       // We know nothing reliable about its chunks: ask for everything.
+      node.reported = false;
       return { needFullReport: true, revived };
     }
     for (const c of req.chunks) {
-      node.chunks.set(c.handle, { version: c.version, length: c.length });
+      const prev = before.get(c.handle);
+      const length = prev !== undefined && prev.version === c.version ? Math.max(prev.length, c.length) : c.length;
+      node.chunks.set(c.handle, { version: c.version, length });
       this.link(c.handle, node.id);
     }
     for (const handle of req.removed) {
       node.chunks.delete(handle);
+      node.corrupt.delete(handle);
       this.unlink(handle, node.id);
     }
+    // A corrupt report for a chunk the node no longer lists means nothing.
+    for (const handle of req.corrupt) if (node.chunks.has(handle)) node.corrupt.add(handle);
     return { needFullReport: false, revived };
   }
 
@@ -95,18 +135,47 @@ export class NodeRegistry {
 
   dropReplica(handle: number, nodeId: string): void {
     this.nodes.get(nodeId)?.chunks.delete(handle);
+    this.nodes.get(nodeId)?.corrupt.delete(handle);
     this.unlink(handle, nodeId);
   }
 
-  /** Live replicas holding at least `version` with at least `length` bytes. */
+  /** A replica found corrupt (by a read or the scrubber): kept listed until deleted, never served. */
+  markCorrupt(handle: number, nodeId: string): void {
+    const node = this.nodes.get(nodeId);
+    if (node?.chunks.has(handle)) node.corrupt.add(handle);
+  }
+
+  /** Live replicas holding at least `version` with at least `length` bytes, not corrupt. */
   replicas(handle: number, version: number, length: number): NodeEntry[] {
     const out: NodeEntry[] = [];
     for (const id of this.locations.get(handle) ?? []) {
       const node = this.nodes.get(id);
       const r = node?.chunks.get(handle);
-      if (node && node.alive && r && r.version >= version && r.length >= length) out.push(node);
+      if (node && node.alive && r && !node.corrupt.has(handle) && r.version >= version && r.length >= length) out.push(node);
     }
     return out;
+  }
+
+  /** Every replica of a handle that any node reports, for the lifecycle planners. */
+  replicaViews(handle: number): ReplicaView[] {
+    const out: ReplicaView[] = [];
+    for (const id of this.locations.get(handle) ?? []) {
+      const node = this.nodes.get(id);
+      const r = node?.chunks.get(handle);
+      if (!node || !r) continue;
+      out.push({ nodeId: id, version: r.version, length: r.length, corrupt: node.corrupt.has(handle), usable: node.alive && node.reported });
+    }
+    return out;
+  }
+
+  /** Every handle some node reports holding (alive or not). */
+  reportedHandles(): IterableIterator<number> {
+    return this.locations.keys();
+  }
+
+  /** Whether the node lists the handle now (a DELETE is confirmed when it stops). */
+  holds(nodeId: string, handle: number): boolean {
+    return this.nodes.get(nodeId)?.chunks.has(handle) ?? false;
   }
 
   /** Every node that reports the handle, alive or not, with what it reports. */
@@ -129,11 +198,20 @@ export class NodeRegistry {
     return [...this.nodes.values()].filter((n) => n.alive);
   }
 
+  /** A node by id, unique id prefix, or address. */
+  find(nameOrAddr: string): NodeEntry | undefined {
+    const exact = this.nodes.get(nameOrAddr) ?? this.byAddr(nameOrAddr);
+    if (exact) return exact;
+    const matches = [...this.nodes.values()].filter((n) => n.id.startsWith(nameOrAddr));
+    return matches.length === 1 ? matches[0] : undefined;
+  }
+
   toInfo(n: NodeEntry): NodeInfo {
     return {
       id: n.id, addr: n.addr, zone: n.zone, tier: n.tier, capacityBytes: n.capacityBytes, usedBytes: n.usedBytes,
-      freeBytes: n.freeBytes, chunkCount: n.chunks.size, state: n.alive ? 'alive' : 'dead',
+      freeBytes: n.freeBytes, chunkCount: n.chunks.size, state: !n.alive ? 'dead' : n.draining ? 'draining' : 'alive',
       lastHeartbeatMs: n.lastHeartbeatWallMs, adminAddr: n.adminAddr, openWrites: n.openWrites,
+      corruptCount: n.corrupt.size, repairsIn: 0, repairsOut: 0, drainingDetail: '',
     };
   }
 

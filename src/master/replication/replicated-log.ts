@@ -65,6 +65,7 @@ export class ReplicatedLog {
   private readonly effects: Effect[] = [];
   private draining = false;
   private durableChain: Promise<void> = Promise.resolve();
+  private promiseChain: Promise<void> = Promise.resolve();
   private readonly waiting = new Map<number, { index: number; resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   /** Outcomes of applied entries that a local proposal waits for, by index. */
   private readonly outcomes = new Map<number, Outcome>();
@@ -197,8 +198,10 @@ export class ReplicatedLog {
         done = wal.writeCheckpoint(op.snapshot);
         break;
       case 'promise': {
+        // One promise write at a time, in order: two racing renames could leave an older
+        // epoch on disk (and share the temp file).
         const file = path.join(dataDir, PROMISE_FILE);
-        done = writeFileAtomically(file, `${file}.tmp`, [Buffer.from(`${op.epoch}\n`)]);
+        done = this.promiseChain = this.promiseChain.then(() => writeFileAtomically(file, `${file}.tmp`, [Buffer.from(`${op.epoch}\n`)]));
         break;
       }
     }

@@ -1,0 +1,160 @@
+/**
+ * The healing driver: each tick it settles what chunkservers confirmed, asks the pure
+ * planner (healing.ts) what to do next within the bandwidth budget, and queues the
+ * commands; it also keeps the progress figures (rate, ETA) for status and /metrics.
+ *
+ * Invariants:
+ * - Nothing is queued while `active` is false (safe mode, not leader, stopping); the
+ *   plan is still computed so status and fsck stay truthful.
+ * - Bytes scheduled for cloning never exceed the cluster repair bandwidth over time
+ *   (token bucket with a burst of one second, and at least one chunk).
+ */
+import type { RepairProgress } from '../../gen/gfs';
+import { limits } from '../common/limits';
+import type { Logger } from '../common/log';
+import type { Clock } from '../common/clock';
+import { TokenBucket } from '../common/token-bucket';
+import type { CommandOutbox, PendingClone } from './chunk-commands';
+import { planHealing, type HealChunk, type HealNode, type HealingSummary } from './healing';
+import type { NodeRegistry } from './registry';
+
+export interface HealerOptions {
+  repairBytesPerSec: number;
+  repairClonesMax: number;
+  sourcesPerNodeMax: number;
+  targetsPerNodeMax: number;
+  fillCapRatio: number;
+}
+
+export interface HealerHost {
+  registry: NodeRegistry;
+  outbox: CommandOutbox;
+  chunks: () => Iterable<HealChunk>;
+  /** Whether a node is being drained (decommission). */
+  draining: (nodeId: string) => boolean;
+  /** The replica on this node is healthy for this chunk (for confirming clones). */
+  healthyOn: (handle: number, nodeId: string) => boolean;
+  /** Replicas to trim first from an over-replicated chunk (a rebalance move's source). */
+  trimFirst?: (handle: number) => ReadonlySet<string> | undefined;
+  clock: Clock;
+  random: () => number;
+  log: Logger;
+}
+
+/** Window over which the repair rate is averaged for the ETA. */
+const rateWindowMs = 10_000;
+
+export class Healer {
+  private readonly bucket: TokenBucket;
+  private summary: HealingSummary = {
+    chunks: 0, underReplicated: 0, queuedChunks: 0, queuedBytes: 0, missing: 0, corruptReplicas: 0,
+    staleReplicas: 0, overReplicated: 0, unplaceable: 0, available: 0,
+  };
+  private readonly recent: { atMonoMs: number; bytes: number }[] = [];
+  completedTotal = 0;
+  completedBytesTotal = 0;
+  failedTotal = 0;
+  deletesTotal = 0;
+
+  constructor(private readonly host: HealerHost, private readonly opts: HealerOptions) {
+    const burst = Math.max(opts.repairBytesPerSec, limits.chunkBytesMax);
+    this.bucket = new TokenBucket(opts.repairBytesPerSec, burst, () => host.clock.monoMs());
+  }
+
+  get lastSummary(): HealingSummary { return this.summary; }
+
+  /** One healing round. Returns the summary of the chunk table it saw. */
+  tick(active: boolean): HealingSummary {
+    const { registry, outbox, clock, log } = this.host;
+    const now = clock.monoMs();
+    const settled = outbox.settle(now, {
+      holds: (id, h) => registry.holds(id, h),
+      healthyOn: (h, id) => this.host.healthyOn(h, id),
+      usable: (id) => { const n = registry.nodes.get(id); return n !== undefined && n.alive; },
+    });
+    for (const c of settled.completed) {
+      this.completedTotal++;
+      this.completedBytesTotal += c.length;
+      this.recent.push({ atMonoMs: now, bytes: c.length });
+      log.info({ handle: c.handle, source: c.sourceNodeId, target: c.targetNodeId, bytes: c.length, ms: Math.round(now - c.queuedMonoMs) }, 'replica cloned');
+    }
+    for (const c of settled.failed) this.noteFailure(c, 'timed out or a node it needs is gone');
+    for (const d of settled.expiredDeletes) log.warn({ handle: d.handle, node: d.nodeId, reason: d.reason }, 'delete not confirmed in time; will decide again');
+
+    const nodes: HealNode[] = [...registry.nodes.values()].map((n) => ({
+      id: n.id, zone: n.zone, capacityBytes: n.capacityBytes, freeBytes: n.freeBytes, openWrites: n.openWrites,
+      usable: n.alive && n.reported, draining: this.host.draining(n.id),
+    }));
+    const inflight = outbox.inflightClones();
+    const plan = planHealing({
+      chunks: this.host.chunks(),
+      replicasOf: (h) => registry.replicaViews(h),
+      nodes,
+      inflight: inflight.map((c) => ({ handle: c.handle, sourceNodeId: c.sourceNodeId, targetNodeId: c.targetNodeId, bytes: c.length })),
+      deletingOf: (h) => outbox.deletingOf(h),
+      budget: {
+        clonesMax: active ? Math.max(0, this.opts.repairClonesMax - inflight.length) : 0,
+        bytesMax: active ? this.bucket.available() : 0,
+        sourcesPerNodeMax: this.opts.sourcesPerNodeMax,
+        targetsPerNodeMax: this.opts.targetsPerNodeMax,
+        fillCapRatio: this.opts.fillCapRatio,
+      },
+      random: this.host.random,
+      trimFirst: this.host.trimFirst,
+    });
+    this.summary = plan.summary;
+    if (!active) return plan.summary;
+    for (const c of plan.clones) {
+      const deadline = now + Math.max(limits.chunkCommandTimeoutMs, (c.length / limits.repairCloneRateMinBytesPerSec) * 1000);
+      if (outbox.queueClone({ ...c, deadlineMonoMs: deadline }, now)) {
+        this.bucket.take(c.length);
+        log.info({ handle: c.handle, source: c.sourceNodeId, target: c.targetNodeId, healthy: c.healthy, goal: c.goal }, 'cloning replica');
+      }
+    }
+    for (const d of plan.deletes) {
+      if (outbox.queueDelete({ nodeId: d.nodeId, handle: d.handle, version: d.version, reason: d.reason, detail: d.detail }, now)) {
+        this.deletesTotal++;
+        log.info({ handle: d.handle, node: d.nodeId, reason: d.reason, detail: d.detail }, 'deleting replica');
+      }
+    }
+    return plan.summary;
+  }
+
+  /** A chunkserver reported that a REPLICATE failed. */
+  cloneFailed(targetNodeId: string, handle: number): void {
+    const c = this.host.outbox.cloneFailed(targetNodeId, handle);
+    if (c) this.noteFailure(c, 'the target reported a failure');
+  }
+
+  progress(): RepairProgress {
+    const now = this.host.clock.monoMs();
+    while (this.recent.length > 0 && now - this.recent[0]!.atMonoMs > rateWindowMs) this.recent.shift();
+    const windowBytes = this.recent.reduce((s, r) => s + r.bytes, 0);
+    const bytesPerSec = windowBytes / (rateWindowMs / 1000);
+    const inflight = this.host.outbox.inflightClones();
+    const inflightBytes = inflight.reduce((s, c) => s + c.length, 0);
+    const remaining = this.summary.queuedBytes + inflightBytes;
+    // Before the first clone completes, the configured bandwidth is the best guess.
+    const rate = bytesPerSec > 0 ? bytesPerSec : this.opts.repairBytesPerSec;
+    return {
+      queuedChunks: this.summary.queuedChunks,
+      queuedBytes: this.summary.queuedBytes,
+      inflightChunks: inflight.length,
+      inflightBytes,
+      bytesPerSec,
+      etaMs: remaining > 0 ? Math.round((remaining / rate) * 1000) : 0,
+      missingChunks: this.summary.missing,
+      corruptReplicas: this.summary.corruptReplicas,
+      staleReplicas: this.summary.staleReplicas,
+      overReplicated: this.summary.overReplicated,
+      completedTotal: this.completedTotal,
+      failedTotal: this.failedTotal,
+      underReplicated: this.summary.underReplicated,
+    };
+  }
+
+  private noteFailure(c: PendingClone, why: string): void {
+    this.failedTotal++;
+    this.host.log.warn({ handle: c.handle, source: c.sourceNodeId, target: c.targetNodeId, why }, 'clone failed; will plan again');
+  }
+}

@@ -1,0 +1,361 @@
+/**
+ * Healing decisions (DESIGN §4): which chunks are below their goal and in what order,
+ * where each clone reads from and writes to, and which replicas to delete (stale,
+ * corrupt, over-replicated). A pure function of the chunk table, the replicas the
+ * chunkservers report, the nodes, and what is already in flight, so it is unit-tested
+ * and the simulation can drive it; the driver (healer.ts) does the I/O.
+ *
+ * Invariants:
+ * - A replica is healthy only on a usable node (alive, full report received), not
+ *   corrupt, with no delete pending, at the master's version (or newer) and at least
+ *   the committed length. Only healthy replicas are clone sources.
+ * - No plan deletes a healthy replica unless the chunk keeps at least `goal` healthy
+ *   replicas without it (deletes already pending count as gone).
+ * - A corrupt replica is deleted only once the chunk has its goal in healthy replicas,
+ *   or when a healthy copy exists and the corrupt one's node is the only place left for
+ *   a new replica. A stale replica is deleted only while a healthy copy exists:
+ *   otherwise it is the best data left.
+ * - Chunks being written (not committed) are left alone: their length is not final.
+ * - A clone's target holds no copy of the chunk and is not already receiving it.
+ */
+import type { ReplicaView } from './registry';
+import { choosePlacement, type PlacementCandidate } from './placement';
+
+export interface HealNode extends PlacementCandidate {
+  /** Alive and its full report received. */
+  usable: boolean;
+  /** Being decommissioned: never a target, and its replicas do not count toward a goal. */
+  draining?: boolean;
+}
+
+export interface HealChunk {
+  handle: number;
+  version: number;
+  length: number;
+  goal: number;
+  committed: boolean;
+}
+
+export interface ChunkHealth {
+  handle: number;
+  version: number;
+  length: number;
+  goal: number;
+  /** Healthy replicas that count toward the goal. */
+  healthy: string[];
+  /** Healthy replicas on draining nodes: readable and usable as sources, not counted. */
+  retiring: string[];
+  /** On usable nodes: an older version, or fewer bytes than committed. */
+  stale: string[];
+  /** On usable nodes, reported corrupt. */
+  corrupt: string[];
+  /** On nodes that are dead or have not sent their full report yet. */
+  unavailable: string[];
+  /** A delete was issued and not yet confirmed. */
+  deleting: string[];
+}
+
+export type ReplicaVerdict = 'healthy' | 'retiring' | 'stale' | 'corrupt' | 'unavailable' | 'deleting';
+
+export function replicaVerdict(
+  chunk: HealChunk, r: ReplicaView, deleting: ReadonlySet<string>, draining: (nodeId: string) => boolean,
+): ReplicaVerdict {
+  if (deleting.has(r.nodeId)) return 'deleting';
+  if (!r.usable) return 'unavailable';
+  if (r.corrupt) return 'corrupt';
+  if (r.version < chunk.version || r.length < chunk.length) return 'stale';
+  return draining(r.nodeId) ? 'retiring' : 'healthy';
+}
+
+export function assessChunk(
+  chunk: HealChunk, replicas: readonly ReplicaView[], deleting: ReadonlySet<string> = new Set(),
+  draining: (nodeId: string) => boolean = () => false,
+): ChunkHealth {
+  const h: ChunkHealth = {
+    handle: chunk.handle, version: chunk.version, length: chunk.length, goal: chunk.goal,
+    healthy: [], retiring: [], stale: [], corrupt: [], unavailable: [], deleting: [],
+  };
+  for (const r of replicas) h[replicaVerdict(chunk, r, deleting, draining)].push(r.nodeId);
+  return h;
+}
+
+/** Healthy replicas that can serve a read or a clone: counted ones first. */
+export function readableReplicas(h: ChunkHealth): string[] {
+  return [...h.healthy, ...h.retiring];
+}
+
+/** What a chunk needs, in words, for fsck; '' when it is at its goal. */
+export function chunkProblem(h: ChunkHealth): '' | 'missing' | 'under-replicated' | 'corrupt' {
+  if (h.length === 0) return '';
+  if (readableReplicas(h).length === 0) return 'missing';
+  if (h.healthy.length < h.goal) return 'under-replicated';
+  if (h.corrupt.length > 0) return 'corrupt';
+  return '';
+}
+
+export interface InflightClone {
+  handle: number;
+  sourceNodeId: string;
+  targetNodeId: string;
+  bytes: number;
+}
+
+export interface HealingBudget {
+  /** More clones that may start now, cluster-wide. */
+  clonesMax: number;
+  /** Bytes that may still be scheduled now (token bucket); a clone starts while this is > 0. */
+  bytesMax: number;
+  sourcesPerNodeMax: number;
+  targetsPerNodeMax: number;
+  fillCapRatio: number;
+}
+
+export interface HealingInput {
+  chunks: Iterable<HealChunk>;
+  replicasOf: (handle: number) => readonly ReplicaView[];
+  nodes: readonly HealNode[];
+  inflight: readonly InflightClone[];
+  /** Nodes with an unconfirmed DELETE of the handle. */
+  deletingOf: (handle: number) => ReadonlySet<string>;
+  budget: HealingBudget;
+  /** [0, 1); injected so plans are reproducible. */
+  random: () => number;
+  /** Replicas to remove first when the chunk is over-replicated (the source of a rebalance move). */
+  trimFirst?: (handle: number) => ReadonlySet<string> | undefined;
+}
+
+export interface CloneAction {
+  handle: number;
+  version: number;
+  length: number;
+  sourceNodeId: string;
+  targetNodeId: string;
+  /** Healthy replicas when planned: the urgency it was ordered by. */
+  healthy: number;
+  goal: number;
+}
+
+export type DeleteReason = 'stale' | 'corrupt' | 'over-replicated';
+
+export interface DeleteAction {
+  handle: number;
+  /** The replica's version: a chunkserver deletes only a replica at or below it. */
+  version: number;
+  nodeId: string;
+  reason: DeleteReason;
+  detail: string;
+}
+
+export interface HealingSummary {
+  /** Committed chunks with data, checked. */
+  chunks: number;
+  /** Healthy replicas below goal, at least one healthy. */
+  underReplicated: number;
+  /** Chunks still short after this plan's clones and those in flight. */
+  queuedChunks: number;
+  queuedBytes: number;
+  /** No readable replica anywhere. */
+  missing: number;
+  corruptReplicas: number;
+  staleReplicas: number;
+  overReplicated: number;
+  /** Chunks below goal with no node able to take another replica. */
+  unplaceable: number;
+  /** Chunks with at least one readable replica (for safe mode). */
+  available: number;
+}
+
+export interface HealingPlan {
+  clones: CloneAction[];
+  deletes: DeleteAction[];
+  summary: HealingSummary;
+}
+
+interface Need {
+  chunk: HealChunk;
+  health: ChunkHealth;
+  /** Clones still wanted after those in flight. */
+  wanted: number;
+  inflightTargets: string[];
+}
+
+export function planHealing(input: HealingInput): HealingPlan {
+  const nodes = new Map(input.nodes.map((n) => [n.id, n]));
+  const draining = (id: string) => nodes.get(id)?.draining === true;
+  const sources = new Map<string, number>();
+  const targets = new Map<string, number>();
+  const inboundBytes = new Map<string, number>();
+  const inflightByHandle = new Map<number, InflightClone[]>();
+  for (const c of input.inflight) {
+    sources.set(c.sourceNodeId, (sources.get(c.sourceNodeId) ?? 0) + 1);
+    targets.set(c.targetNodeId, (targets.get(c.targetNodeId) ?? 0) + 1);
+    inboundBytes.set(c.targetNodeId, (inboundBytes.get(c.targetNodeId) ?? 0) + c.bytes);
+    const list = inflightByHandle.get(c.handle) ?? [];
+    list.push(c);
+    inflightByHandle.set(c.handle, list);
+  }
+
+  const summary: HealingSummary = {
+    chunks: 0, underReplicated: 0, queuedChunks: 0, queuedBytes: 0, missing: 0, corruptReplicas: 0,
+    staleReplicas: 0, overReplicated: 0, unplaceable: 0, available: 0,
+  };
+  const deletes: DeleteAction[] = [];
+  const needs: Need[] = [];
+  const versionOn = (replicas: readonly ReplicaView[], id: string) => replicas.find((r) => r.nodeId === id)?.version ?? 0;
+
+  for (const chunk of input.chunks) {
+    // Being written: not final. Empty: nothing to lose (a replica with no durable byte
+    // may even be dropped by its chunkserver at start-up).
+    if (!chunk.committed || chunk.length === 0) continue;
+    summary.chunks++;
+    const replicas = input.replicasOf(chunk.handle);
+    const health = assessChunk(chunk, replicas, input.deletingOf(chunk.handle), draining);
+    const readable = health.healthy.length + health.retiring.length;
+    summary.corruptReplicas += health.corrupt.length;
+    summary.staleReplicas += health.stale.length;
+    if (readable === 0) {
+      // Keep every stale or corrupt copy: it is all that is left.
+      summary.missing++;
+      continue;
+    }
+    summary.available++;
+    for (const nodeId of health.stale) {
+      deletes.push({
+        handle: chunk.handle, version: versionOn(replicas, nodeId), nodeId, reason: 'stale',
+        detail: `replica is behind the master (version ${versionOn(replicas, nodeId)} < ${chunk.version}, or shorter than ${chunk.length} bytes)`,
+      });
+    }
+    if (health.healthy.length >= chunk.goal) {
+      for (const nodeId of health.corrupt) {
+        deletes.push({ handle: chunk.handle, version: versionOn(replicas, nodeId), nodeId, reason: 'corrupt', detail: 'replaced: the chunk has its goal in healthy replicas' });
+      }
+    }
+    const inflight = inflightByHandle.get(chunk.handle) ?? [];
+    if (health.healthy.length > chunk.goal && inflight.length === 0) {
+      summary.overReplicated++;
+      for (const nodeId of chooseTrim(health, nodes, health.healthy.length - chunk.goal, input.trimFirst?.(chunk.handle))) {
+        deletes.push({ handle: chunk.handle, version: versionOn(replicas, nodeId), nodeId, reason: 'over-replicated', detail: `${health.healthy.length} healthy replicas, goal ${chunk.goal}` });
+      }
+    }
+    if (health.healthy.length < chunk.goal) {
+      summary.underReplicated++;
+      const wanted = chunk.goal - health.healthy.length - inflight.length;
+      if (wanted > 0) needs.push({ chunk, health, wanted, inflightTargets: inflight.map((c) => c.targetNodeId) });
+    }
+  }
+
+  // Most endangered first: fewest healthy replicas, then the largest gap, then handle
+  // order so equal urgency is served first-allocated first and plans are reproducible.
+  needs.sort((a, b) => a.health.healthy.length - b.health.healthy.length ||
+    (b.chunk.goal - b.health.healthy.length) - (a.chunk.goal - a.health.healthy.length) ||
+    a.chunk.handle - b.chunk.handle);
+
+  const clones: CloneAction[] = [];
+  let clonesLeft = input.budget.clonesMax;
+  let bytesLeft = input.budget.bytesMax;
+  for (const need of needs) {
+    const { chunk, health } = need;
+    const holders = new Set<string>([
+      ...health.healthy, ...health.retiring, ...health.stale, ...health.corrupt, ...health.unavailable, ...health.deleting,
+      ...need.inflightTargets,
+    ]);
+    const zones = new Set<string>();
+    for (const id of [...health.healthy, ...need.inflightTargets]) {
+      const z = nodes.get(id)?.zone;
+      if (z !== undefined) zones.add(z);
+    }
+    let planned = 0;
+    for (let k = 0; k < need.wanted; k++) {
+      const structural = input.nodes.filter((n) => n.usable && !n.draining && !holders.has(n.id) &&
+        fits(n, chunk.length, inboundBytes.get(n.id) ?? 0, input.budget.fillCapRatio));
+      if (structural.length === 0) {
+        summary.unplaceable++;
+        // The only node that could take it holds a corrupt copy: that copy must go
+        // first (a healthy one exists, or we would not be here). Next tick places it.
+        const corruptHere = health.corrupt.find((id) => !deletes.some((d) => d.handle === chunk.handle && d.nodeId === id));
+        if (corruptHere !== undefined && k === 0 && planned === 0) {
+          deletes.push({ handle: chunk.handle, version: versionOn(input.replicasOf(chunk.handle), corruptHere), nodeId: corruptHere, reason: 'corrupt', detail: 'no other node can take a new replica: deleted first to make room' });
+        }
+        break;
+      }
+      if (clonesLeft <= 0 || bytesLeft <= 0) break;
+      const free = structural.filter((n) => (targets.get(n.id) ?? 0) < input.budget.targetsPerNodeMax);
+      const source = chooseSource(readableReplicas(health), nodes, sources, input.budget.sourcesPerNodeMax, input.random);
+      if (free.length === 0 || source === undefined) break;
+      const [target] = choosePlacement(free.map((n) => ({ ...n, freeBytes: n.freeBytes - (inboundBytes.get(n.id) ?? 0) })), 1, {
+        random: input.random, chunkBytes: Math.max(1, chunk.length), fillCapRatio: input.budget.fillCapRatio, avoidZones: zones,
+      });
+      if (target === undefined) break;
+      clones.push({
+        handle: chunk.handle, version: chunk.version, length: chunk.length, sourceNodeId: source, targetNodeId: target.id,
+        healthy: health.healthy.length, goal: chunk.goal,
+      });
+      planned++;
+      clonesLeft--;
+      bytesLeft -= chunk.length;
+      holders.add(target.id);
+      zones.add(target.zone);
+      sources.set(source, (sources.get(source) ?? 0) + 1);
+      targets.set(target.id, (targets.get(target.id) ?? 0) + 1);
+      inboundBytes.set(target.id, (inboundBytes.get(target.id) ?? 0) + chunk.length);
+    }
+    if (planned < need.wanted) {
+      summary.queuedChunks++;
+      summary.queuedBytes += (need.wanted - planned) * chunk.length;
+    }
+  }
+  return { clones, deletes, summary };
+}
+
+function fits(n: HealNode, bytes: number, inbound: number, fillCapRatio: number): boolean {
+  const free = n.freeBytes - inbound;
+  return free >= bytes && n.capacityBytes - free + bytes <= n.capacityBytes * fillCapRatio;
+}
+
+/** The healthy replica whose node serves the fewest clones now; ties broken at random. */
+function chooseSource(
+  candidates: readonly string[], nodes: ReadonlyMap<string, HealNode>, sources: ReadonlyMap<string, number>,
+  perNodeMax: number, random: () => number,
+): string | undefined {
+  let best: string | undefined;
+  let bestScore = Infinity;
+  for (const id of candidates) {
+    const busy = sources.get(id) ?? 0;
+    if (busy >= perNodeMax || nodes.get(id)?.usable !== true) continue;
+    const score = busy + random() * 0.5;
+    if (score < bestScore) { best = id; bestScore = score; }
+  }
+  return best;
+}
+
+/**
+ * Which healthy replicas to remove from an over-replicated chunk: first those named in
+ * `first` (a rebalance move's source), then from zones
+ * holding more than one (so zone spread survives), then from the fullest nodes (so
+ * trimming also evens out space), node id breaking ties.
+ */
+export function chooseTrim(
+  h: ChunkHealth, nodes: ReadonlyMap<string, PlacementCandidate>, count: number, first?: ReadonlySet<string>,
+): string[] {
+  const keep = [...h.healthy];
+  const removed: string[] = [];
+  for (const id of first ?? []) {
+    const i = keep.indexOf(id);
+    if (i >= 0 && removed.length < count && keep.length > h.goal) removed.push(...keep.splice(i, 1));
+  }
+  while (removed.length < count && keep.length > h.goal) {
+    const perZone = new Map<string, number>();
+    for (const id of keep) {
+      const z = nodes.get(id)?.zone ?? '';
+      perZone.set(z, (perZone.get(z) ?? 0) + 1);
+    }
+    const fill = (id: string) => {
+      const n = nodes.get(id);
+      return n && n.capacityBytes > 0 ? 1 - n.freeBytes / n.capacityBytes : 1;
+    };
+    keep.sort((a, b) => (perZone.get(nodes.get(b)?.zone ?? '') ?? 0) - (perZone.get(nodes.get(a)?.zone ?? '') ?? 0) ||
+      fill(b) - fill(a) || (a < b ? -1 : a > b ? 1 : 0));
+    removed.push(keep.shift()!);
+  }
+  return removed;
+}
