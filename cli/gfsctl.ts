@@ -19,7 +19,7 @@ const program = new Command('gfsctl')
   .addOption(new Option('--masters <list>', 'comma-separated master addresses').env('GFS_MASTERS').default('127.0.0.1:7000'))
   .addOption(new Option('--token <token>', 'access token').env('GFS_TOKEN'))
   .option('--json', 'machine-readable output')
-  .option('--retries <n>', 'retries of a failed master call', '3')
+  .option('--retries <n>', 'retries of a failed master call (with a short backoff: rides out a failover)', '8')
   .showHelpAfterError();
 
 interface Globals { masters: string; json?: boolean; retries: string }

@@ -59,7 +59,9 @@ export class MasterConn {
           this.current++;
         }
         // Back off only once every master has been tried this round.
-        if ((attempt + 1) % this.masters.length === 0) await sleep(Math.min(2000, 100 * 2 ** Math.min(attempt, 5)));
+        // Capped low: during a failover the next leader serves within a second or two,
+        // and a long sleep here would be most of the client's failover time.
+        if ((attempt + 1) % this.masters.length === 0) await sleep(Math.min(400, 50 * 2 ** Math.min(attempt, 4)));
       }
     }
     throw lastError ?? new GfsError('UNAVAILABLE', 'no master answered');

@@ -40,13 +40,15 @@ t.test('ha: kill -9 of the leader during puts, creates and renames from several 
       await mine.close();
     }
   });
-  await new Promise((r) => setTimeout(r, 1500));
+  // Kill only once writes are flowing (a loaded machine may need a while for the first).
+  await eventually(() => acked.size >= 3, 30_000, 'the first acknowledged writes');
   const ackedBeforeKill = acked.size;
   const killedAt = Date.now();
   await c.killMaster('SIGKILL', first);
   const second = await eventually(async () => { const i = await c.leaderIndex(); return i >= 0 && i !== first ? i + 1 : 0; }, 15_000, 'a new leader') - 1;
   t.not(second, first, `master ${second + 1} took over from ${first + 1} after ${Date.now() - killedAt} ms`);
-  await new Promise((r) => setTimeout(r, 1500));
+  const ackedAtTakeover = acked.size;
+  await eventually(() => acked.size > ackedAtTakeover, 30_000, 'writes acknowledged by the new leader');
   stop = true;
   await Promise.all(writers);
   t.ok(ackedBeforeKill > 0 && acked.size > ackedBeforeKill, `writes before (${ackedBeforeKill}) and after (${acked.size}) the failover`);
