@@ -17,7 +17,8 @@ const channelOptions: grpc.ChannelOptions = {
   'grpc.max_reconnect_backoff_ms': 1000,
 };
 
-export function encodeMessage(from: NodeId, msg: Message): PeerMessage {
+/** Several messages to one peer go in one call; the receiver handles them in order. */
+export function encodeMessage(from: NodeId, msg: Message | Message[]): PeerMessage {
   const blobs: Uint8Array[] = [];
   // `this[key]` is the value before toJSON: a Buffer would otherwise arrive as {type, data}.
   const json = JSON.stringify(msg, function (this: Record<string, unknown>, key: string, value: unknown) {
@@ -33,6 +34,11 @@ export function encodeMessage(from: NodeId, msg: Message): PeerMessage {
     return value;
   });
   return { from, json, blobs: blobs.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)) };
+}
+
+export function decodeMessages(pm: PeerMessage): Message[] {
+  const decoded = decodeMessage(pm) as Message | Message[];
+  return Array.isArray(decoded) ? decoded : [decoded];
 }
 
 export function decodeMessage(pm: PeerMessage): Message {
@@ -51,7 +57,7 @@ export function replicationService(onMessage: (from: NodeId, msg: Message) => vo
   return {
     deliver: (call: grpc.ServerUnaryCall<PeerMessage, object>, callback: grpc.sendUnaryData<object>) => {
       try {
-        onMessage(call.request.from, decodeMessage(call.request));
+        for (const msg of decodeMessages(call.request)) onMessage(call.request.from, msg);
         callback(null, {});
       } catch (e) {
         callback({ code: grpc.status.INVALID_ARGUMENT, details: (e as Error).message });
@@ -62,13 +68,35 @@ export function replicationService(onMessage: (from: NodeId, msg: Message) => vo
 
 export { ReplicationService };
 
-/** The sending side: one client per peer, fire and forget. */
+/**
+ * The sending side: one client per peer, fire and forget. Messages sent in the same
+ * turn of the event loop go to each peer as one call: under load the leader emits an
+ * Append per proposal, and a gRPC call each would cost more than the replication itself.
+ */
 export class PeerTransport {
   private readonly clients = new Map<NodeId, ReplicationClient>();
+  private readonly queued = new Map<NodeId, Message[]>();
+  private flushScheduled = false;
 
   constructor(private readonly self: NodeId, private readonly peers: ReadonlyMap<NodeId, string>) {}
 
   send(to: NodeId, msg: Message): void {
+    let q = this.queued.get(to);
+    if (!q) { q = []; this.queued.set(to, q); }
+    q.push(msg);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const [to, msgs] of this.queued) this.deliver(to, msgs.length === 1 ? msgs[0]! : msgs);
+    this.queued.clear();
+  }
+
+  private deliver(to: NodeId, msg: Message | Message[]): void {
     let client = this.clients.get(to);
     if (!client) {
       const addr = this.peers.get(to);
@@ -80,6 +108,7 @@ export class PeerTransport {
   }
 
   close(): void {
+    this.queued.clear();
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
   }
