@@ -362,6 +362,12 @@ program.command('nodes')
     }
   })());
 
+// `gfsctl cat big.log | head` closes our stdout early: that is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`gfsctl: ${e.message}\n`);
   process.exit(1);

@@ -1,15 +1,16 @@
 /**
- * The master process: metadata in memory (MetaState), made durable by the WAL, served
- * over gRPC; the chunkserver registry from heartbeats; placement of new chunks.
+ * The master process: metadata in memory (MetaState), kept by a replicated WAL
+ * (replication/), served over gRPC; the chunkserver registry from heartbeats; placement
+ * of new chunks; the chunk lifecycle (healing, balance, GC) while it leads.
  *
  * Invariants:
- * - An operation is applied to the state and appended to the WAL in the same
- *   synchronous step, so log order is apply order; it is acknowledged only once its
- *   record is durable. A WAL write failure stops the process: memory is then ahead of
- *   the disk, and a restart replays the disk.
+ * - The state only changes by applying committed log entries, in log order, on every
+ *   master alike; an operation is acknowledged once its entry is committed (durable on a
+ *   majority) and applied here. A storage failure stops the process.
+ * - Only the serving leader proposes, and each proposal gets its own inode or handle id
+ *   (reserved above everything applied or handed out), so ids never collide.
  * - Replica locations are soft state and never logged.
- * - A checkpoint covers exactly the records up to its index, and is taken only after
- *   they are durable.
+ * - A checkpoint is the state at exactly the applied index it is taken at.
  * - Chunk lifecycle (healing, GC) acts only while this master is leader and out of safe
  *   mode; every DELETE is checked again when it is handed to a heartbeat, and a DELETE
  *   of an unreferenced replica asserts that no file references the chunk.
@@ -121,7 +122,7 @@ export class Master {
   addr = '';
   private readonly metrics = newRegistry('master');
   private readonly opsTotal = new Counter({ name: 'gfs_master_ops_total', help: 'Metadata operations by kind and outcome', labelNames: ['op', 'outcome'], registers: [this.metrics] });
-  private readonly walAppendSeconds = new Histogram({ name: 'gfs_master_wal_append_seconds', help: 'Time from apply to durable WAL record', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: [this.metrics] });
+  private readonly commitSeconds = new Histogram({ name: 'gfs_master_commit_seconds', help: 'Time from proposal to committed (durable on a majority) and applied', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: [this.metrics] });
 
   constructor(private readonly opts: MasterOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -429,7 +430,7 @@ export class Master {
     this.lastDurable = done.catch(() => undefined);
     try {
       const result = await done;
-      this.walAppendSeconds.observe((this.clock.monoMs() - started) / 1000);
+      this.commitSeconds.observe((this.clock.monoMs() - started) / 1000);
       this.opsTotal.inc({ op: kind, outcome: 'ok' });
       return result;
     } catch (e) {
@@ -461,10 +462,6 @@ export class Master {
     const r = this.rlog?.replica;
     if (!r || r.appliedIndex - r.snapshotIndex < (this.opts.checkpointEveryRecords ?? limits.checkpointEveryRecords)) return;
     if (this.rlog.takeCheckpoint(this.state.snapshot())) this.opts.log.info({ index: r.appliedIndex }, 'checkpoint taken');
-  }
-
-  async checkpoint(): Promise<void> {
-    this.rlog.takeCheckpoint(this.state.snapshot());
   }
 
   private async waitServing(timeoutMs: number): Promise<void> {
