@@ -6,6 +6,7 @@
  * Replay a failure with GFS_SEED=<seed>.
  */
 import t from 'tap';
+import { prng } from './prng';
 import { MetaOp, type DeepPartial } from '../../gen/gfs';
 import { silentLogger } from '../../src/common/log';
 import type { Clock } from '../../src/common/clock';
@@ -17,16 +18,6 @@ import { abandonedWrites, orphanCandidates, orphanDeletes, OrphanTracker, trashE
 import { accountSpace, spaceClass } from '../../src/gc/space';
 import { GfsError } from '../../src/common/errors';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 t.test('gc: trash expires after the trash period, oldest first', async (t) => {
   const trash = [{ inode: 1, path: '/a', deletedAtMs: 1000 }, { inode: 2, path: '/b', deletedAtMs: 5000 }];

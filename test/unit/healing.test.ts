@@ -4,6 +4,7 @@
  * over random cluster states. Replay a failure with GFS_SEED=<seed>.
  */
 import t from 'tap';
+import { prng } from './prng';
 import { assessChunk, chooseTrim, chunkProblem, planHealing, type HealChunk, type HealNode, type HealingInput, type InflightClone } from '../../src/master/healing';
 import type { ReplicaView } from '../../src/master/registry';
 import { SafeMode } from '../../src/master/safe-mode';
@@ -166,16 +167,6 @@ t.test('healing: draining nodes are not targets and their replicas do not count 
 
 // ------------------------------------------------------------------ property
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 t.test('healing: property: plans never lose the last copy, trim below goal, read from a bad replica or clone onto a holder', async (t) => {
   const baseSeed = Number(process.env.GFS_SEED ?? Date.now() % 1_000_000);

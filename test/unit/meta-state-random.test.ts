@@ -3,22 +3,12 @@
  *   GFS_SEED=<seed> npx tap dist/test/unit/meta-state-random.test.js
  */
 import t from 'tap';
+import { prng } from './prng';
 import type { MetaOp } from '../../gen/gfs';
 import { GfsError } from '../../src/common/errors';
 import { limits } from '../../src/common/limits';
 import { MetaState } from '../../src/master/meta-state';
 
-/** mulberry32: tiny, fast, good enough to drive a test, and the same everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   constructor(private readonly rand: () => number) {}
