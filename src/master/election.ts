@@ -71,7 +71,8 @@ export class Election extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    await this.campaign();
+    // etcd may be down right now: keep trying in the background rather than fail the master.
+    void this.campaignUntilDone();
     // Watching would be faster to react; polling at a fraction of the TTL is simpler,
     // bounded, and keeps working across etcd restarts without re-establishing watches.
     this.pollTimer = setInterval(() => void this.refresh().catch((e) => this.onError(e)), Math.max(100, this.opts.leaseTtlMs / 10));
@@ -105,9 +106,22 @@ export class Election extends EventEmitter {
       try {
         await old?.revoke();
       } catch { /* etcd expires it */ }
-      await this.campaign();
+      await this.campaignUntilDone();
     } finally {
       this.recampaigning = false;
+    }
+  }
+
+  /** Campaigns, retrying while etcd is unreachable, until a key is in place or we stop. */
+  private async campaignUntilDone(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.campaign();
+        return;
+      } catch (e) {
+        this.onError(e);
+        await new Promise((r) => setTimeout(r, Math.min(1000, this.opts.leaseTtlMs / 4)));
+      }
     }
   }
 
@@ -126,7 +140,7 @@ export class Election extends EventEmitter {
       this.lease = undefined;
       this.myEpoch = 0;
       this.validUntilMonoMs = 0;
-      void this.refresh().then(() => this.campaign()).catch((e) => this.onError(e));
+      void this.refresh().catch((e) => this.onError(e)).then(() => this.campaignUntilDone());
     });
     const grantedAt = this.clock.monoMs();
     const leaseId = await lease.grant();

@@ -517,7 +517,7 @@ export class Master {
         // Our replication stepped down in this epoch (lease doubt, or a newer epoch seen):
         // it cannot lead in it again, so take a new, larger one.
         this.opts.log.warn({ epoch: election.epoch }, 'leadership in this epoch is over; campaigning for a new one');
-        void election.recampaign();
+        election.recampaign().catch((e: Error) => this.opts.log.warn({ err: e.message }, 'campaigning again failed'));
       }
     }, 100);
     await election.start();

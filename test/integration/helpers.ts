@@ -16,7 +16,17 @@ export const GFSCTL = path.resolve(__dirname, '..', '..', 'cli', 'gfsctl.js');
 export const GFS = path.resolve(__dirname, '..', '..', 'cli', 'gfs.js');
 export const MiB = 1024 * 1024;
 
-interface Teardown { teardown(fn: () => unknown): void }
+interface Teardown { teardown(fn: () => unknown): void; passing?(): boolean }
+
+/** After a failed test, the last lines of every server log (the temp dir is removed next). */
+function printLogTails(dataDir: string): void {
+  const logDir = path.join(dataDir, 'logs');
+  if (!fs.existsSync(logDir)) return;
+  for (const name of fs.readdirSync(logDir)) {
+    const lines = fs.readFileSync(path.join(logDir, name), 'utf8').trimEnd().split('\n').slice(-15);
+    process.stderr.write(`--- ${name} (last ${lines.length} lines)\n${lines.join('\n')}\n`);
+  }
+}
 
 export function tempDir(t: Teardown, prefix = 'gfs-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -32,6 +42,7 @@ export async function cluster(t: Teardown, opts: Partial<DevClusterOptions> = {}
   t.teardown(async () => {
     await client.close();
     await c.stop();
+    if (t.passing && !t.passing()) printLogTails(c.dataDir);
   });
   return { cluster: c, client, dir };
 }

@@ -209,6 +209,7 @@ export class ReplicatedLog {
     this.durableChain = this.durableChain.then(() => done).then(() => {
       if (!this.closed) this.call(() => this.replica.storageDone(token));
     }, (err: Error) => {
+      if (this.closed) return; // shutting down: the WAL was closed under pending writes
       this.opts.log.fatal({ err: err.message, op: op.kind }, 'replicated log storage failed; stopping');
       process.exit(70);
     });
