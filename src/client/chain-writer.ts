@@ -19,6 +19,7 @@ export class ChainWriter {
   /** Largest length every replica acknowledged durable. */
   ackedLength = 0;
   failure: GfsError | undefined;
+  private closed = false;
 
   constructor(readonly chunk: ChunkInfo) {
     const head = chunk.replicas[0];
@@ -75,12 +76,16 @@ export class ChainWriter {
     });
   }
 
+  /**
+   * Ends a session whose every ack has arrived. The chunkserver ends its side on CLOSE;
+   * if it never does, the idle timeout destroys the socket. Nothing after this is a
+   * failure of the write.
+   */
   close(): void {
-    if (!this.failure) this.socket.end(encodeFrame(FrameType.CLOSE, {}));
-    this.failure ??= new GfsError('INTERNAL', 'chain writer closed');
-    this.socket.removeAllListeners('close');
-    this.socket.on('close', () => undefined);
-    setTimeout(() => this.socket.destroy(), 5000).unref();
+    if (this.closed) return;
+    this.closed = true;
+    if (this.failure) this.socket.destroy();
+    else this.socket.end(encodeFrame(FrameType.CLOSE, {}));
   }
 
   destroy(): void {
@@ -109,6 +114,10 @@ export class ChainWriter {
   }
 
   private fail(e: GfsError): void {
+    if (this.closed) {
+      this.socket.destroy();
+      return;
+    }
     if (this.failure) return;
     this.failure = e;
     this.openWaiter?.reject(e);
