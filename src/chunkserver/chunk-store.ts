@@ -237,7 +237,9 @@ export class ChunkStore {
    */
   async *read(handle: number, version: number, offset: number, length: number): AsyncGenerator<Buffer> {
     this.checkOpen();
-    const state = this.requireChunk(handle, version);
+    // A newer version here than the reader's is fine: a seal only bumps the version of
+    // replicas holding every acknowledged byte, and the master may not have recorded it yet.
+    const state = this.requireChunk(handle, version, { orNewer: true });
     // A consistent snapshot: bytes below the durable length never change, so this
     // length and tail sum stay valid however the chunk grows during the read.
     const durableLength = state.durableLength;
@@ -673,10 +675,10 @@ export class ChunkStore {
     this.mutators.set(handle, mutator);
   }
 
-  private requireChunk(handle: number, version: number): ChunkState {
+  private requireChunk(handle: number, version: number, opts: { orNewer?: boolean } = {}): ChunkState {
     const state = this.chunks.get(handle);
     if (!state) throw noSuchChunk(handle);
-    if (state.version !== version) {
+    if (opts.orNewer ? state.version < version : state.version !== version) {
       throw new GfsError('STALE_VERSION', `chunk ${handle} is at version ${state.version}, not ${version}`,
         { detail: { handle: String(handle), version: String(state.version) } });
     }

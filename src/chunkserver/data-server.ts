@@ -9,6 +9,9 @@
  * - A DATA frame is forwarded downstream before it is written locally (pipelining), and
  *   the frame is verified against its block sums here as well as downstream.
  * - A read never sends a byte whose block did not verify (ChunkStore.read guarantees it).
+ * - A SEAL (the writer ending a chunk early after a replica failed) supersedes any write
+ *   session still open on the chunk here, then bumps the chunk's version durably: a
+ *   replica that was not sealed keeps the old version and is detectably stale.
  */
 import net from 'node:net';
 import assert from 'node:assert/strict';
@@ -42,6 +45,8 @@ export class DataServer {
   private readonly sockets = new Set<net.Socket>();
   /** Frame buffers, recycled once forwarded and written (see BufferPool). */
   private readonly pool = new BufferPool(limits.frameBytesMax, 256);
+  /** The open write session of each chunk being written here (a SEAL supersedes it). */
+  readonly writeSessions = new Map<number, WriteSession>();
   openWrites = 0;
   addr = '';
 
@@ -71,7 +76,7 @@ export class DataServer {
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     const parser = new FrameParser(this.pool);
-    let session: WriteSession | ReadSession | undefined;
+    let session: WriteSession | ReadSession | SealSession | undefined;
     socket.on('data', (chunk: Buffer) => {
       let frames: Frame[];
       try {
@@ -85,6 +90,7 @@ export class DataServer {
         if (!session) {
           if (frame.type === FrameType.WRITE_OPEN) session = new WriteSession(this, socket);
           else if (frame.type === FrameType.READ) session = new ReadSession(this, socket);
+          else if (frame.type === FrameType.SEAL) session = new SealSession(this, socket);
           else {
             socket.end(errorFrame(new GfsError('PROTOCOL', `unexpected first frame type ${frame.type}`)));
             return;
@@ -148,10 +154,12 @@ class WriteSession {
     // Open locally and down the chain at the same time: opening costs one hop's latency, not three.
     const local = this.server.options.store.openWriter(handle, version, { create: h.create !== false }).then((w) => {
       this.writer = w;
+      this.server.writeSessions.set(handle, this);
       this.server.openWrites++;
       this.server.options.metrics.openWrites.set(this.server.openWrites);
       if (this.failed) void this.release();
     });
+    this.opening = local;
     let below: Promise<void> = Promise.resolve();
     if (chain.length > 0) {
       this.downstream = new Downstream(chain[0]!, () => this.upstream.resume(), (e) => this.fail(e));
@@ -253,10 +261,32 @@ class WriteSession {
     }
   }
 
-  private async release(): Promise<void> {
+  /**
+   * Ends this session because the writer sealed the chunk (it gave up on this chain):
+   * nothing more is written or acknowledged; resolves once the chunk writer is closed.
+   */
+  async supersede(): Promise<void> {
+    this.failed = true;
+    this.downstream?.destroy();
+    this.upstream.destroy();
+    await this.release();
+  }
+
+  private released: Promise<void> | undefined;
+  private opening: Promise<void> | undefined;
+
+  private release(): Promise<void> {
+    this.released ??= this.closeWriter();
+    return this.released;
+  }
+
+  private async closeWriter(): Promise<void> {
+    // The writer may still be opening: wait for it, so a caller of release() knows the chunk is free.
+    if (!this.writer && this.opening) await this.opening.catch(() => undefined);
     const w = this.writer;
     if (!w) return;
     this.writer = undefined;
+    if (this.server.writeSessions.get(this.handle) === this) this.server.writeSessions.delete(this.handle);
     this.server.openWrites--;
     this.server.options.metrics.openWrites.set(this.server.openWrites);
     try {
@@ -349,6 +379,51 @@ class Downstream {
     this.acks.clear();
     this.socket.destroy();
     this.onFailure(err);
+  }
+}
+
+// ---------------------------------------------------------------- seals
+
+/**
+ * SEAL {handle, version, length}: the writer ended the chunk at `length` after a
+ * replica failed. Supersedes a write session still open here, checks this replica
+ * holds `length` bytes durably, and records the new version before answering SEAL_OK.
+ */
+class SealSession {
+  private done = false;
+
+  constructor(private readonly server: DataServer, private readonly socket: net.Socket) {}
+
+  onFrame(frame: Frame): void {
+    if (this.done || frame.type !== FrameType.SEAL) {
+      this.socket.end(errorFrame(new GfsError('PROTOCOL', 'a seal connection carries one SEAL')));
+      return;
+    }
+    this.done = true;
+    void this.seal(frame.header).then(
+      (length) => this.socket.end(encodeFrame(FrameType.SEAL_OK, { node: this.server.options.nodeId, length })),
+      (e) => this.socket.end(errorFrame(e)),
+    );
+  }
+
+  private async seal(h: Record<string, unknown>): Promise<number> {
+    const { store, log, onChunkChanged } = this.server.options;
+    const handle = Number(h.handle);
+    const version = Number(h.version);
+    const length = Number(h.length);
+    if (![handle, version, length].every((n) => Number.isSafeInteger(n) && n > 0)) {
+      throw new GfsError('INVALID_ARGUMENT', 'SEAL needs a positive handle, version and length');
+    }
+    await this.server.writeSessions.get(handle)?.supersede();
+    const chunk = store.get(handle);
+    if (!chunk) throw new GfsError('NO_SUCH_CHUNK', `chunk ${handle} is not here`);
+    if (chunk.length < length) {
+      throw new GfsError('IO_ERROR', `chunk ${handle} holds ${chunk.length} durable bytes here, the writer sealed it at ${length}`);
+    }
+    await store.setVersion(handle, version);
+    log.info({ handle, version, length, durable: chunk.length }, 'chunk sealed at a new version');
+    onChunkChanged(handle);
+    return chunk.length;
   }
 }
 

@@ -22,6 +22,7 @@ import { randomId } from '../common/ids';
 import type { ChunkInfo, CommitChunkRequest, FileInfo } from '../../gen/gfs';
 import type { MasterConn } from './master-conn';
 import { ChainWriter } from './chain-writer';
+import { sealReplica } from './seal';
 import { BufferPool } from '../common/buffer-pool';
 
 export interface PutOptions {
@@ -262,7 +263,7 @@ export class FileWriter {
     const chain = this.chain!;
     const chunk = this.chunk!;
     const commit: CommitChunkRequest = {
-      inode: this.inode, handle: chunk.handle, length: this.chunkBytes, replicaNodes: chunk.replicas.map((r) => r.nodeId),
+      inode: this.inode, handle: chunk.handle, length: this.chunkBytes, replicaNodes: chunk.replicas.map((r) => r.nodeId), version: 0,
     };
     if (!last) await this.master.call('commitChunk', commit);
     chain.close();
@@ -310,9 +311,7 @@ export class FileWriter {
     this.log.warn({ handle: chunk.handle, durable, sent: this.chunkBytes, err: err.message }, 'replica failed during write; continuing on a new chunk');
     failed.destroy();
     if (durable > 0) {
-      await this.master.call('commitChunk', {
-        inode: this.inode, handle: chunk.handle, length: durable, replicaNodes: chunk.replicas.map((r) => r.nodeId),
-      });
+      await this.master.call('commitChunk', await this.sealSurvivors(chunk, durable, err.detail.failedAddr));
     } else {
       await this.master.call('abandonChunk', { inode: this.inode, handle: chunk.handle });
     }
@@ -328,6 +327,28 @@ export class FileWriter {
       await this.sendFrame(f.pooled);
     }
     if (this.chunkBytes > 0) this.requestSync(this.chunkBytes);
+  }
+
+  /**
+   * Ends a chunk whose chain failed at `durable` bytes: every replica but the failed one
+   * is sealed at the next version, and the commit names only those that sealed, so a
+   * failed replica that comes back is stale. If none can be sealed the chunk keeps its
+   * version: every replica acknowledged `durable` bytes, so all of them are still good.
+   */
+  private async sealSurvivors(chunk: ChunkInfo, durable: number, failedAddr: string | undefined): Promise<CommitChunkRequest> {
+    const version = chunk.version + 1;
+    const candidates = chunk.replicas.filter((r) => r.addr !== failedAddr);
+    const results = await Promise.allSettled(candidates.map((r) => sealReplica(r.addr, chunk.handle, version, durable)));
+    const sealed = candidates.filter((_, i) => results[i]!.status === 'fulfilled');
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') {
+        this.log.warn({ handle: chunk.handle, node: candidates[i]!.nodeId, err: (r.reason as Error).message }, 'replica could not be sealed; it will be re-replicated');
+      }
+    });
+    if (sealed.length === 0) {
+      return { inode: this.inode, handle: chunk.handle, length: durable, replicaNodes: chunk.replicas.map((r) => r.nodeId), version: 0 };
+    }
+    return { inode: this.inode, handle: chunk.handle, length: durable, replicaNodes: sealed.map((r) => r.nodeId), version };
   }
 
   private noteFailure(chunk: ChunkInfo, err: GfsError): void {

@@ -18,11 +18,13 @@ export const FrameType = {
   DATA: 2,
   SYNC: 3,
   CLOSE: 4,
+  SEAL: 5,
   READ: 10,
   OPEN_OK: 20,
   SYNC_ACK: 21,
   READ_DATA: 22,
   READ_END: 23,
+  SEAL_OK: 24,
   ERROR: 30,
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];

@@ -61,6 +61,12 @@ export const limits = {
   rpcTimeoutMs: 10_000,
   /** Data-plane socket idle timeout. */
   dataIdleTimeoutMs: 30_000,
+  /**
+   * Client: how long a surviving replica may take to seal a chunk after its chain failed
+   * (it first closes the write still open there); a replica slower than this is left
+   * unsealed, so it becomes stale and is re-replicated, which is safe.
+   */
+  sealTimeoutMs: 5_000,
   /** Client: how long chunk locations of a sealed file are reused without asking the master. */
   locationCacheMs: 5_000,
   locationCacheEntriesMax: 10_000,

@@ -722,9 +722,11 @@ export class Master {
     };
   }
 
-  private async commitChunk(req: { inode: number; handle: number; length: number; replicaNodes: string[] }): Promise<void> {
+  private async commitChunk(req: { inode: number; handle: number; length: number; replicaNodes: string[]; version?: number }): Promise<void> {
     this.collector.touch(req.inode);
-    await this.commit('commitChunk', MetaOp.fromPartial({ commitChunk: { inode: req.inode, handle: req.handle, length: req.length } }));
+    await this.commit('commitChunk', MetaOp.fromPartial({
+      commitChunk: { inode: req.inode, handle: req.handle, length: req.length, version: req.version ?? 0 },
+    }));
     const owner = this.state.chunkOwner(req.handle);
     this.registry.recordWrite(req.handle, owner?.ref.version ?? 1, req.length, req.replicaNodes);
   }

@@ -342,6 +342,8 @@ export class MetaState {
     if (length > limits.chunkBytesMax) {
       throw new GfsError('INVALID_ARGUMENT', `chunk length ${length} is over the chunk size ${limits.chunkBytesMax}`);
     }
+    // A writer that sealed the surviving replicas at a new version commits it; versions only grow.
+    const version = Math.max(ref.version, count(o.version, 'chunk version'));
     const result = (): ApplyResult => ({ op: 'commitChunk', inode: file.inode, handle: ref.handle, file });
     if (ref.committed) {
       // A retried commit (CommitChunk has no request id) is a no-op; a different
@@ -349,11 +351,12 @@ export class MetaState {
       if (ref.length !== length) {
         throw new GfsError('INVALID_ARGUMENT', `chunk ${ref.handle} is already committed with length ${ref.length}, not ${length}`);
       }
-      return { run: result };
+      return { run: () => { ref.version = version; return result(); } };
     }
     return {
       run: () => {
         ref.length = length;
+        ref.version = version;
         ref.committed = true;
         return result();
       },

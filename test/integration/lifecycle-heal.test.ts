@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import fs from 'node:fs';
+import path from 'node:path';
 import { cluster, gfsctl, sha256, MiB, chunkFile, eventually } from './helpers';
 import type { DevCluster } from '../../src/dev/cluster';
 import type { GfsClient } from '../../src/client';
@@ -112,6 +113,62 @@ t.test('lifecycle: heal: a dead chunkserver\'s chunks are re-replicated, and tri
   t.equal(after.code, 0, 'fsck still clean');
   t.equal(sha256(await client.readAll('/logs/a.bin')), sha256(a), 'a intact');
   t.equal(sha256(await client.readAll('/logs/b.bin')), sha256(b), 'b intact');
+});
+
+/** Chunk data files in a chunkserver's data dir and their sizes. */
+function chunkFilesIn(dataDir: string): { file: string; bytes: number }[] {
+  const root = path.join(dataDir, 'chunks');
+  const out: { file: string; bytes: number }[] = [];
+  for (const shard of fs.existsSync(root) ? fs.readdirSync(root) : []) {
+    for (const name of fs.readdirSync(path.join(root, shard))) {
+      if (name.endsWith('.chk')) out.push({ file: path.join(root, shard, name), bytes: fs.statSync(path.join(root, shard, name)).size });
+    }
+  }
+  return out;
+}
+
+t.test('lifecycle: heal: a replica that missed the end of a write is stale when its node returns, and is deleted', async (t) => {
+  const { cluster: c, client } = await cluster(t, { chunkservers: 4, ...timers });
+  const data = payload(40 * MiB, 5);
+  let victim = -1;
+  // Stream the first 12 MiB of a 32 MiB chunk, let the chain make them durable, then
+  // kill one replica of the chunk: the writer must seal the two survivors at a new version.
+  const info = await client.put((async function* () {
+    for (let off = 0; off < data.length; off += MiB) {
+      if (off === 12 * MiB) {
+        const holders = (await eventually(() => {
+          const h = c.chunkservers.map((p, i) => ({ i, files: chunkFilesIn(p.dataDir) })).filter((x) => x.files.some((f) => f.bytes >= 12 * MiB));
+          return h.length === 3 ? h : undefined;
+        }, 10_000, 'three replicas holding 12 MiB'))!;
+        await new Promise((r) => setTimeout(r, 500)); // the sync at 8 MiB is acknowledged
+        victim = holders[1]!.i;
+        await c.killChunkserver(victim);
+      }
+      yield data.subarray(off, off + MiB);
+    }
+  })(), '/logs/stale.bin', { chunkBytes: 32 * MiB });
+  t.equal(info.size, data.length);
+  const deadId = c.chunkservers[victim]!.nodeId!;
+  const first = (await client.stat('/logs/stale.bin')).chunks[0]!;
+  t.ok(first.length >= 8 * MiB && first.length < 32 * MiB, `the first chunk ended early at ${first.length} bytes`);
+  t.equal(first.version, 2, 'the survivors were sealed at version 2');
+  t.notOk(first.replicas.some((r) => r.nodeId === deadId), 'the dead replica is not a location');
+
+  // Healed back to 3 on the spare node while the victim is down.
+  await eventually(async () => (await client.stat('/logs/stale.bin')).chunks.every((ch) => ch.replicas.length === 3),
+    30_000, 'every chunk back at 3 replicas');
+  const staleFile = chunkFile(c.chunkservers[victim]!.dataDir, first.handle);
+  t.ok(fs.existsSync(staleFile), 'the victim still has its old copy on disk');
+
+  await c.restartChunkserver(victim);
+  await eventually(() => !fs.existsSync(staleFile), 20_000, 'the stale copy deleted from the returning node');
+  const log = fs.readFileSync(`${c.dataDir}/logs/master.log`, 'utf8');
+  t.match(log, new RegExp(`"handle":${first.handle},[^\\n]*"reason":"stale"`), 'deleted as stale, not trimmed as an extra copy');
+  const back = await client.stat('/logs/stale.bin');
+  t.ok(back.chunks.every((ch) => ch.replicas.length === 3), 'every chunk at exactly 3 replicas');
+  const { code } = await fsckJson(c);
+  t.equal(code, 0, 'fsck clean');
+  t.equal(sha256(await client.readAll('/logs/stale.bin')), sha256(data), 'every acknowledged byte readable');
 });
 
 t.test('lifecycle: fsck exits non-zero while a chunk is under-replicated and 0 once it is healed', async (t) => {

@@ -63,7 +63,7 @@ function randomOp(g: Gen, s: MetaState, nowMs: number): MetaOp {
     const chunks = writing?.chunks ?? [];
     const ref = g.chance(0.9) ? g.pick(chunks.filter((c) => !c.committed)) ?? g.pick(chunks) : undefined;
     const length = g.chance(0.03) ? limits.chunkBytesMax + 1 : ref?.committed && g.chance(0.5) ? ref.length : g.int(100);
-    return { requestId: '', commitChunk: { inode: anyInode(), handle: ref?.handle ?? 1 + g.int(s.nextHandle + 1), length } };
+    return { requestId: '', commitChunk: { inode: anyInode(), handle: ref?.handle ?? 1 + g.int(s.nextHandle + 1), length, version: 0 } };
   }
   if (roll < 55) {
     const ref = g.pick(writing?.chunks ?? []);

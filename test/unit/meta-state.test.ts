@@ -33,7 +33,7 @@ function busyState(): MetaState {
     for (const length of lengths) {
       const handle = s.nextHandle;
       s.apply(op({ allocateChunk: { inode, handle, version: 3 } }));
-      s.apply(op({ commitChunk: { inode, handle, length } }));
+      s.apply(op({ commitChunk: { inode, handle, length, version: 0 } }));
     }
     s.apply(op({ completeFile: { inode, size: lengths.reduce((a, b) => a + b, 0), checksum: `sum${inode}`, mtimeMs: ++now } }));
     return inode;
@@ -51,6 +51,19 @@ function busyState(): MetaState {
   s.apply(op({ allocateChunk: { inode: pending, handle: s.nextHandle, version: 1 } }));
   return s;
 }
+
+t.test('meta-state: a chunk ended early commits its new version; versions never go back', async (t) => {
+  const s = new MetaState();
+  s.apply(op({ createFile: createOp(1, '/ns/f') }));
+  s.apply(op({ allocateChunk: { inode: 1, handle: 1, version: 1 } }));
+  s.apply(op({ commitChunk: { inode: 1, handle: 1, length: 4, version: 2 } }));
+  t.equal(s.fileByInode(1)!.chunks[0]!.version, 2, 'the sealed version is recorded');
+  s.apply(op({ commitChunk: { inode: 1, handle: 1, length: 4, version: 0 } }));
+  t.equal(s.fileByInode(1)!.chunks[0]!.version, 2, 'a retried commit without a version keeps it');
+  s.apply(op({ commitChunk: { inode: 1, handle: 1, length: 4, version: 3 } }));
+  t.equal(s.fileByInode(1)!.chunks[0]!.version, 3, 'a retried seal at a newer version moves it on');
+  t.equal(MetaState.restore(s.snapshot()).fileByInode(1)!.chunks[0]!.version, 3, 'and it survives a checkpoint');
+});
 
 t.test('meta-state: a retried request id is applied once and answers with the first result', async (t) => {
   const s = new MetaState();
@@ -73,7 +86,7 @@ t.test('meta-state: a retried request id is applied once and answers with the fi
   t.equal(s.seenRequest('never'), undefined);
   t.equal(s.seenRequest(''), undefined);
 
-  s.apply(op({ commitChunk: { inode: 1, handle: 1, length: 4 } }));
+  s.apply(op({ commitChunk: { inode: 1, handle: 1, length: 4, version: 0 } }));
   s.apply(op({ requestId: 'r3', completeFile: { inode: 1, size: 4, checksum: 'x', mtimeMs: 5 } }));
   const completeRetry = s.apply(op({ requestId: 'r3', completeFile: { inode: 1, size: 4, checksum: 'x', mtimeMs: 6 } }));
   t.equal(completeRetry.file?.state, 'sealed', 'a retried complete is not FILE_NOT_WRITABLE');
@@ -123,7 +136,7 @@ t.test('meta-state: an op that throws leaves the state unchanged', async (t) => 
     ['allocate on a sealed file', op({ allocateChunk: { inode: aLog.inode, handle: s.nextHandle, version: 1 } }), 'FILE_NOT_WRITABLE'],
     ['allocate with a used handle', op({ allocateChunk: { inode: pending.inode, handle: 1, version: 1 } }), 'INVALID_ARGUMENT'],
     ['complete with an uncommitted chunk', op({ completeFile: { inode: pending.inode, size: 0, checksum: '', mtimeMs: 1 } }), 'FILE_NOT_WRITABLE'],
-    ['commit a chunk of another file', op({ commitChunk: { inode: pending.inode, handle: aLog.chunks[0]!.handle, length: 1 } }), 'INVALID_ARGUMENT'],
+    ['commit a chunk of another file', op({ commitChunk: { inode: pending.inode, handle: aLog.chunks[0]!.handle, length: 1, version: 0 } }), 'INVALID_ARGUMENT'],
     ['rename into itself', op({ rename: { source: '/logs', target: '/logs/2024/x', overwrite: false, mtimeMs: 1 } }), 'INVALID_ARGUMENT'],
     ['rename onto a file without overwrite', op({ rename: { source: '/logs/2024/01/b.log', target: '/logs/2024/01/a.log', overwrite: false, mtimeMs: 1 } }), 'ALREADY_EXISTS'],
     ['rename onto a directory', op({ rename: { source: '/logs/2024/01/b.log', target: '/empty/dir', overwrite: true, mtimeMs: 1 } }), 'ALREADY_EXISTS'],

@@ -31,7 +31,7 @@ class Driver {
     return handle;
   }
   commit(inode: number, handle: number, length: number) {
-    return this.apply({ commitChunk: { inode, handle, length } });
+    return this.apply({ commitChunk: { inode, handle, length, version: 0 } });
   }
   write(inode: number, lengths: number[]): number[] {
     return lengths.map((length) => {
