@@ -49,7 +49,9 @@ class Locations {
 
   chunk(i: number): ChunkInfo { return this.info.chunks[i]!; }
 
-  async refresh(i: number): Promise<ChunkInfo | undefined> {
+  /** Fresh locations from the master, shared by every chunk of the read unless `again`. */
+  async refresh(i: number, again = false): Promise<ChunkInfo | undefined> {
+    if (again) this.refreshed = undefined;
     this.refreshed ??= this.master.call('stat', { path: this.info.path }).then((fresh) => {
       if (fresh.inode !== this.info.inode) throw new GfsError('NO_SUCH_FILE', `${this.info.path} was replaced while reading`);
       return fresh.chunks;
@@ -61,16 +63,20 @@ class Locations {
 async function* readChunkRange(locations: Locations, i: number, from: number, to: number, log: Logger): AsyncGenerator<Buffer> {
   let c = locations.chunk(i);
   let pos = from;
-  let refreshed = false;
+  let refreshes = 0;
   const tried = new Set<string>();
   let lastError: GfsError | undefined;
   while (pos < to) {
     const replica = pickReplica(c, tried);
     if (!replica) {
-      if (refreshed) throw lastError ?? new GfsError('UNAVAILABLE', `no live replica of chunk ${c.handle}`);
-      refreshed = true;
+      // No location at all is what a master shows right after it starts, until the
+      // chunkservers report: wait for them a little. Every location failing is not.
+      const waitForReports = c.replicas.length === 0 && refreshes < limits.clientRetries;
+      if (refreshes > 0 && !waitForReports) throw lastError ?? new GfsError('UNAVAILABLE', `no live replica of chunk ${c.handle}`);
+      if (refreshes > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** refreshes)));
+      refreshes++;
       tried.clear();
-      const fresh = await locations.refresh(i);
+      const fresh = await locations.refresh(i, refreshes > 1);
       if (!fresh || fresh.handle !== c.handle) throw new GfsError('NO_SUCH_FILE', `chunk ${c.handle} is no longer part of the file`);
       c = fresh;
       continue;

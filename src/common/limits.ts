@@ -147,6 +147,11 @@ export const limits = {
   balanceMovesPerNodeMax: 2,
   /** Nodes are never filled past this by placement, healing or balancing. */
   fillCapRatio: 0.95,
+  /**
+   * In safe mode an allocation waits at most this long for enough chunkservers to check
+   * in (a few heartbeats), well under the client's RPC timeout.
+   */
+  allocateWaitForNodesMs: 3_000,
   /** Inodes purged in one WAL record: keeps the record far below walRecordBytesMax. */
   purgeInodesPerOpMax: 1_000,
   /** fsck lists at most this many files with problems in one answer (it says when it cut). */

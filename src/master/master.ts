@@ -283,8 +283,9 @@ export class Master {
     return this.opts.fillCapRatio ?? limits.fillCapRatio;
   }
 
+  /** Draining is metadata (OpDecommission), so it survives restarts and failovers. */
   private isDraining(nodeId: string): boolean {
-    return this.registry.nodes.get(nodeId)?.draining === true;
+    return this.state.drainingNodes().has(nodeId);
   }
 
   /** The replica on this node is healthy (or retiring) for the chunk: confirms clones and moves. */
@@ -662,7 +663,7 @@ export class Master {
               repairsIn: inflight.filter((c) => c.targetNodeId === n.id).length,
               repairsOut: inflight.filter((c) => c.sourceNodeId === n.id).length,
             };
-            if (n.draining) {
+            if (this.isDraining(n.id)) {
               const d = this.drainProgress(n);
               if (n.alive && d.removable) info.state = 'decommissioned';
               info.drainingDetail = d.detail;
@@ -677,6 +678,8 @@ export class Master {
         const known = this.registry.nodes.get(req.nodeId);
         const wasCorrupt = new Set(known?.corrupt ?? []);
         const { needFullReport, revived } = this.registry.heartbeat(req, this.clock.monoMs(), this.clock.nowMs());
+        const entry = this.registry.nodes.get(req.nodeId);
+        if (entry) entry.draining = this.isDraining(req.nodeId); // the registry's copy, for placement and the balancer
         if (revived) this.opts.log.info({ node: req.nodeId, addr: req.addr }, 'chunkserver back');
         for (const handle of req.corrupt) {
           if (!wasCorrupt.has(handle)) this.opts.log.error({ handle, node: req.nodeId }, 'replica reported corrupt');
@@ -704,6 +707,7 @@ export class Master {
     inode: number, replication: number, excludeNodes: string[], requestId: string, earlier: readonly { handle: number; length: number }[],
   ): Promise<{ chunk: ChunkInfo }> {
     this.collector.touch(inode);
+    await this.waitForPlaceable(replication);
     const nodes = this.placeChunk({ replication } as FileNode, new Set(excludeNodes));
     const result = await this.commit('allocate', MetaOp.fromPartial({
       requestId, allocateChunk: { inode, handle: this.reserveHandle(), version: 1 },
@@ -731,9 +735,26 @@ export class Master {
     this.registry.recordWrite(req.handle, owner?.ref.version ?? 1, req.length, req.replicaNodes);
   }
 
+  /** Alive and not draining: may take a new chunk. */
+  private placeable(): NodeEntry[] {
+    return this.registry.alive().filter((n) => !this.isDraining(n.id));
+  }
+
+  /**
+   * Right after a start or failover the chunkservers are still checking in: an allocation
+   * then waits for enough of them (a few heartbeats at most) rather than place a chunk
+   * short of replicas. Bounded, so a cluster that really is small still gets its chunk.
+   */
+  private async waitForPlaceable(replication: number): Promise<void> {
+    const deadline = this.clock.monoMs() + limits.allocateWaitForNodesMs;
+    while (this.safeMode.on && this.placeable().length < replication && this.clock.monoMs() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   private placeChunk(file: FileNode, exclude: Set<string>): NodeEntry[] {
     // A draining node takes no new chunk.
-    const alive = this.registry.alive().filter((n) => !n.draining);
+    const alive = this.placeable();
     if (alive.length === 0) throw new GfsError('NO_CHUNKSERVERS', 'no chunkserver is alive (and not being decommissioned)');
     const chosen = choosePlacement(alive, file.replication, { exclude, random: this.random, fillCapRatio: this.fillCapRatio });
     if (chosen.length === 0) {
@@ -817,18 +838,23 @@ export class Master {
    * counting toward goals so healing copies them elsewhere (with the usual limits), and
    * reads keep using it until it is removed. Nothing on it is deleted by the drain.
    */
-  decommission(name: string, cancel: boolean): DecommissionResponse {
+  async decommission(name: string, cancel: boolean): Promise<DecommissionResponse> {
+    this.requireLeader();
     const node = this.registry.find(name);
     if (!node) throw new GfsError('INVALID_ARGUMENT', `no chunkserver "${name}" (give its id, a unique prefix, or its address)`);
     if (cancel) {
+      if (this.isDraining(node.id)) {
+        await this.commit('decommission', MetaOp.fromPartial({ decommission: { nodeId: node.id, cancel: true, mtimeMs: this.clock.nowMs() } }));
+        this.opts.log.info({ node: node.id }, 'decommission cancelled');
+      }
       node.draining = false;
-      this.opts.log.info({ node: node.id }, 'decommission cancelled');
       return { nodeId: node.id, state: node.alive ? 'alive' : 'dead', chunksLeft: 0, bytesLeft: 0, removable: false, detail: 'decommission cancelled' };
     }
-    if (!node.draining) {
-      node.draining = true;
+    if (!this.isDraining(node.id)) {
+      await this.commit('decommission', MetaOp.fromPartial({ decommission: { nodeId: node.id, cancel: false, mtimeMs: this.clock.nowMs() } }));
       this.opts.log.info({ node: node.id, addr: node.addr, chunks: node.chunks.size }, 'decommission started: draining');
     }
+    node.draining = true;
     const d = this.drainProgress(node);
     return { nodeId: node.id, state: d.removable ? 'decommissioned' : 'draining', chunksLeft: d.chunksLeft, bytesLeft: d.bytesLeft, removable: d.removable, detail: d.detail };
   }
@@ -847,9 +873,11 @@ export class Master {
         bytesLeft += c.length;
       }
     }
-    const removable = chunksLeft === 0 && node.openWrites === 0;
+    // Until its full report arrives (say, after a master restart) the node's chunks are unknown.
+    const removable = node.reported && chunksLeft === 0 && node.openWrites === 0;
     const detail = removable
       ? 'removable: every chunk here has its goal on other nodes'
+      : !node.reported ? 'draining: waiting for the node\'s chunk report'
       : `draining: ${chunksLeft} chunks (${formatBytes(bytesLeft)}) still below their goal without this node${node.openWrites ? `, ${node.openWrites} writes open` : ''}`;
     return { chunksLeft, bytesLeft, removable, detail };
   }

@@ -36,6 +36,7 @@ import type {
   OpDelete,
   OpMkdir,
   OpPurge,
+  OpDecommission,
   OpRename,
 } from '../../gen/gfs';
 import { GfsError } from '../common/errors';
@@ -94,7 +95,8 @@ export type OpKind =
   | 'mkdir'
   | 'rename'
   | 'delete'
-  | 'purge';
+  | 'purge'
+  | 'decommission';
 
 export const opKinds: readonly OpKind[] = [
   'createFile',
@@ -107,6 +109,7 @@ export const opKinds: readonly OpKind[] = [
   'rename',
   'delete',
   'purge',
+  'decommission',
 ];
 
 export interface ApplyResult {
@@ -204,6 +207,8 @@ export class MetaState {
   /** Insertion order is inode order: creates must use ascending inodes. */
   private readonly pending = new Map<number, FileNode>();
   private readonly trashed = new Map<number, TrashEntry>();
+  /** Chunkservers being drained: node id → when the drain started. */
+  private readonly draining = new Map<string, number>();
   private readonly chunks = new ChunkTable();
   private readonly requests: RequestIdTable;
 
@@ -270,6 +275,7 @@ export class MetaState {
       case 'rename': return this.prepareRename(op.rename!);
       case 'delete': return this.prepareDelete(op.delete!);
       case 'purge': return this.preparePurge(op.purge!);
+      case 'decommission': return this.prepareDecommission(op.decommission!);
     }
   }
 
@@ -510,6 +516,30 @@ export class MetaState {
   }
 
   /**
+   * Starts or ends draining a chunkserver (by node id). Idempotent both ways, so a
+   * retried or repeated command changes nothing.
+   */
+  private prepareDecommission(o: OpDecommission): Prepared {
+    const nodeId = o.nodeId ?? '';
+    if (nodeId === '' || nodeId.length > 128 || /[\s\u0000]/.test(nodeId)) {
+      throw new GfsError('INVALID_ARGUMENT', `bad chunkserver id "${nodeId}"`);
+    }
+    const sinceMs = count(o.mtimeMs, 'mtime');
+    return {
+      run: () => {
+        if (o.cancel) this.draining.delete(nodeId);
+        else if (!this.draining.has(nodeId)) this.draining.set(nodeId, sinceMs);
+        return { op: 'decommission' };
+      },
+    };
+  }
+
+  /** Chunkservers being drained (decommissioned), with the time each drain started. */
+  drainingNodes(): ReadonlyMap<string, number> {
+    return this.draining;
+  }
+
+  /**
    * Removes files from the trash for good: their chunks leave the chunk table, so GC
    * sees their replicas as orphans (and deletes them only after the orphan grace).
    * Every inode must be in the trash, once: a purge is decided by the leader from the
@@ -699,6 +729,7 @@ export class MetaState {
    *   ["p", ...file]                        pending files by inode
    *   ["t", deletedAtMs, ...file]           trash by inode
    *   ["r", id, op, inode, handle, version] request ids, oldest first (null = absent)
+   *   ["n", nodeId, sinceMs]                chunkservers being drained, by id (absent in older images)
    *   ["end", files, dirs, pending, trash, requestIds, chunks]
    * where file = inode, path, size, mtimeMs, state, replication, contentType,
    * metadata, checksum, visible, overwrite, [[handle, version, length, committed]...].
@@ -732,6 +763,7 @@ export class MetaState {
     for (const [id, r] of this.requests.entries()) {
       out.line(['r', id, r.op, r.inode ?? null, r.handle ?? null, r.version ?? null]);
     }
+    for (const id of [...this.draining.keys()].sort()) out.line(['n', id, this.draining.get(id)!]);
     const c = this.counts();
     out.line(['end', c.files, c.dirs, c.pending, c.trash, this.requests.size, c.chunks]);
     return out.bytes();
@@ -787,6 +819,12 @@ export class MetaState {
           const id = str(rec[1]);
           if (id === '' || state.requests.get(id) !== undefined) corrupt(`request id "${id}" repeated`);
           state.requests.remember(id, r);
+          break;
+        }
+        case 'n': {
+          const id = str(rec[1]);
+          if (id === '' || state.draining.has(id)) corrupt(`drained node "${id}" repeated or empty`);
+          state.draining.set(id, intField(rec[2], 0));
           break;
         }
         case 'end':

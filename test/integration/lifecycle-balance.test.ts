@@ -94,3 +94,26 @@ t.test('lifecycle: decommission: a drained node is reported removable, and no ch
   t.equal(fsck.code, 0, 'fsck clean right after removing it: nothing was left to heal');
   for (let i = 0; i < files.length; i++) t.equal(sha256(await client.readAll(files[i]!)), sha256(data[i]!), `${files[i]} intact`);
 });
+
+t.test('lifecycle: decommission: a drain survives a master crash and restart', async (t) => {
+  const { cluster: c, client } = await cluster(t, { chunkservers: 4, heartbeatIntervalMs: 200, deadAfterMs: 3000, safeModeMinMs: 1000 });
+  const data = payload(6 * MiB, 31);
+  await client.put(data, '/logs/r1', { chunkBytes: 1 * MiB });
+  const victim = c.chunkservers[2]!.nodeId!;
+  const started = await gfsctl(c.masters, ['decommission', victim]);
+  t.equal(started.code, 0, started.stderr);
+
+  await c.killMaster('SIGKILL');
+  await c.restartMaster();
+  const state = async () => (await client.nodes()).nodes.find((n) => n.id === victim)?.state;
+  await eventually(async () => (await state()) === 'decommissioned', 30_000, 'the restarted master still drains the node and reports it removable');
+  await client.put(payload(3 * MiB, 32), '/logs/r2', { chunkBytes: MiB });
+  t.notOk((await client.stat('/logs/r2')).chunks.some((ch) => ch.replicas.some((r) => r.nodeId === victim)), 'new chunks still avoid it');
+
+  const cancelled = await gfsctl(c.masters, ['decommission', '--cancel', victim]);
+  t.equal(cancelled.code, 0, cancelled.stderr);
+  await c.killMaster('SIGKILL');
+  await c.restartMaster();
+  await eventually(async () => (await state()) === 'alive', 15_000, 'a cancelled drain stays cancelled after a restart');
+  t.equal(sha256(await client.readAll('/logs/r1')), sha256(data), 'bytes intact');
+});

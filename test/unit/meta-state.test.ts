@@ -65,6 +65,22 @@ t.test('meta-state: a chunk ended early commits its new version; versions never 
   t.equal(MetaState.restore(s.snapshot()).fileByInode(1)!.chunks[0]!.version, 3, 'and it survives a checkpoint');
 });
 
+t.test('meta-state: a decommission is metadata: idempotent, cancellable, and kept by a checkpoint', async (t) => {
+  const s = new MetaState();
+  s.apply(op({ decommission: { nodeId: 'node-a', cancel: false, mtimeMs: 5 } }));
+  s.apply(op({ decommission: { nodeId: 'node-a', cancel: false, mtimeMs: 9 } }));
+  s.apply(op({ decommission: { nodeId: 'node-b', cancel: false, mtimeMs: 7 } }));
+  t.same([...s.drainingNodes()], [['node-a', 5], ['node-b', 7]], 'a repeated drain keeps its start time');
+  const restored = MetaState.restore(s.snapshot());
+  t.same([...restored.drainingNodes()].sort(), [['node-a', 5], ['node-b', 7]], 'drains survive a checkpoint');
+  t.ok(Buffer.from(restored.snapshot()).equals(Buffer.from(s.snapshot())), 'and the image is the same bytes');
+  s.apply(op({ decommission: { nodeId: 'node-a', cancel: true, mtimeMs: 11 } }));
+  s.apply(op({ decommission: { nodeId: 'node-a', cancel: true, mtimeMs: 12 } }));
+  t.same([...s.drainingNodes().keys()], ['node-b'], 'cancel ends a drain; a repeated cancel is a no-op');
+  throwsCode(t, () => s.apply(op({ decommission: { nodeId: '', cancel: false, mtimeMs: 1 } })), 'INVALID_ARGUMENT', 'an empty node id is refused');
+  throwsCode(t, () => s.apply(op({ decommission: { nodeId: 'a b', cancel: false, mtimeMs: 1 } })), 'INVALID_ARGUMENT', 'a node id with a space is refused');
+});
+
 t.test('meta-state: a retried request id is applied once and answers with the first result', async (t) => {
   const s = new MetaState();
   const first = s.apply(op({ requestId: 'r1', createFile: createOp(1, '/ns/f') }));
