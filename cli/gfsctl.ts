@@ -351,14 +351,14 @@ program.command('df')
   })());
 
 program.command('nodes')
-  .description('chunkservers: id, address, zone, tier, capacity, used, chunks, state')
+  .description('chunkservers: id, address, zone, tier, capacity, used, chunks, recent disk reads and writes per second, state')
   .action(() => run(async (c) => {
     const { nodes } = await c.nodes();
     if (globals().json) return printJson(nodes);
-    process.stdout.write(`${'ID'.padEnd(18)}${'ADDR'.padEnd(22)}${'ZONE'.padEnd(10)}${'TIER'.padEnd(6)}${'CAPACITY'.padStart(12)}${'USED'.padStart(12)}${'FREE'.padStart(12)}${'CHUNKS'.padStart(8)}${'CORRUPT'.padStart(8)}${'REPAIR'.padStart(8)}  STATE\n`);
+    process.stdout.write(`${'ID'.padEnd(18)}${'ADDR'.padEnd(22)}${'ZONE'.padEnd(10)}${'TIER'.padEnd(6)}${'CAPACITY'.padStart(12)}${'USED'.padStart(12)}${'FREE'.padStart(12)}${'CHUNKS'.padStart(8)}${'CORRUPT'.padStart(8)}${'REPAIR'.padStart(8)}${'READ/S'.padStart(12)}${'WRITE/S'.padStart(12)}  STATE\n`);
     for (const n of nodes) {
       const repair = n.repairsIn + n.repairsOut > 0 ? `${n.repairsIn}/${n.repairsOut}` : '-';
-      process.stdout.write(`${n.id.padEnd(18)}${n.addr.padEnd(22)}${n.zone.padEnd(10)}${n.tier.padEnd(6)}${formatBytes(n.capacityBytes).padStart(12)}${formatBytes(n.usedBytes).padStart(12)}${formatBytes(n.freeBytes).padStart(12)}${String(n.chunkCount).padStart(8)}${String(n.corruptCount).padStart(8)}${repair.padStart(8)}  ${n.state}${n.drainingDetail ? ` (${n.drainingDetail})` : ''}\n`);
+      process.stdout.write(`${n.id.padEnd(18)}${n.addr.padEnd(22)}${n.zone.padEnd(10)}${n.tier.padEnd(6)}${formatBytes(n.capacityBytes).padStart(12)}${formatBytes(n.usedBytes).padStart(12)}${formatBytes(n.freeBytes).padStart(12)}${String(n.chunkCount).padStart(8)}${String(n.corruptCount).padStart(8)}${repair.padStart(8)}${formatBytes(n.readBytesPerSec).padStart(12)}${formatBytes(n.writeBytesPerSec).padStart(12)}  ${n.state}${n.drainingDetail ? ` (${n.drainingDetail})` : ''}\n`);
     }
   })());
 

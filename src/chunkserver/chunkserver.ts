@@ -13,6 +13,7 @@
  * - A DELETE removes only a replica at or below the version the master named.
  */
 import * as grpc from '@grpc/grpc-js';
+import type { Metric, Registry } from 'prom-client';
 import { MasterClient, ChunkCommand_Kind, type HeartbeatRequest, type HeartbeatResponse } from '../../gen/gfs';
 import { startAdminServer, newRegistry, type AdminServer } from '../common/admin-http';
 import { callUnary, grpcChannelOptions } from '../common/grpc';
@@ -23,6 +24,7 @@ import { ChunkStore } from './chunk-store';
 import { loadOrCreateNodeId } from './node-identity';
 import { DataServer } from './data-server';
 import { createChunkserverMetrics, type DataPlaneMetrics } from './metrics';
+import { IoRate } from './io-rate';
 import { Replicator } from './replicator';
 import { Scrubber } from './scrubber';
 import { readReplica } from '../client/chunk-reader';
@@ -47,6 +49,13 @@ export interface ChunkserverOptions {
   replicateBytesPerSec?: number;
 }
 
+/**
+ * Heartbeats report disk I/O averaged over this long: long enough to smooth one burst,
+ * short enough that a node that cooled down takes chunks and moves again within a
+ * balance interval or two.
+ */
+const ioRateWindowMs = 10_000;
+
 interface MasterLink {
   addr: string;
   client: MasterClient;
@@ -65,6 +74,9 @@ export class Chunkserver {
   private data!: DataServer;
   private admin!: AdminServer;
   private metrics!: DataPlaneMetrics;
+  private registry!: Registry;
+  private readonly readRate = new IoRate(ioRateWindowMs);
+  private readonly writeRate = new IoRate(ioRateWindowMs);
   private links: MasterLink[] = [];
   private timer: NodeJS.Timeout | undefined;
   private heartbeatsOk = 0;
@@ -88,6 +100,7 @@ export class Chunkserver {
       dir: this.opts.dataDir, log, tier: this.opts.tier, capacityBytes: this.opts.capacityBytes,
     });
     const registry = newRegistry('chunkserver');
+    this.registry = registry;
     this.metrics = createChunkserverMetrics(registry);
     this.data = new DataServer({
       listen: this.opts.listen,
@@ -186,6 +199,7 @@ export class Chunkserver {
       const all = this.store.list();
       this.metrics.chunks.set(all.length);
       const report = full ? all : changed.map((h) => this.store.get(h)).filter((c) => c !== undefined);
+      const io = await this.sampleIo();
       const req: HeartbeatRequest = {
         nodeId: this.nodeId,
         addr: this.data.addr,
@@ -202,6 +216,8 @@ export class Chunkserver {
         corrupt,
         replicateFailed,
         replicating: this.replicator.pending,
+        readBytesPerSec: io.readBytesPerSec,
+        writeBytesPerSec: io.writeBytesPerSec,
       };
       const res: HeartbeatResponse = await callUnary(link.client, link.client.heartbeat, req, Math.max(2000, this.opts.heartbeatIntervalMs * 2));
       this.heartbeatsOk++;
@@ -220,6 +236,25 @@ export class Chunkserver {
     } finally {
       link.inFlight = false;
     }
+  }
+
+  /**
+   * Recent disk I/O from the byte counters the data plane and the replicator keep:
+   * verified bytes sent (reads, and clone sources) and bytes written (chain writes, and
+   * clones copied in). The scrubber's reads are left out: paced to the same low rate
+   * on every node, they would not tell one node's load from another's.
+   */
+  private async sampleIo(): Promise<{ readBytesPerSec: number; writeBytesPerSec: number }> {
+    const [read, written, copied] = await Promise.all([
+      counterTotal(this.metrics.bytesRead),
+      counterTotal(this.metrics.bytesWritten),
+      counterTotal(this.registry.getSingleMetric('gfs_chunkserver_replicated_bytes_total')),
+    ]);
+    const now = this.clock.monoMs();
+    return {
+      readBytesPerSec: Math.round(this.readRate.sample(read, now)),
+      writeBytesPerSec: Math.round(this.writeRate.sample(written + copied, now)),
+    };
   }
 
   private async runCommands(res: HeartbeatResponse): Promise<void> {
@@ -248,4 +283,9 @@ export class Chunkserver {
       }
     }
   }
+}
+
+async function counterTotal(metric: Metric | undefined): Promise<number> {
+  if (!metric) return 0;
+  return (await metric.get()).values.reduce((sum, v) => sum + v.value, 0);
 }

@@ -145,6 +145,17 @@ export const limits = {
   balanceMovesMax: 8,
   /** Moves one node takes part in at once. */
   balanceMovesPerNodeMax: 2,
+  /**
+   * Disk I/O below this (bytes/s, reads + writes) is noise: it never makes a node hot and
+   * weighs little in placement. It sits well above what the balancer's own moves cause on
+   * a node (balanceMovesPerNodeMax chunks per balanceIntervalMs, about 13 MiB/s), so
+   * balancing does not postpone itself.
+   */
+  ioFloorBytesPerSec: 32 * MiB,
+  /** The most free-space ratio a node's I/O can outweigh in placement: 10 points, the balance threshold's size. */
+  ioPenaltyMax: 0.1,
+  /** A node doing this many times the cluster's mean I/O (and above the floor) is hot: no balancing moves involve it. */
+  ioHotRatio: 2,
   /** Nodes are never filled past this by placement, healing or balancing. */
   fillCapRatio: 0.95,
   /**

@@ -9,6 +9,9 @@
  *   never fewer than before.
  * - Nothing starts while `active` is false (safe mode, not leader).
  * - At most one move per chunk is tracked at a time.
+ *
+ * Nodes are handed to the planner with their recent disk I/O and their open writes plus
+ * the clones they are copying in, so moves avoid (and postpone around) busy disks.
  */
 import type { BalanceProgress } from '../../gen/gfs';
 import type { Clock } from '../common/clock';
@@ -48,6 +51,7 @@ export class Balancer {
   private readonly moves = new Map<number, TrackedMove>();
   private lastRoundMonoMs = -Infinity;
   private lastPlan: BalancePlan | undefined;
+  private lastPostponed = '';
   private readonly recent: { atMonoMs: number; bytes: number }[] = [];
   completedMoves = 0;
   movedBytes = 0;
@@ -81,6 +85,7 @@ export class Balancer {
     const plan = planRebalance({
       nodes: [...registry.nodes.values()].map((n) => ({
         id: n.id, zone: n.zone, capacityBytes: n.capacityBytes, freeBytes: n.freeBytes, openWrites: n.openWrites + n.replicating,
+        readBytesPerSec: n.readBytesPerSec, writeBytesPerSec: n.writeBytesPerSec,
         usable: n.alive && n.reported, draining: n.draining,
       })),
       chunks: this.host.chunks(),
@@ -94,6 +99,12 @@ export class Balancer {
     });
     this.lastPlan = plan;
     if (dryRun) return plan;
+    const postponed = plan.postponedNodeIds.join(',');
+    if (postponed !== this.lastPostponed) {
+      // Said once per change, not every round: a hot node may stay hot for minutes.
+      if (postponed) log.info({ nodes: plan.postponedNodeIds }, 'rebalance: moves involving nodes with hot disk I/O postponed');
+      this.lastPostponed = postponed;
+    }
     for (const m of plan.moves) {
       const deadline = now + Math.max(limits.chunkCommandTimeoutMs, (m.length / limits.repairCloneRateMinBytesPerSec) * 1000);
       if (!outbox.queueClone({ ...m, deadlineMonoMs: deadline }, now)) continue;

@@ -83,6 +83,7 @@ export class Healer {
 
     const nodes: HealNode[] = [...registry.nodes.values()].map((n) => ({
       id: n.id, zone: n.zone, capacityBytes: n.capacityBytes, freeBytes: n.freeBytes, openWrites: n.openWrites,
+      readBytesPerSec: n.readBytesPerSec, writeBytesPerSec: n.writeBytesPerSec,
       usable: n.alive && n.reported, draining: this.host.draining(n.id),
     }));
     const inflight = outbox.inflightClones();

@@ -1,20 +1,39 @@
 /**
  * Replica placement: a pure function of the live nodes, so it is unit-tested and the
- * same inputs drive the rebalancer later.
+ * same inputs (free space, open writes, recent disk I/O) drive the rebalancer.
  *
  * Order of preference (DESIGN §4): distinct nodes always; distinct failure domains
- * (zones) first; then more free space; then fewer open writes. A small random jitter
- * among near-equal nodes spreads load and rotates the head of the write chain.
- * A node is never filled past `fillCapRatio` of its capacity.
+ * (zones) first; then more free space; then recent load: fewer open writes and less
+ * disk I/O. A small random jitter among near-equal nodes spreads load and rotates the
+ * head of the write chain.
+ *
+ * Invariants:
+ * - A node is never filled past `fillCapRatio` of its capacity: eligibility is decided
+ *   before any score, so no load figure can make an ineligible node win.
+ * - The I/O penalty is bounded (at most ioPenaltyMax of free-space ratio): it breaks
+ *   near-ties and steers away from a clearly hot node, but a large difference in free
+ *   space always wins.
  */
 import { limits } from '../common/limits';
 
-export interface PlacementCandidate {
+// Tuning lives in limits.ts; re-exported for the tests that reason about it.
+export const ioFloorBytesPerSec = limits.ioFloorBytesPerSec;
+export const ioPenaltyMax = limits.ioPenaltyMax;
+export const ioHotRatio = limits.ioHotRatio;
+
+/** What a node is busy with now, as its heartbeats say. */
+export interface NodeLoad {
+  openWrites: number;
+  /** Recent disk reads and writes, bytes/s (about a 10 s average); absent = idle. */
+  readBytesPerSec?: number;
+  writeBytesPerSec?: number;
+}
+
+export interface PlacementCandidate extends NodeLoad {
   id: string;
   zone: string;
   capacityBytes: number;
   freeBytes: number;
-  openWrites: number;
 }
 
 export interface PlacementOptions {
@@ -27,18 +46,64 @@ export interface PlacementOptions {
   avoidZones?: ReadonlySet<string>;
 }
 
-/** Picks up to `count` distinct nodes; fewer only when fewer are eligible. */
+/** The cluster figures a node's I/O is compared with. */
+export interface IoReference {
+  busiestBytesPerSec: number;
+  meanBytesPerSec: number;
+}
+
+/** Reads and writes weigh the same: either keeps the disk busy. */
+export function ioBytesPerSec(n: NodeLoad): number {
+  return Math.max(0, n.readBytesPerSec ?? 0) + Math.max(0, n.writeBytesPerSec ?? 0);
+}
+
+export function ioReference(nodes: readonly NodeLoad[]): IoReference {
+  let busiest = 0;
+  let total = 0;
+  for (const n of nodes) {
+    const io = ioBytesPerSec(n);
+    busiest = Math.max(busiest, io);
+    total += io;
+  }
+  return { busiestBytesPerSec: busiest, meanBytesPerSec: nodes.length > 0 ? total / nodes.length : 0 };
+}
+
+/**
+ * In [0, ioPenaltyMax]: proportional to the node's I/O relative to the busiest node's
+ * (or to the floor, while every node is quieter than that), so the busiest node pays the
+ * most and equally busy nodes pay the same.
+ */
+export function ioPenalty(n: NodeLoad, ref: IoReference): number {
+  return ioPenaltyMax * Math.min(1, ioBytesPerSec(n) / Math.max(ref.busiestBytesPerSec, ioFloorBytesPerSec));
+}
+
+/** Far above the cluster's mean I/O: the rebalancer postpones moves that involve it. */
+export function isIoHot(n: NodeLoad, ref: IoReference): boolean {
+  const io = ioBytesPerSec(n);
+  return io >= ioFloorBytesPerSec && io >= ioHotRatio * ref.meanBytesPerSec;
+}
+
+/** Each open write is a stream about to land on the disk. */
+export function openWritesPenalty(n: NodeLoad): number {
+  return Math.min(0.5, n.openWrites * 0.02);
+}
+
+/**
+ * Picks up to `count` distinct nodes; fewer only when fewer are eligible. I/O is
+ * compared across every candidate given, excluded ones included.
+ */
 export function choosePlacement(
   candidates: readonly PlacementCandidate[], count: number, opts: PlacementOptions,
 ): PlacementCandidate[] {
   const fillCap = opts.fillCapRatio ?? 0.95;
   const chunkBytes = opts.chunkBytes ?? limits.chunkBytesMax;
+  const ref = ioReference(candidates);
   const eligible = candidates.filter((n) => {
     if (opts.exclude?.has(n.id)) return false;
     const usedAfter = n.capacityBytes - n.freeBytes + chunkBytes;
     return n.freeBytes >= chunkBytes && usedAfter <= n.capacityBytes * fillCap;
   });
-  const scored = eligible.map((n) => ({ n, score: score(n) + opts.random() * 0.05 }));
+  const scored = eligible.map((n) => ({ n, score: score(n, ref) + opts.random() * 0.05 }));
   const chosen: PlacementCandidate[] = [];
   const usedZones = new Set<string>(opts.avoidZones ?? []);
   while (chosen.length < count && scored.length > 0) {
@@ -55,8 +120,8 @@ export function choosePlacement(
   return chosen;
 }
 
-/** Higher is better: mostly free-space ratio, minus a penalty per open write. */
-function score(n: PlacementCandidate): number {
+/** Higher is better: mostly free-space ratio, minus the open-writes and I/O penalties. */
+function score(n: PlacementCandidate, ref: IoReference): number {
   const freeRatio = n.capacityBytes > 0 ? n.freeBytes / n.capacityBytes : 0;
-  return freeRatio - Math.min(0.5, n.openWrites * 0.02);
+  return freeRatio - openWritesPenalty(n) - ioPenalty(n, ref);
 }

@@ -9,6 +9,14 @@
  * target below both the mean + threshold / 2 and the fill cap, and below the source, so
  * moves never oscillate and never push a node past the cap.
  *
+ * Load comes after fill (DESIGN §4, the inputs placement uses): a node whose recent disk
+ * I/O is far above the cluster's mean (placement's isIoHot) is neither a source nor a
+ * target this round: its moves are postponed until it cools down, so balancing never
+ * adds clone traffic to a disk that is already the cluster's bottleneck. Among the other
+ * nodes, sources are taken fullest first and targets emptiest first, each with the
+ * bounded I/O penalty placement uses (so load only breaks near-ties), and open writes
+ * count against a target.
+ *
  * Invariants:
  * - Only healthy replicas of committed chunks at (or above) their goal move: healing
  *   comes first, and a move never starts on a chunk with a clone or delete pending.
@@ -16,16 +24,18 @@
  *   in the source's zone or in a zone no other replica of the chunk uses.
  * - Draining and unusable nodes are neither sources nor targets (decommission drains
  *   through healing, not through the balancer).
+ * - A node with hot I/O is neither a source nor a target; load never overrides the fill
+ *   rules above (it only orders the nodes they allow).
  */
 import type { ReplicaView } from './registry';
 import { assessChunk, type HealChunk } from './healing';
+import { ioPenalty, ioReference, isIoHot, type NodeLoad } from './placement';
 
-export interface BalanceNode {
+export interface BalanceNode extends NodeLoad {
   id: string;
   zone: string;
   capacityBytes: number;
   freeBytes: number;
-  openWrites: number;
   usable: boolean;
   draining?: boolean;
 }
@@ -63,6 +73,8 @@ export interface BalanceNodeReport {
   id: string;
   fillRatio: number;
   role: 'source' | 'target' | 'balanced' | 'excluded';
+  /** Its I/O is far above the cluster's mean: no move involves it this round. */
+  hot: boolean;
 }
 
 export interface BalancePlan {
@@ -71,6 +83,8 @@ export interface BalancePlan {
   nodes: BalanceNodeReport[];
   /** Bytes that would still have to move (sources down to mean + threshold). */
   bytesToMove: number;
+  /** Sources and targets (by fill) whose moves wait because their I/O is hot. */
+  postponedNodeIds: string[];
 }
 
 export function planRebalance(input: BalanceInput, opts: BalanceOptions): BalancePlan {
@@ -96,18 +110,22 @@ export function planRebalance(input: BalanceInput, opts: BalanceOptions): Balanc
   const totalCapacity = eligible.reduce((s, n) => s + n.capacityBytes, 0);
   const mean = totalCapacity > 0 ? totalUsed / totalCapacity : 0;
   const high = mean + opts.thresholdRatio;
+  const io = ioReference(eligible);
+  const hot = new Set(eligible.filter((n) => isIoHot(n, io)).map((n) => n.id));
+  const penalty = new Map(eligible.map((n) => [n.id, ioPenalty(n, io)]));
 
   const report = (): BalanceNodeReport[] => input.nodes.map((n) => {
-    if (!used.has(n.id)) return { id: n.id, fillRatio: n.capacityBytes > 0 ? 1 - n.freeBytes / n.capacityBytes : 0, role: 'excluded' };
+    if (!used.has(n.id)) return { id: n.id, fillRatio: n.capacityBytes > 0 ? 1 - n.freeBytes / n.capacityBytes : 0, role: 'excluded', hot: false };
     const f = fill(n.id);
-    return { id: n.id, fillRatio: f, role: f > high ? 'source' : f < mean - opts.thresholdRatio ? 'target' : 'balanced' };
+    return { id: n.id, fillRatio: f, role: f > high ? 'source' : f < mean - opts.thresholdRatio ? 'target' : 'balanced', hot: hot.has(n.id) };
   });
   let bytesToMove = 0;
   for (const n of eligible) bytesToMove += Math.max(0, Math.round(used.get(n.id)! - high * n.capacityBytes));
   const nodesNow = report();
+  const postponedNodeIds = eligible.filter((n) => hot.has(n.id) && (fill(n.id) > high || fill(n.id) < mean)).map((n) => n.id);
 
   const moves: BalanceMove[] = [];
-  if (eligible.length < 2) return { moves, meanFillRatio: mean, nodes: nodesNow, bytesToMove };
+  if (eligible.length < 2) return { moves, meanFillRatio: mean, nodes: nodesNow, bytesToMove, postponedNodeIds };
 
   // Which healthy chunks each source could give away: committed, at goal, nothing pending.
   const byNode = new Map<string, { chunk: HealChunk; replicas: readonly ReplicaView[] }[]>();
@@ -120,7 +138,7 @@ export function planRebalance(input: BalanceInput, opts: BalanceOptions): Balanc
     const health = assessChunk(chunk, replicas, deleting, (id) => nodeOf.get(id)?.draining === true);
     if (health.healthy.length < chunk.goal || health.corrupt.length + health.stale.length > 0) continue;
     for (const id of health.healthy) {
-      if (!used.has(id) || fill(id) <= high) continue;
+      if (!used.has(id) || fill(id) <= high || hot.has(id)) continue;
       const list = byNode.get(id) ?? [];
       list.push({ chunk, replicas });
       byNode.set(id, list);
@@ -128,11 +146,13 @@ export function planRebalance(input: BalanceInput, opts: BalanceOptions): Balanc
   }
   for (const list of byNode.values()) list.sort((a, b) => b.chunk.length - a.chunk.length || a.chunk.handle - b.chunk.handle);
 
+  const targetKey = (n: BalanceNode) => fill(n.id) + n.openWrites * 0.01 + penalty.get(n.id)!;
   const moved = new Set<number>();
   for (;;) {
     if (moves.length >= opts.movesMax) break;
+    // Fullest first; a busier disk counts as a little less full (it gives later).
     const sources = eligible.filter((n) => fill(n.id) > high && (busy.get(n.id) ?? 0) < opts.perNodeMax && (byNode.get(n.id)?.length ?? 0) > 0)
-      .sort((a, b) => fill(b.id) - fill(a.id) || (a.id < b.id ? -1 : 1));
+      .sort((a, b) => (fill(b.id) - penalty.get(b.id)!) - (fill(a.id) - penalty.get(a.id)!) || (a.id < b.id ? -1 : 1));
     const source = sources[0];
     if (!source) break;
     const candidates = byNode.get(source.id)!;
@@ -143,7 +163,7 @@ export function planRebalance(input: BalanceInput, opts: BalanceOptions): Balanc
       const holders = new Set(replicas.map((r) => r.nodeId));
       const otherZones = new Set(replicas.filter((r) => r.nodeId !== source.id).map((r) => nodeOf.get(r.nodeId)?.zone));
       const target = eligible
-        .filter((n) => !holders.has(n.id) && (busy.get(n.id) ?? 0) < opts.perNodeMax &&
+        .filter((n) => !holders.has(n.id) && !hot.has(n.id) && (busy.get(n.id) ?? 0) < opts.perNodeMax &&
           (n.zone === source.zone || !otherZones.has(n.zone)))
         .filter((n) => {
           const after = (used.get(n.id)! + chunk.length) / n.capacityBytes;
@@ -151,8 +171,8 @@ export function planRebalance(input: BalanceInput, opts: BalanceOptions): Balanc
             after < (used.get(source.id)! - chunk.length) / source.capacityBytes + opts.thresholdRatio / 2 &&
             n.freeBytes - chunk.length > 0;
         })
-        // Emptiest first; open writes (the I/O a node already does) count against it.
-        .sort((a, b) => (fill(a.id) + a.openWrites * 0.01) - (fill(b.id) + b.openWrites * 0.01) || (a.id < b.id ? -1 : 1))[0];
+        // Emptiest first; open writes and recent I/O (the work a node already does) count against it.
+        .sort((a, b) => targetKey(a) - targetKey(b) || (a.id < b.id ? -1 : 1))[0];
       if (!target) continue;
       planned = { handle: chunk.handle, version: chunk.version, length: chunk.length, sourceNodeId: source.id, targetNodeId: target.id };
     }
@@ -167,5 +187,5 @@ export function planRebalance(input: BalanceInput, opts: BalanceOptions): Balanc
     touch(planned.sourceNodeId, 1);
     touch(planned.targetNodeId, 1);
   }
-  return { moves, meanFillRatio: mean, nodes: nodesNow, bytesToMove };
+  return { moves, meanFillRatio: mean, nodes: nodesNow, bytesToMove, postponedNodeIds };
 }

@@ -38,6 +38,9 @@ export interface NodeEntry {
   corrupt: Set<number>;
   /** REPLICATE commands the node has queued or running, as it last said. */
   replicating: number;
+  /** Recent disk reads and writes, bytes/s, as it last said (0 when it does not say). */
+  readBytesPerSec: number;
+  writeBytesPerSec: number;
   /**
    * Being decommissioned: takes no new chunk, and its replicas do not count toward any
    * goal, so healing copies them elsewhere. Soft state of the leader (re-issue the
@@ -71,7 +74,7 @@ export class NodeRegistry {
         id: req.nodeId, addr: req.addr, adminAddr: req.adminAddr, zone: req.zone, tier: req.tier,
         capacityBytes: 0, usedBytes: 0, freeBytes: 0, openWrites: 0,
         lastHeartbeatMonoMs: monoMs, lastHeartbeatWallMs: wallMs, alive: true, reported: false, chunks: new Map(),
-        corrupt: new Set(), replicating: 0, draining: false,
+        corrupt: new Set(), replicating: 0, readBytesPerSec: 0, writeBytesPerSec: 0, draining: false,
       };
       this.nodes.set(node.id, node);
     }
@@ -80,6 +83,7 @@ export class NodeRegistry {
       addr: req.addr, adminAddr: req.adminAddr, zone: req.zone, tier: req.tier,
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, freeBytes: req.freeBytes, openWrites: req.openWrites,
       lastHeartbeatMonoMs: monoMs, lastHeartbeatWallMs: wallMs, alive: true, replicating: req.replicating ?? 0,
+      readBytesPerSec: req.readBytesPerSec ?? 0, writeBytesPerSec: req.writeBytesPerSec ?? 0,
     });
     // A replica's durable length only grows for a version: a report built before the
     // last sync (and delivered after the write was recorded) must not shrink it.
@@ -212,6 +216,7 @@ export class NodeRegistry {
       freeBytes: n.freeBytes, chunkCount: n.chunks.size, state: !n.alive ? 'dead' : n.draining ? 'draining' : 'alive',
       lastHeartbeatMs: n.lastHeartbeatWallMs, adminAddr: n.adminAddr, openWrites: n.openWrites,
       corruptCount: n.corrupt.size, repairsIn: 0, repairsOut: 0, drainingDetail: '',
+      readBytesPerSec: Math.round(n.readBytesPerSec), writeBytesPerSec: Math.round(n.writeBytesPerSec),
     };
   }
 

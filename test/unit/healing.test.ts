@@ -90,6 +90,15 @@ t.test('healing: a clone reads from a healthy replica and writes to a node witho
   t.notOk(plan.deletes.some((d) => d.nodeId === 'b'), 'the corrupt replica is kept until the chunk is back at its goal');
 });
 
+t.test('healing: between targets equal in zone and free space, a clone goes to the one whose disk is not hot', async (t) => {
+  const hot = { readBytesPerSec: 300 * MiB, writeBytesPerSec: 100 * MiB };
+  const nodes = [node('a'), node('b'), node('c', 'z', 50 * GiB, hot), node('d')];
+  const plan = planHealing(input([chunk(1)], { 1: [rep('a'), rep('b')] }, nodes));
+  t.same(plan.clones.map((c) => c.targetNodeId), ['d'], 'c sorts first and has as much room, but its disk is busy');
+  const roomier = planHealing(input([chunk(1)], { 1: [rep('a'), rep('b')] }, [node('a'), node('b'), node('c', 'z', 90 * GiB, hot), node('d')]));
+  t.same(roomier.clones.map((c) => c.targetNodeId), ['c'], '40 points more free space still win over the load');
+});
+
 t.test('healing: a corrupt replica is deleted once the chunk has its goal in healthy replicas', async (t) => {
   const plan = planHealing(input([chunk(1)], { 1: [rep('a'), rep('b'), rep('c'), rep('d', { corrupt: true })] }, fourNodes));
   t.same(plan.deletes.map((d) => [d.nodeId, d.reason]), [['d', 'corrupt']]);
