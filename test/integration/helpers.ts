@@ -19,7 +19,7 @@ export const MiB = 1024 * 1024;
 interface Teardown { teardown(fn: () => unknown): void; passing?(): boolean }
 
 /** After a failed test, the last lines of every server log (the temp dir is removed next). */
-function printLogTails(dataDir: string): void {
+export function printLogTails(dataDir: string): void {
   const logDir = path.join(dataDir, 'logs');
   if (!fs.existsSync(logDir)) return;
   for (const name of fs.readdirSync(logDir)) {
