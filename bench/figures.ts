@@ -13,6 +13,8 @@ export interface Measure {
 
 export interface Figure extends Measure {
   name: string;
+  /** Printed after the value: the same figure another way, or what qualifies it. */
+  detail?: string;
   baseline?: Measure & { name: string };
   /** value / baseline.value */
   ratio?: number;
@@ -23,12 +25,14 @@ const putRatioTarget = 0.85;
 const getRatioTarget = 0.8;
 const createsPerSecTarget = 2000;
 const cpuSecPerGiBTarget = 4.5;
+const rereplicationRatioTarget = 0.5;
+const foregroundDuringHealingRatioTarget = 0.7;
 
 export function buildFigures(results: BenchResults): Figure[] {
-  return [...baselineFigures(results), ...gfsFigures(results)];
+  return [...baselineFigures(results), ...gfsFigures(results), ...healFigures(results), ...scrubFigures(results)];
 }
 
-function baselineFigures({ rawChain, rawRead, rawFsync }: BenchResults): Figure[] {
+function baselineFigures({ rawChain, rawRead, rawFsync, rawCopy }: BenchResults): Figure[] {
   const figures: Figure[] = [];
   if (rawChain) {
     figures.push({ name: 'baseline: raw chain write RF=3', value: rawChain.mibPerSec, unit: 'MiB/s' });
@@ -40,6 +44,9 @@ function baselineFigures({ rawChain, rawRead, rawFsync }: BenchResults): Figure[
   if (rawFsync) {
     figures.push({ name: 'baseline: group commit 100 B x16', value: rawFsync.groupCommitRecordsPerSec, unit: 'records/s' });
     figures.push({ name: 'baseline: 4 KiB write+fdatasync', value: rawFsync.plainSyncsPerSec, unit: 'syncs/s' });
+  }
+  if (rawCopy) {
+    figures.push({ name: `baseline: raw copy on one disk, ${rawCopy.cache} cache`, value: rawCopy.mibPerSec, unit: 'MiB/s' });
   }
   return figures;
 }
@@ -87,6 +94,70 @@ function gfsFigures({ sizeBytes, rawChain, rawRead, rawFsync, put, get, creates,
     figures.push({ name: `failover, worst of ${failover.kills}`, value: failover.worstMs, unit: 'ms', target: { text: `<= TTL + 2 s (${worstLimit} ms)`, met: failover.worstMs <= worstLimit } });
   }
   return figures;
+}
+
+/**
+ * Healing after a kill -9: times (with the part after --dead-after spelled out, as the
+ * goal is stated), the re-replication rate against a raw copy, and the foreground
+ * ops during healing against the same ops on the idle cluster.
+ */
+function healFigures({ heal, rawCopy }: BenchResults): Figure[] {
+  if (!heal) return [];
+  const { kill, foreground, deadAfterMs } = heal;
+  const seconds = (ms: number): Measure => ({ value: ms / 1000, unit: 's' });
+  // Below dead-after is possible: the master counts from the victim's last heartbeat.
+  const afterDeadAfter = (ms: number): string =>
+    `dead-after ${ms >= deadAfterMs ? '+' : '-'} ${(Math.abs(ms - deadAfterMs) / 1000).toFixed(1)} s`;
+  const nodes = `${heal.chunkservers} chunkservers`;
+  const figures: Figure[] = [
+    { name: `heal: kill -9 -> declared dead, ${nodes}`, ...seconds(kill.declaredDeadMs), detail: afterDeadAfter(kill.declaredDeadMs) },
+    {
+      name: `heal: kill -9 -> full health, ${formatSize(kill.lostBytes)} lost`,
+      ...seconds(kill.fullHealthMs),
+      detail: afterDeadAfter(kill.fullHealthMs),
+      target: {
+        text: `<= dead-after + 15 s/GiB lost (${(heal.fullHealthBudgetMs / 1000).toFixed(1)} s)`,
+        met: kill.fullHealthMs <= heal.fullHealthBudgetMs,
+      },
+    },
+  ];
+  const copySpeed = rawCopy && { name: `raw copy (${rawCopy.cache})`, value: rawCopy.mibPerSec, unit: 'MiB/s' };
+  figures.push(compared(
+    'heal: re-replication, declared dead -> full health',
+    { value: kill.rereplicationMibPerSec, unit: 'MiB/s' },
+    copySpeed,
+    ratioAtLeast(rereplicationRatioTarget),
+  ));
+  const size = formatSize(foreground.totalBytes);
+  const loadedOps = [
+    { name: `put ${size} during healing`, loaded: foreground.loadedPut, unloadedMibPerSec: foreground.unloadedPutMibPerSec },
+    { name: `get ${size} during healing, ${foreground.getCache} cache`, loaded: foreground.loadedGet, unloadedMibPerSec: foreground.unloadedGetMibPerSec },
+  ];
+  for (const { name, loaded, unloadedMibPerSec } of loadedOps) {
+    const figure = compared(
+      name,
+      { value: loaded.mibPerSec, unit: 'MiB/s' },
+      { name: 'idle cluster', value: unloadedMibPerSec, unit: 'MiB/s' },
+      ratioAtLeast(foregroundDuringHealingRatioTarget),
+    );
+    // Below 100 %, healing ended before the op did: the op was partly unloaded.
+    figures.push({ ...figure, detail: `healing ran ${Math.round(loaded.healingShare * 100)} % of it` });
+  }
+  const loadedKill = foreground.loadedKill;
+  figures.push({
+    name: `heal with that get+put: kill -> full health, ${formatSize(loadedKill.lostBytes)} lost`,
+    ...seconds(loadedKill.fullHealthMs),
+    detail: `${afterDeadAfter(loadedKill.fullHealthMs)}, ${loadedKill.rereplicationMibPerSec.toFixed(0)} MiB/s`,
+  });
+  return figures;
+}
+
+/** Scrubbing with no cap: how fast verification can go, against a raw read of the same disk. */
+function scrubFigures({ scrub, rawRead }: BenchResults): Figure[] {
+  if (!scrub) return [];
+  const readSpeed = rawRead && { name: `raw read (${rawRead.cache})`, value: rawRead.mibPerSec, unit: 'MiB/s' };
+  const figure = compared(`scrub (verify), no cap, ${scrub.cache} cache`, { value: scrub.mibPerSec, unit: 'MiB/s' }, readSpeed, () => undefined);
+  return [{ ...figure, detail: `default cap ${scrub.defaultCapMibPerSec} MiB/s` }];
 }
 
 function compared(

@@ -2,7 +2,9 @@
 import { parseArgs } from 'node:util';
 import { parseSizeBytes } from '../src/common/units';
 
-export const stepNames = ['raw-chain', 'raw-read', 'raw-fsync', 'put', 'get', 'creates', 'meta', 'failover'] as const;
+export const stepNames = [
+  'raw-chain', 'raw-read', 'raw-fsync', 'raw-copy', 'put', 'get', 'creates', 'meta', 'failover', 'heal', 'scrub',
+] as const;
 export type StepName = (typeof stepNames)[number];
 
 /** A mistake on the command line: reported as one line and the usage, no stack. */
@@ -17,7 +19,8 @@ export interface BenchOptions {
 
 export const usage = `usage: node dist/bench/run.js [--size 1GiB] [--only STEP,...] [--json FILE]
 
-  --size   bytes moved by the throughput figures (env GFS_BENCH_SIZE; default 1GiB)
+  --size   bytes moved by the throughput figures (env GFS_BENCH_SIZE; default 1GiB);
+           heal: the bytes the killed chunkserver holds (its foreground ops move a quarter)
   --only   steps to run: ${stepNames.join(', ')}
            (a gfs step brings its baseline along, and get and the CPU figure need put)
   --json   also write every result to FILE

@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: measures this machine's baselines (raw replicated write, raw read,
- * raw fsync), then the same operations through gfs, and prints each gfs figure beside
- * its baseline as a ratio, which is what compares across machines. Timings are
- * reported, never asserted.
+ * raw fsync, raw copy), then the same operations through gfs (and healing and
+ * scrubbing, which are copies and reads too), and prints each gfs figure beside its
+ * baseline as a ratio, which is what compares across machines. Timings are reported,
+ * never asserted.
  *
  * Progress goes to stderr, one line per step; the table goes to stdout. Whatever
  * happens, forked roles, cluster processes and temp dirs are gone when it exits.
@@ -10,6 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { runRawChain } from './baselines/raw-chain';
+import { runRawCopy } from './baselines/raw-copy';
 import { runRawFsync } from './baselines/raw-fsync';
 import { runRawRead } from './baselines/raw-read';
 import { buildFigures } from './figures';
@@ -17,6 +19,7 @@ import {
   benchCreates, benchGet, benchPut, serverLogTails, startGfsSession, stopGfsSession, type GfsSession,
 } from './gfs-figures';
 import { benchFailover, benchMetadata } from './ha-figures';
+import { benchHeal, benchScrub } from './heal-figures';
 import { installCleanupHooks } from './lib/cleanup';
 
 /** Leader kills measured for the failover figure. */
@@ -33,6 +36,8 @@ interface Step {
   /** Run first (and reported too): a figure is only printed beside a same-run baseline. */
   needs: StepName[];
   run(context: RunContext): Promise<string>;
+  /** Bytes the step moves, in units of --size, when more than one (the hang guard scales with it). */
+  sizeMultiple?: number;
 }
 
 interface RunContext {
@@ -64,6 +69,14 @@ const steps: Record<StepName, Step> = {
       const fsync = (results.rawFsync = await runRawFsync());
       return `group commit ${Math.round(fsync.groupCommitRecordsPerSec)} records/s `
         + `(${fsync.groupCommitRecordsPerSync.toFixed(1)} per sync), ${Math.round(fsync.plainSyncsPerSec)} syncs/s`;
+    },
+  },
+  'raw-copy': {
+    name: 'raw-copy',
+    needs: [],
+    async run({ results }) {
+      const copy = (results.rawCopy = await runRawCopy(results.sizeBytes));
+      return `${copy.mibPerSec.toFixed(1)} MiB/s, ${copy.cache} cache`;
     },
   },
   put: {
@@ -105,6 +118,29 @@ const steps: Record<StepName, Step> = {
     async run({ results, gfs }) {
       const creates = (results.creates = await benchCreates(await gfs.session()));
       return `${Math.round(creates.createsPerSec)} creates/s (${creates.createdFiles} files)`;
+    },
+  },
+  heal: {
+    name: 'heal',
+    needs: ['raw-copy'],
+    // Fill (5/3 of --size on three replicas), two heals and four foreground transfers.
+    sizeMultiple: 10,
+    async run({ results }) {
+      const heal = (results.heal = await benchHeal(results.sizeBytes));
+      const { kill, foreground } = heal;
+      return `full health ${(kill.fullHealthMs / 1000).toFixed(1)} s after the kill `
+        + `(dead-after + ${((kill.fullHealthMs - heal.deadAfterMs) / 1000).toFixed(1)} s), `
+        + `${kill.rereplicationMibPerSec.toFixed(1)} MiB/s; during healing put ${foreground.loadedPut.mibPerSec.toFixed(1)} `
+        + `/ get ${foreground.loadedGet.mibPerSec.toFixed(1)} MiB/s`;
+    },
+  },
+  scrub: {
+    name: 'scrub',
+    needs: ['raw-read'],
+    async run({ results }) {
+      const scrub = (results.scrub = await benchScrub(results.sizeBytes));
+      return `${scrub.mibPerSec.toFixed(1)} MiB/s over ${formatSize(scrub.timedBytes)} of a pass, ${scrub.cache} cache `
+        + `(default cap ${scrub.defaultCapMibPerSec} MiB/s)`;
     },
   },
 };
@@ -160,7 +196,8 @@ function stepTimeoutMs(sizeBytes: number): number {
 async function runStep(step: Step, context: RunContext): Promise<void> {
   progress(`${step.name}: running`);
   try {
-    const summary = await withTimeout(step.run(context), stepTimeoutMs(context.results.sizeBytes), step.name);
+    const timeoutMs = stepTimeoutMs(context.results.sizeBytes * (step.sizeMultiple ?? 1));
+    const summary = await withTimeout(step.run(context), timeoutMs, step.name);
     progress(`${step.name}: ${summary}`);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

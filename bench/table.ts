@@ -21,8 +21,9 @@ export function formatTable(figures: Figure[]): string {
   return [line(header), widths.map((width) => '-'.repeat(width)).join('-|-'), ...rows.map(line)].join('\n');
 }
 
-function formatMeasure(measure: Measure): string {
-  return `${formatNumber(measure.value)} ${measure.unit}`;
+function formatMeasure(measure: Measure & { detail?: string }): string {
+  const value = `${formatNumber(measure.value)} ${measure.unit}`;
+  return measure.detail ? `${value} (${measure.detail})` : value;
 }
 
 /** Three significant figures are all a noisy machine can vouch for; big counts get separators. */

@@ -15,6 +15,7 @@ type Callback = (error?: Error | null) => void;
  * read those wake-ups cost more CPU than the copy, so pieces are gathered first.
  */
 const writeBatchBytes = 1 * MiB;
+const unsyncedHighWaterBytes = 8 * MiB;
 
 export class DurableFileWriter extends Writable {
   writtenBytes = 0;
@@ -23,10 +24,12 @@ export class DurableFileWriter extends Writable {
   private batchBytes = 0;
 
   private constructor(private readonly handle: FileHandle, private readonly syncEveryBytes: number) {
-    // Buffer up to one sync interval, so the stream keeps flowing in while a sync runs.
-    super({ highWaterMark: syncEveryBytes });
+    // Buffer up to one sync interval, so the stream keeps flowing in while a sync runs;
+    // with no sync until the end, a few batches are enough.
+    super({ highWaterMark: Number.isFinite(syncEveryBytes) ? syncEveryBytes : unsyncedHighWaterBytes });
   }
 
+  /** `syncEveryBytes` may be Infinity: one fdatasync, at the end. */
   static async create(path: string, syncEveryBytes: number): Promise<DurableFileWriter> {
     return new DurableFileWriter(await open(path, 'w'), syncEveryBytes);
   }
