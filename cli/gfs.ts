@@ -130,6 +130,7 @@ program.command('chunkserver')
   .addOption(opt('--scrub-interval <duration>', 'the scrubber re-verifies every chunk once per this period', '7d'))
   .addOption(opt('--scrub-rate <rate>', 'the scrubber never reads faster than this', '64MiB/s'))
   .addOption(opt('--replicate-rate <rate>', 're-replication copies into this node at most this fast', '128MiB/s'))
+  .addOption(opt('--replicate-rate-busy <rate>', '...and at most this fast, in and out, while the node serves clients', '16MiB/s'))
   .addOption(opt('--log-level <level>', 'pino log level', 'info'))
   .action(async (o) => {
     try {
@@ -141,7 +142,7 @@ program.command('chunkserver')
         heartbeatIntervalMs: parseDurationMs(o.heartbeatInterval), log,
         capacityBytes: o.capacity ? parseSizeBytes(o.capacity) : undefined,
         scrubIntervalMs: parseDurationMs(o.scrubInterval), scrubBytesPerSec: parseRate(o.scrubRate),
-        replicateBytesPerSec: parseRate(o.replicateRate),
+        replicateBytesPerSec: parseRate(o.replicateRate), replicateBytesPerSecBusy: parseRate(o.replicateRateBusy),
       });
       await cs.start();
       onSignals(() => cs.stop());

@@ -228,7 +228,7 @@ program.command('status')
     if (r) {
       const busy = r.queuedChunks + r.inflightChunks > 0;
       process.stdout.write(busy
-        ? `repair: ${r.queuedChunks} chunks queued (${formatBytes(r.queuedBytes)}), ${r.inflightChunks} copying (${formatBytes(r.inflightBytes)}), ${formatBytes(r.bytesPerSec)}/s, ETA ${formatDuration(r.etaMs)}; ${r.completedTotal} done, ${r.failedTotal} failed\n`
+        ? `repair: ${r.queuedChunks} chunks queued (${formatBytes(r.queuedBytes)}), ${r.inflightChunks} copying (${formatBytes(r.inflightBytes)}), ${formatBytes(r.bytesPerSec)}/s, ETA ${r.etaMs > 0 ? formatDuration(r.etaMs) : 'unknown'}; ${r.completedTotal} done, ${r.failedTotal} failed\n`
         : `repair: idle; ${r.completedTotal} clones done, ${r.failedTotal} failed; corrupt replicas ${r.corruptReplicas}, stale ${r.staleReplicas}, over-replicated chunks ${r.overReplicated}\n`);
     }
     const b = s.balance;

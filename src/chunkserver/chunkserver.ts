@@ -24,7 +24,9 @@ import { ChunkStore } from './chunk-store';
 import { loadOrCreateNodeId } from './node-identity';
 import { DataServer } from './data-server';
 import { createChunkserverMetrics, type DataPlaneMetrics } from './metrics';
-import { IoRate } from './io-rate';
+import { IoRate } from '../common/io-rate';
+import { ForegroundActivity } from './foreground';
+import { TokenBucket } from '../common/token-bucket';
 import { Replicator } from './replicator';
 import { Scrubber } from './scrubber';
 import { readReplica } from '../client/chunk-reader';
@@ -47,6 +49,8 @@ export interface ChunkserverOptions {
   scrubBytesPerSec?: number;
   /** REPLICATE copies in at most this fast, all together (default limits.replicateBytesPerSec). */
   replicateBytesPerSec?: number;
+  /** The copy rate while the node serves clients (limits.replicateBytesPerSecBusy). */
+  replicateBytesPerSecBusy?: number;
 }
 
 /**
@@ -75,6 +79,7 @@ export class Chunkserver {
   private admin!: AdminServer;
   private metrics!: DataPlaneMetrics;
   private registry!: Registry;
+  private readonly foreground = new ForegroundActivity(() => this.clock.monoMs());
   private readonly readRate = new IoRate(ioRateWindowMs);
   private readonly writeRate = new IoRate(ioRateWindowMs);
   private links: MasterLink[] = [];
@@ -111,13 +116,17 @@ export class Chunkserver {
       nodeId: this.nodeId,
       onCorrupt: (handle) => this.markCorrupt(handle),
       onChunkChanged: (handle) => { for (const l of this.links) l.changed.add(handle); },
+      foreground: this.foreground,
+      backgroundReads: new TokenBucket(this.opts.replicateBytesPerSecBusy ?? limits.replicateBytesPerSecBusy, limits.readPieceBytes, () => this.clock.monoMs()),
     });
     await this.data.start();
     this.replicator = new Replicator({
       store: this.store,
       rateBytesPerSec: this.opts.replicateBytesPerSec ?? limits.replicateBytesPerSec,
-      concurrencyMax: limits.repairTargetsPerNodeMax,
-      fetch: readReplica,
+      busyRateBytesPerSec: this.opts.replicateBytesPerSecBusy ?? limits.replicateBytesPerSecBusy,
+      busy: () => this.foreground.busy(),
+      concurrencyMax: limits.replicateConcurrencyMax,
+      fetch: (addr, handle, version, offset, length) => readReplica(addr, handle, version, offset, length, { background: true }),
       nowMs: () => this.clock.monoMs(),
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       log: log.child({ component: 'replicator' }),
@@ -218,6 +227,7 @@ export class Chunkserver {
         replicating: this.replicator.pending,
         readBytesPerSec: io.readBytesPerSec,
         writeBytesPerSec: io.writeBytesPerSec,
+        replicatedBytesTotal: io.replicatedBytesTotal,
       };
       const res: HeartbeatResponse = await callUnary(link.client, link.client.heartbeat, req, Math.max(2000, this.opts.heartbeatIntervalMs * 2));
       this.heartbeatsOk++;
@@ -244,7 +254,7 @@ export class Chunkserver {
    * clones copied in). The scrubber's reads are left out: paced to the same low rate
    * on every node, they would not tell one node's load from another's.
    */
-  private async sampleIo(): Promise<{ readBytesPerSec: number; writeBytesPerSec: number }> {
+  private async sampleIo(): Promise<{ readBytesPerSec: number; writeBytesPerSec: number; replicatedBytesTotal: number }> {
     const [read, written, copied] = await Promise.all([
       counterTotal(this.metrics.bytesRead),
       counterTotal(this.metrics.bytesWritten),
@@ -254,6 +264,7 @@ export class Chunkserver {
     return {
       readBytesPerSec: Math.round(this.readRate.sample(read, now)),
       writeBytesPerSec: Math.round(this.writeRate.sample(written + copied, now)),
+      replicatedBytesTotal: copied,
     };
   }
 

@@ -25,6 +25,8 @@ import {
 import type { ChunkStore, ChunkWriter } from './chunk-store';
 import { BufferPool } from '../common/buffer-pool';
 import type { DataPlaneMetrics } from './metrics';
+import type { ForegroundActivity } from './foreground';
+import type { TokenBucket } from '../common/token-bucket';
 
 export interface DataServerOptions {
   listen: string;
@@ -38,6 +40,10 @@ export interface DataServerOptions {
   onCorrupt: (handle: number) => void;
   /** Called when a chunk's durable length changed (for the heartbeat delta). */
   onChunkChanged: (handle: number) => void;
+  /** Client reads and chain writes are noted here; background reads yield to them. */
+  foreground: ForegroundActivity;
+  /** Paces background (re-replication) reads while the node is busy with foreground work. */
+  backgroundReads: TokenBucket;
 }
 
 export class DataServer {
@@ -194,6 +200,7 @@ class WriteSession {
       throw e;
     }
     this.server.options.metrics.bytesWritten.inc(data.length);
+    this.server.options.foreground.note();
   }
 
   private sync(frame: Frame): void {
@@ -455,8 +462,9 @@ class ReadSession {
   }
 
   private async serve(frame: Frame): Promise<void> {
-    const { store, metrics, onCorrupt, log } = this.server.options;
+    const { store, metrics, onCorrupt, log, foreground, backgroundReads } = this.server.options;
     const h = frame.header;
+    const background = h.background === true;
     const handle = Number(h.handle);
     const version = Number(h.version);
     const offset = Number(h.offset);
@@ -467,6 +475,8 @@ class ReadSession {
       }
       for await (const piece of store.read(handle, version, offset, length)) {
         if (this.socket.destroyed) return;
+        if (!background) foreground.note();
+        else if (foreground.busy()) await backgroundReads.consume(piece.length, sleep);
         this.socket.write(encodeFrameHead(FrameType.READ_DATA, {}, piece.length));
         const ok = this.socket.write(piece);
         metrics.bytesRead.inc(piece.length);
@@ -482,6 +492,10 @@ class ReadSession {
       if (!this.socket.destroyed) this.socket.write(errorFrame(e));
     }
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function waitDrain(socket: net.Socket): Promise<void> {

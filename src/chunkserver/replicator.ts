@@ -7,8 +7,9 @@
  * Invariants:
  * - At most one copy per handle at a time, and at most `concurrencyMax` copies at once.
  * - Bytes copied in never exceed the node's replicate rate over time (token bucket
- *   shared by all copies): re-replication leaves foreground reads and writes most of
- *   the disk and the network. TCP backpressure slows the source to match.
+ *   shared by all copies), and the lower busy rate while the node serves clients:
+ *   re-replication leaves foreground reads and writes most of the disk, the network and
+ *   the CPU. TCP backpressure slows the source to match.
  * - A failed copy leaves no file behind (importChunk removes its temporaries) and is
  *   reported in the next heartbeat, so the master plans it again (maybe elsewhere).
  */
@@ -32,6 +33,9 @@ export type FetchReplica = (addr: string, handle: number, version: number, offse
 export interface ReplicatorOptions {
   store: Pick<ChunkStore, 'get' | 'importChunk'>;
   rateBytesPerSec: number;
+  /** The rate while `busy()`: the node is serving foreground traffic. */
+  busyRateBytesPerSec: number;
+  busy: () => boolean;
   concurrencyMax: number;
   fetch: FetchReplica;
   nowMs: () => number;
@@ -120,6 +124,8 @@ export class Replicator {
 
   private async *throttled(job: ReplicateJob): AsyncGenerator<Buffer> {
     for await (const piece of this.opts.fetch(job.sourceAddr, job.handle, job.version, 0, job.length)) {
+      const rate = this.opts.busy() ? Math.min(this.opts.busyRateBytesPerSec, this.opts.rateBytesPerSec) : this.opts.rateBytesPerSec;
+      if (rate !== this.bucket.rate) this.bucket.setRate(rate);
       await this.bucket.consume(piece.length, this.opts.sleep);
       this.copiedBytes?.inc(piece.length);
       yield piece;

@@ -18,8 +18,13 @@ const READ_BUFFER_BYTES = 256 * 1024;
 /** Frames parsed and not yet taken by the caller before the socket stops reading. */
 const QUEUED_FRAMES_MAX = 4;
 
+export interface ReadReplicaOptions {
+  /** A background copy (re-replication): the source paces it while it serves clients. */
+  background?: boolean;
+}
+
 export async function* readReplica(
-  addr: string, handle: number, version: number, offset: number, length: number,
+  addr: string, handle: number, version: number, offset: number, length: number, opts: ReadReplicaOptions = {},
 ): AsyncGenerator<Buffer> {
   const { host, port } = splitHostPort(addr);
   const parser = new FrameParser();
@@ -59,7 +64,7 @@ export async function* readReplica(
   socket.on('close', () => { ended = true; notify(); });
   let received = 0;
   try {
-    socket.write(encodeFrame(FrameType.READ, { handle, version, offset, length }));
+    socket.write(encodeFrame(FrameType.READ, opts.background ? { handle, version, offset, length, background: true } : { handle, version, offset, length }));
     for (;;) {
       const f = frames.shift();
       if (!f) {

@@ -131,19 +131,24 @@ export class Healer {
     const now = this.host.clock.monoMs();
     while (this.recent.length > 0 && now - this.recent[0]!.atMonoMs > rateWindowMs) this.recent.shift();
     const windowBytes = this.recent.reduce((s, r) => s + r.bytes, 0);
-    const bytesPerSec = windowBytes / (rateWindowMs / 1000);
+    const completedPerSec = windowBytes / (rateWindowMs / 1000);
+    // What the chunkservers are copying in right now (their heartbeats' byte counters):
+    // it moves as soon as clones start, long before the first one completes.
+    let livePerSec = 0;
+    for (const n of this.host.registry.alive()) livePerSec += n.replicateRate.bytesPerSec;
+    const bytesPerSec = Math.max(completedPerSec, livePerSec);
     const inflight = this.host.outbox.inflightClones();
     const inflightBytes = inflight.reduce((s, c) => s + c.length, 0);
     const remaining = this.summary.queuedBytes + inflightBytes;
-    // Before the first clone completes, the configured bandwidth is the best guess.
-    const rate = bytesPerSec > 0 ? bytesPerSec : this.opts.repairBytesPerSec;
+    // No rate yet (nothing started): no ETA, rather than a guess from the configured limit.
+    const rate = bytesPerSec;
     return {
       queuedChunks: this.summary.queuedChunks,
       queuedBytes: this.summary.queuedBytes,
       inflightChunks: inflight.length,
       inflightBytes,
       bytesPerSec,
-      etaMs: remaining > 0 ? Math.round((remaining / rate) * 1000) : 0,
+      etaMs: remaining > 0 && rate > 0 ? Math.round((remaining / rate) * 1000) : 0,
       missingChunks: this.summary.missing,
       corruptReplicas: this.summary.corruptReplicas,
       staleReplicas: this.summary.staleReplicas,

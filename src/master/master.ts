@@ -139,7 +139,7 @@ export class Master {
     repair('gfs_master_repair_queued_chunks', 'Chunks below their goal with no clone running yet', (p) => p.queuedChunks);
     repair('gfs_master_repair_queued_bytes', 'Bytes still to clone, not started', (p) => p.queuedBytes);
     repair('gfs_master_repair_inflight_chunks', 'Clones running now', (p) => p.inflightChunks);
-    repair('gfs_master_repair_bytes_per_second', 'Completed clone bytes per second (10 s average)', (p) => p.bytesPerSec);
+    repair('gfs_master_repair_bytes_per_second', 'Re-replication bytes per second: copies running now, or completed clones over 10 s', (p) => p.bytesPerSec);
     repair('gfs_master_repair_eta_seconds', 'Estimated time until every chunk is at its goal', (p) => p.etaMs / 1000);
     repair('gfs_master_chunks_under_replicated', 'Chunks with fewer healthy replicas than their goal', (p) => p.underReplicated);
     repair('gfs_master_chunks_missing', 'Chunks with no healthy replica', (p) => p.missingChunks);

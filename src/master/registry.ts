@@ -15,6 +15,10 @@
  *   replicas count neither as healthy nor as deletable.
  */
 import type { HeartbeatRequest, NodeInfo } from '../../gen/gfs';
+import { IoRate } from '../common/io-rate';
+
+/** The live repair rate follows clones within a few heartbeats. */
+const replicateRateWindowMs = 3_000;
 
 export interface ReplicaState { version: number; length: number }
 
@@ -41,10 +45,13 @@ export interface NodeEntry {
   /** Recent disk reads and writes, bytes/s, as it last said (0 when it does not say). */
   readBytesPerSec: number;
   writeBytesPerSec: number;
+  /** Bytes/s the node is copying in by REPLICATE now (from its heartbeats' byte counter). */
+  replicateRate: IoRate;
+  replicatedBytesLast: number;
   /**
    * Being decommissioned: takes no new chunk, and its replicas do not count toward any
-   * goal, so healing copies them elsewhere. Soft state of the leader (re-issue the
-   * decommission after a master restart).
+   * goal, so healing copies them elsewhere. A copy of the metadata's drain list
+   * (OpDecommission), refreshed on each heartbeat.
    */
   draining: boolean;
 }
@@ -75,6 +82,7 @@ export class NodeRegistry {
         capacityBytes: 0, usedBytes: 0, freeBytes: 0, openWrites: 0,
         lastHeartbeatMonoMs: monoMs, lastHeartbeatWallMs: wallMs, alive: true, reported: false, chunks: new Map(),
         corrupt: new Set(), replicating: 0, readBytesPerSec: 0, writeBytesPerSec: 0, draining: false,
+        replicateRate: new IoRate(replicateRateWindowMs), replicatedBytesLast: 0,
       };
       this.nodes.set(node.id, node);
     }
@@ -85,6 +93,12 @@ export class NodeRegistry {
       lastHeartbeatMonoMs: monoMs, lastHeartbeatWallMs: wallMs, alive: true, replicating: req.replicating ?? 0,
       readBytesPerSec: req.readBytesPerSec ?? 0, writeBytesPerSec: req.writeBytesPerSec ?? 0,
     });
+    if (req.replicatedBytesTotal !== undefined) {
+      // A counter that went back means the process restarted: start the rate afresh.
+      if (revived || req.replicatedBytesTotal < node.replicatedBytesLast) node.replicateRate = new IoRate(replicateRateWindowMs);
+      node.replicatedBytesLast = req.replicatedBytesTotal;
+      node.replicateRate.sample(req.replicatedBytesTotal, monoMs);
+    }
     // A replica's durable length only grows for a version: a report built before the
     // last sync (and delivered after the write was recorded) must not shrink it.
     const before = node.chunks;

@@ -1,6 +1,6 @@
-/** The chunkserver's recent I/O rate (src/chunkserver/io-rate.ts) that heartbeats carry. */
+/** The chunkserver's recent I/O rate (src/common/io-rate.ts) that heartbeats carry. */
 import t from 'tap';
-import { IoRate } from '../../src/chunkserver/io-rate';
+import { IoRate } from '../../src/common/io-rate';
 
 const MiB = 1024 * 1024;
 

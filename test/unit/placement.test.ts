@@ -110,3 +110,19 @@ t.test('registry: a heartbeat\'s I/O rates reach the placement inputs and `gfsct
   const [one] = choosePlacement(registry.alive(), 1, { random: sequence(0.999, 0) });
   t.equal(one!.id, 'old', 'registry entries are placement candidates as they are');
 });
+
+t.test('registry: the live repair rate follows the replicated-bytes counter, and starts afresh when a node restarts', async (t) => {
+  const registry = new NodeRegistry(30_000);
+  const beat = (total: number): HeartbeatRequest => ({
+    nodeId: 'n', addr: 'n:1', zone: 'z', tier: 'hot', capacityBytes: capacity, usedBytes: 0, freeBytes: capacity, openWrites: 0,
+    fullReport: true, chunks: [], removed: [], corrupt: [], adminAddr: '', replicateFailed: [], replicating: 0, replicatedBytesTotal: total,
+  });
+  registry.heartbeat(beat(0), 0, 0);
+  for (let s = 1; s <= 20; s++) registry.heartbeat(beat(s * 100 * MiB), s * 1000, s * 1000); // 100 MiB/s for 20 s
+  const rate = registry.nodes.get('n')!.replicateRate.bytesPerSec;
+  t.ok(rate > 99 * MiB && rate <= 100 * MiB, `about 100 MiB/s (${(rate / MiB).toFixed(1)})`);
+  registry.heartbeat(beat(10 * MiB), 21_000, 21_000); // restarted: the counter went back
+  registry.heartbeat(beat(60 * MiB), 22_000, 22_000);
+  const after = registry.nodes.get('n')!.replicateRate.bytesPerSec;
+  t.ok(after > 0 && after < 50 * MiB, `a fresh average from the restart on, not stuck at zero (${(after / MiB).toFixed(1)} MiB/s)`);
+});
