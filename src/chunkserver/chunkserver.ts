@@ -126,7 +126,7 @@ export class Chunkserver {
       busyRateBytesPerSec: this.opts.replicateBytesPerSecBusy ?? limits.replicateBytesPerSecBusy,
       busy: () => this.foreground.busy(),
       concurrencyMax: limits.replicateConcurrencyMax,
-      fetch: (addr, handle, version, offset, length) => readReplica(addr, handle, version, offset, length, { background: true }),
+      fetch: (addr, handle, version, offset, length, urgent) => readReplica(addr, handle, version, offset, length, { background: true, urgent }),
       nowMs: () => this.clock.monoMs(),
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       log: log.child({ component: 'replicator' }),
@@ -228,12 +228,15 @@ export class Chunkserver {
         readBytesPerSec: io.readBytesPerSec,
         writeBytesPerSec: io.writeBytesPerSec,
         replicatedBytesTotal: io.replicatedBytesTotal,
+        foregroundBusy: this.foreground.localBusy(),
       };
       const res: HeartbeatResponse = await callUnary(link.client, link.client.heartbeat, req, Math.max(2000, this.opts.heartbeatIntervalMs * 2));
       this.heartbeatsOk++;
       for (const h of corrupt) link.corrupt.delete(h);
       if (full) { link.needFull = false; link.lastFullMonoMs = now; }
       if (res.needFullReport) link.needFull = true;
+      // Believed for two heartbeats: the master repeats it while clients keep going.
+      if (res.clusterBusy) this.foreground.noteClusterBusy(this.opts.heartbeatIntervalMs * 2);
       await this.runCommands(res);
     } catch (e) {
       // Not delivered: report the same changes next time.
@@ -285,7 +288,7 @@ export class Chunkserver {
             this.opts.log.info({ handle: cmd.handle, version: have.version }, 'deleted replica on master command');
           }
         } else if (cmd.kind === ChunkCommand_Kind.REPLICATE) {
-          this.replicator.enqueue({ handle: cmd.handle, version: cmd.version, sourceAddr: cmd.sourceAddr, length: cmd.length });
+          this.replicator.enqueue({ handle: cmd.handle, version: cmd.version, sourceAddr: cmd.sourceAddr, length: cmd.length, urgent: cmd.urgent });
         } else if (cmd.kind === ChunkCommand_Kind.VERIFY) {
           this.scrubber.verifySoon(cmd.handle);
         }

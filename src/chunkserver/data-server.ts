@@ -465,6 +465,7 @@ class ReadSession {
     const { store, metrics, onCorrupt, log, foreground, backgroundReads } = this.server.options;
     const h = frame.header;
     const background = h.background === true;
+    const paced = background && h.urgent !== true;
     const handle = Number(h.handle);
     const version = Number(h.version);
     const offset = Number(h.offset);
@@ -476,7 +477,7 @@ class ReadSession {
       for await (const piece of store.read(handle, version, offset, length)) {
         if (this.socket.destroyed) return;
         if (!background) foreground.note();
-        else if (foreground.busy()) await backgroundReads.consume(piece.length, sleep);
+        else if (paced && foreground.busy()) await backgroundReads.consume(piece.length, sleep);
         this.socket.write(encodeFrameHead(FrameType.READ_DATA, {}, piece.length));
         const ok = this.socket.write(piece);
         metrics.bytesRead.inc(piece.length);

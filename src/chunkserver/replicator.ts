@@ -25,10 +25,12 @@ export interface ReplicateJob {
   version: number;
   sourceAddr: string;
   length: number;
+  /** The chunk is down to one healthy copy: never slowed for foreground traffic. */
+  urgent?: boolean;
 }
 
 /** Reads `length` verified bytes of a replica (the data-plane READ). Injected for tests. */
-export type FetchReplica = (addr: string, handle: number, version: number, offset: number, length: number) => AsyncIterable<Buffer>;
+export type FetchReplica = (addr: string, handle: number, version: number, offset: number, length: number, urgent: boolean) => AsyncIterable<Buffer>;
 
 export interface ReplicatorOptions {
   store: Pick<ChunkStore, 'get' | 'importChunk'>;
@@ -123,8 +125,8 @@ export class Replicator {
   }
 
   private async *throttled(job: ReplicateJob): AsyncGenerator<Buffer> {
-    for await (const piece of this.opts.fetch(job.sourceAddr, job.handle, job.version, 0, job.length)) {
-      const rate = this.opts.busy() ? Math.min(this.opts.busyRateBytesPerSec, this.opts.rateBytesPerSec) : this.opts.rateBytesPerSec;
+    for await (const piece of this.opts.fetch(job.sourceAddr, job.handle, job.version, 0, job.length, job.urgent === true)) {
+      const rate = this.opts.busy() && !job.urgent ? Math.min(this.opts.busyRateBytesPerSec, this.opts.rateBytesPerSec) : this.opts.rateBytesPerSec;
       if (rate !== this.bucket.rate) this.bucket.setRate(rate);
       await this.bucket.consume(piece.length, this.opts.sleep);
       this.copiedBytes?.inc(piece.length);

@@ -19,8 +19,10 @@ const READ_BUFFER_BYTES = 256 * 1024;
 const QUEUED_FRAMES_MAX = 4;
 
 export interface ReadReplicaOptions {
-  /** A background copy (re-replication): the source paces it while it serves clients. */
+  /** A background copy (re-replication): the source paces it while clients are served. */
   background?: boolean;
+  /** ...unless it is the copy of a chunk down to one healthy replica. */
+  urgent?: boolean;
 }
 
 export async function* readReplica(
@@ -64,7 +66,8 @@ export async function* readReplica(
   socket.on('close', () => { ended = true; notify(); });
   let received = 0;
   try {
-    socket.write(encodeFrame(FrameType.READ, opts.background ? { handle, version, offset, length, background: true } : { handle, version, offset, length }));
+    const header = opts.background ? { handle, version, offset, length, background: true, urgent: opts.urgent === true } : { handle, version, offset, length };
+    socket.write(encodeFrame(FrameType.READ, header));
     for (;;) {
       const f = frames.shift();
       if (!f) {

@@ -135,8 +135,12 @@ export const limits = {
    * (the heal benchmark measured puts at 27 % of their idle rate under a full-speed heal).
    */
   replicateBytesPerSecBusy: 16 * MiB,
-  /** A clone slower than this is presumed stuck and re-planned (its timeout is length / this, at least the command timeout). */
-  repairCloneRateMinBytesPerSec: 4 * MiB,
+  /**
+   * A clone slower than this is presumed stuck and re-planned (its timeout is length /
+   * this, at least the command timeout). Low: under client load a copy may wait behind
+   * others at the busy rate, shared, and re-planning it would only waste what it copied.
+   */
+  repairCloneRateMinBytesPerSec: 1 * MiB,
   /** A DELETE or REPLICATE not confirmed by a heartbeat within this is forgotten and re-planned. */
   chunkCommandTimeoutMs: 30_000,
   /**

@@ -39,6 +39,8 @@ export interface PendingClone {
   queuedMonoMs: number;
   delivered: boolean;
   deadlineMonoMs: number;
+  /** Down to one healthy copy: the copy is not slowed for foreground traffic. */
+  urgent?: boolean;
 }
 
 export type PendingCommand = PendingDelete | PendingClone;
@@ -114,11 +116,11 @@ export class CommandOutbox {
       }
       cmd.delivered = true;
       if (cmd.kind === 'delete') {
-        out.push({ kind: ChunkCommand_Kind.DELETE, handle: cmd.handle, version: cmd.version, sourceAddr: '', length: 0 });
+        out.push({ kind: ChunkCommand_Kind.DELETE, handle: cmd.handle, version: cmd.version, sourceAddr: '', length: 0, urgent: false });
       } else {
         const sourceAddr = addrOf(cmd.sourceNodeId);
         if (sourceAddr === undefined) { this.forget(cmd); continue; }
-        out.push({ kind: ChunkCommand_Kind.REPLICATE, handle: cmd.handle, version: cmd.version, sourceAddr, length: cmd.length });
+        out.push({ kind: ChunkCommand_Kind.REPLICATE, handle: cmd.handle, version: cmd.version, sourceAddr, length: cmd.length, urgent: cmd.urgent === true });
       }
     }
     return out;

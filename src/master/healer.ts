@@ -107,7 +107,8 @@ export class Healer {
     if (!active) return plan.summary;
     for (const c of plan.clones) {
       const deadline = now + Math.max(limits.chunkCommandTimeoutMs, (c.length / limits.repairCloneRateMinBytesPerSec) * 1000);
-      if (outbox.queueClone({ ...c, deadlineMonoMs: deadline }, now)) {
+      // The last copy of a chunk is copied at full speed whatever clients are doing.
+      if (outbox.queueClone({ ...c, deadlineMonoMs: deadline, urgent: c.healthy <= 1 }, now)) {
         this.bucket.take(c.length);
         log.info({ handle: c.handle, source: c.sourceNodeId, target: c.targetNodeId, healthy: c.healthy, goal: c.goal }, 'cloning replica');
       }

@@ -284,6 +284,9 @@ export class Master {
   }
 
   /** Draining is metadata (OpDecommission), so it survives restarts and failovers. */
+  /** Some chunkserver serves clients (leader's view, each lifecycle tick): copies everywhere yield. */
+  private clusterBusy = false;
+
   private isDraining(nodeId: string): boolean {
     return this.state.drainingNodes().has(nodeId);
   }
@@ -321,6 +324,7 @@ export class Master {
       return;
     }
     const wasOn = this.safeMode.on;
+    this.clusterBusy = this.registry.alive().some((n) => n.foregroundBusy);
     const summary = this.healer.tick(this.lifecycleActive());
     this.balancer.tick(this.lifecycleActive(), summary.underReplicated === 0 && summary.missing === 0 && summary.queuedChunks === 0);
     if (!this.safeMode.update(this.clock.monoMs(), summary.available, summary.chunks) && wasOn) {
@@ -686,7 +690,7 @@ export class Master {
         }
         for (const handle of req.replicateFailed ?? []) this.healer.cloneFailed(req.nodeId, handle);
         const commands = needFullReport ? [] : this.outbox.deliver(req.nodeId, (cmd) => this.checkCommand(cmd), (id) => this.registry.nodes.get(id)?.addr);
-        return { needFullReport, epoch: this.currentEpoch(), commands };
+        return { needFullReport, epoch: this.currentEpoch(), commands, clusterBusy: this.clusterBusy };
       }),
     };
   }

@@ -48,6 +48,8 @@ export interface NodeEntry {
   /** Bytes/s the node is copying in by REPLICATE now (from its heartbeats' byte counter). */
   replicateRate: IoRate;
   replicatedBytesLast: number;
+  /** Served client reads or chain writes within the last second, as it last said. */
+  foregroundBusy: boolean;
   /**
    * Being decommissioned: takes no new chunk, and its replicas do not count toward any
    * goal, so healing copies them elsewhere. A copy of the metadata's drain list
@@ -82,7 +84,7 @@ export class NodeRegistry {
         capacityBytes: 0, usedBytes: 0, freeBytes: 0, openWrites: 0,
         lastHeartbeatMonoMs: monoMs, lastHeartbeatWallMs: wallMs, alive: true, reported: false, chunks: new Map(),
         corrupt: new Set(), replicating: 0, readBytesPerSec: 0, writeBytesPerSec: 0, draining: false,
-        replicateRate: new IoRate(replicateRateWindowMs), replicatedBytesLast: 0,
+        replicateRate: new IoRate(replicateRateWindowMs), replicatedBytesLast: 0, foregroundBusy: false,
       };
       this.nodes.set(node.id, node);
     }
@@ -92,6 +94,7 @@ export class NodeRegistry {
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, freeBytes: req.freeBytes, openWrites: req.openWrites,
       lastHeartbeatMonoMs: monoMs, lastHeartbeatWallMs: wallMs, alive: true, replicating: req.replicating ?? 0,
       readBytesPerSec: req.readBytesPerSec ?? 0, writeBytesPerSec: req.writeBytesPerSec ?? 0,
+      foregroundBusy: req.foregroundBusy ?? false,
     });
     if (req.replicatedBytesTotal !== undefined) {
       // A counter that went back means the process restarted: start the rate afresh.
