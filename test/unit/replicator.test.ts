@@ -59,3 +59,8 @@ t.test('replicator: a node serving clients copies at the busy rate, and speeds u
   t.ok(busyFirstHalf.elapsedMs > 2000 && busyFirstHalf.elapsedMs < 2500,
     `busy for the first 32 MiB only: ${busyFirstHalf.elapsedMs} ms (2 s busy + 0.25 s idle)`);
 });
+
+t.test('replicator: the copy of a chunk down to its last replica is never slowed, however busy the node', async (t) => {
+  const urgent = await run(() => true, [{ handle: 1, version: 1, sourceAddr: 'x:1', length: 64 * MiB, urgent: true }]);
+  t.ok(urgent.elapsedMs >= 490 && urgent.elapsedMs <= 500, `64 MiB took ${urgent.elapsedMs} ms: the idle rate, not the busy one`);
+});
