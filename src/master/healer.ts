@@ -141,15 +141,14 @@ export class Healer {
     const inflight = this.host.outbox.inflightClones();
     const inflightBytes = inflight.reduce((s, c) => s + c.length, 0);
     const remaining = this.summary.queuedBytes + inflightBytes;
-    // No rate yet (nothing started): no ETA, rather than a guess from the configured limit.
-    const rate = bytesPerSec;
     return {
       queuedChunks: this.summary.queuedChunks,
       queuedBytes: this.summary.queuedBytes,
       inflightChunks: inflight.length,
       inflightBytes,
       bytesPerSec,
-      etaMs: remaining > 0 && rate > 0 ? Math.round((remaining / rate) * 1000) : 0,
+      // No rate yet (nothing started): no ETA, rather than a guess from the configured limit.
+      etaMs: remaining > 0 && bytesPerSec > 0 ? Math.round((remaining / bytesPerSec) * 1000) : 0,
       missingChunks: this.summary.missing,
       corruptReplicas: this.summary.corruptReplicas,
       staleReplicas: this.summary.staleReplicas,
