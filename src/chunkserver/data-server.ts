@@ -293,13 +293,16 @@ class WriteSession {
     const w = this.writer;
     if (!w) return;
     this.writer = undefined;
-    if (this.server.writeSessions.get(this.handle) === this) this.server.writeSessions.delete(this.handle);
     this.server.openWrites--;
     this.server.options.metrics.openWrites.set(this.server.openWrites);
     try {
       await w.close();
     } catch (e) {
       this.server.options.log.warn({ handle: this.handle, err: (e as Error).message }, 'closing chunk writer failed');
+    } finally {
+      // Only now is the chunk free: a SEAL arriving while the writer closes (it may be
+      // finishing an fsync) finds this session and waits for the same close.
+      if (this.server.writeSessions.get(this.handle) === this) this.server.writeSessions.delete(this.handle);
     }
   }
 }
@@ -422,6 +425,10 @@ class SealSession {
       throw new GfsError('INVALID_ARGUMENT', 'SEAL needs a positive handle, version and length');
     }
     await this.server.writeSessions.get(handle)?.supersede();
+    // A writer torn down a moment ago (its writer hung up) may still be closing, an
+    // fsync in hand: wait for the chunk to be free rather than fail the seal.
+    const deadline = Date.now() + limits.sealTimeoutMs / 2;
+    while (store.busy(handle) && Date.now() < deadline) await sleep(10);
     const chunk = store.get(handle);
     if (!chunk) throw new GfsError('NO_SUCH_CHUNK', `chunk ${handle} is not here`);
     if (chunk.length < length) {
