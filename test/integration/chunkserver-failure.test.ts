@@ -1,15 +1,10 @@
 import t from 'tap';
-import { cluster, sha256, MiB } from './helpers';
+import { cluster, sha256, MiB, patterned } from './helpers';
 
-function bigPayload(bytes: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(bytes);
-  for (let k = 0; k + 4 <= bytes; k += 4) b.writeUInt32LE((seed * 2246822519 + k * 3266489917) >>> 0, k);
-  return b;
-}
 
 t.test('chunkserver failure: killed during a put, the put still succeeds and the file reads back whole', async (t) => {
   const { cluster: c, client } = await cluster(t, { chunkservers: 4 });
-  const data = bigPayload(160 * MiB, 1);
+  const data = patterned(160 * MiB, 1);
   let sent = 0;
   let killed: Promise<void> | undefined;
   // Kill a chunkserver once a third of the file is on its way.
@@ -35,7 +30,7 @@ t.test('chunkserver failure: killed during a put, the put still succeeds and the
 
 t.test('chunkserver failure: killed during a get, the get fails over and returns the right bytes', async (t) => {
   const { cluster: c, client } = await cluster(t);
-  const data = bigPayload(100 * MiB, 2);
+  const data = patterned(100 * MiB, 2);
   await client.put(data, '/logs/during-get');
   const parts: Buffer[] = [];
   let got = 0;
@@ -55,7 +50,7 @@ t.test('chunkserver failure: killed during a get, the get fails over and returns
 t.test('chunkserver failure: with every replica down the put fails cleanly and leaves no visible file', async (t) => {
   const { cluster: c, client } = await cluster(t);
   await Promise.all(c.chunkservers.map((_, i) => c.killChunkserver(i, 'SIGKILL')));
-  const data = bigPayload(4 * MiB, 3);
+  const data = patterned(4 * MiB, 3);
   await t.rejects(client.put(data, '/logs/nowhere'), /chunkserver|replica|UNAVAILABLE|NO_/i);
   await t.rejects(client.stat('/logs/nowhere'), { code: 'NO_SUCH_FILE' }, 'nothing half-visible');
 });

@@ -13,13 +13,8 @@ import { execFileSync } from 'node:child_process';
 import { initChecksums } from '../../src/common/checksum';
 import { startDevCluster } from '../../src/dev/cluster';
 import { GfsClient } from '../../src/client';
-import { gfsctl, sha256, MiB, eventually, printLogTails } from './helpers';
+import { gfsctl, sha256, MiB, eventually, printLogTails, patterned } from './helpers';
 
-function payload(bytes: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(bytes);
-  for (let k = 0; k + 4 <= bytes; k += 4) b.writeUInt32LE((seed * 2246822519 + k * 3266489917) >>> 0, k);
-  return b;
-}
 
 /** Fills the filesystem at `dir` until less than `leaveBytes` is free. */
 function fillDisk(dir: string, leaveBytes: number): string {
@@ -65,9 +60,9 @@ t.test('full disk: a chunkserver whose disk fills mid-put fails only its part; t
   const small = c.chunkservers[0]!;
 
   // Give the small node something to serve later, then fill its disk while a put runs.
-  const before = payload(6 * MiB, 1);
+  const before = patterned(6 * MiB, 1);
   await client.put(before, '/logs/before.bin', { chunkBytes: 2 * MiB, replication: 4 });
-  const data = payload(64 * MiB, 2);
+  const data = patterned(64 * MiB, 2);
   let filler = '';
   const info = await client.put((async function* () {
     for (let off = 0; off < data.length; off += MiB) {
@@ -87,7 +82,7 @@ t.test('full disk: a chunkserver whose disk fills mid-put fails only its part; t
   const health = await fetch(`http://${small.adminAddr}/healthz`);
   t.equal(health.status, 200, 'and healthy');
   t.ok(smallNode.freeBytes < 16 * MiB, `it reports its disk full (${smallNode.freeBytes} bytes free)`);
-  const later = await client.put(payload(8 * MiB, 3), '/logs/after.bin', { chunkBytes: 2 * MiB });
+  const later = await client.put(patterned(8 * MiB, 3), '/logs/after.bin', { chunkBytes: 2 * MiB });
   t.equal(later.size, 8 * MiB);
   t.notOk((await client.stat('/logs/after.bin')).chunks.some((ch) => ch.replicas.some((r) => r.nodeId === small.nodeId)),
     'new chunks avoid the full node');

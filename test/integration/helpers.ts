@@ -95,6 +95,13 @@ export function sha256(buf: Buffer): string {
   return crypto.createHash('sha256').update(buf).digest('hex');
 }
 
+/** Deterministic, non-repeating bytes (a different stream per seed), cheap to make in bulk. */
+export function patterned(bytes: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(bytes);
+  for (let k = 0; k + 4 <= bytes; k += 4) b.writeUInt32LE((seed * 2246822519 + k * 3266489917) >>> 0, k);
+  return b;
+}
+
 /** Polls `fn` until it returns a truthy value or the time is up. */
 export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 15_000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;

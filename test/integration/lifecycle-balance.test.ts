@@ -4,14 +4,9 @@
  * has its goal elsewhere, and no chunk ever drops below its goal because of the drain.
  */
 import t from 'tap';
-import { cluster, gfsctl, sha256, MiB, eventually } from './helpers';
+import { cluster, gfsctl, sha256, MiB, eventually, patterned } from './helpers';
 import type { GfsClient } from '../../src/client';
 
-function payload(bytes: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(bytes);
-  for (let k = 0; k + 4 <= bytes; k += 4) b.writeUInt32LE((seed * 2246822519 + k * 3266489917) >>> 0, k);
-  return b;
-}
 
 async function replicaCounts(client: GfsClient, paths: string[]): Promise<{ min: number; max: number; on: Map<string, number> }> {
   let min = Infinity;
@@ -33,7 +28,7 @@ t.test('lifecycle: balance: a new empty chunkserver receives replicas from the f
     masterArgs: ['--balance-threshold', '0.005', '--balance-interval', '1s'],
   });
   const files = ['/logs/b1', '/logs/b2', '/logs/b3', '/logs/b4'];
-  const data = files.map((_, i) => payload(8 * MiB, 10 + i));
+  const data = files.map((_, i) => patterned(8 * MiB, 10 + i));
   for (let i = 0; i < files.length; i++) await client.put(data[i]!, files[i]!, { chunkBytes: 2 * MiB });
   const fresh = await c.addChunkserver();
   await c.waitForChunkservers(4);
@@ -61,7 +56,7 @@ t.test('lifecycle: balance: a new empty chunkserver receives replicas from the f
 t.test('lifecycle: decommission: a drained node is reported removable, and no chunk drops below its goal meanwhile', async (t) => {
   const { cluster: c, client } = await cluster(t, { chunkservers: 4, heartbeatIntervalMs: 200, deadAfterMs: 3000, safeModeMinMs: 1000 });
   const files = ['/logs/d1', '/logs/d2'];
-  const data = [payload(9 * MiB, 21), payload(6 * MiB, 22)];
+  const data = [patterned(9 * MiB, 21), patterned(6 * MiB, 22)];
   for (let i = 0; i < files.length; i++) await client.put(data[i]!, files[i]!, { chunkBytes: 1 * MiB });
   // Drain the node that holds the most replicas.
   const before = await replicaCounts(client, files);
@@ -85,7 +80,7 @@ t.test('lifecycle: decommission: a drained node is reported removable, and no ch
   const again = await gfsctl(c.masters, ['--json', 'decommission', victim]);
   t.ok(JSON.parse(again.stdout.toString()).removable, 'gfsctl decommission says removable');
 
-  await client.put(payload(2 * MiB, 23), '/logs/after', { chunkBytes: MiB });
+  await client.put(patterned(2 * MiB, 23), '/logs/after', { chunkBytes: MiB });
   t.notOk((await client.stat('/logs/after')).chunks.some((ch) => ch.replicas.some((r) => r.nodeId === victim)), 'new chunks avoid the draining node');
 
   await c.killChunkserver(victimIndex);
@@ -97,7 +92,7 @@ t.test('lifecycle: decommission: a drained node is reported removable, and no ch
 
 t.test('lifecycle: decommission: a drain survives a master crash and restart', async (t) => {
   const { cluster: c, client } = await cluster(t, { chunkservers: 4, heartbeatIntervalMs: 200, deadAfterMs: 3000, safeModeMinMs: 1000 });
-  const data = payload(6 * MiB, 31);
+  const data = patterned(6 * MiB, 31);
   await client.put(data, '/logs/r1', { chunkBytes: 1 * MiB });
   const victim = c.chunkservers[2]!.nodeId!;
   const started = await gfsctl(c.masters, ['decommission', victim]);
@@ -107,7 +102,7 @@ t.test('lifecycle: decommission: a drain survives a master crash and restart', a
   await c.restartMaster();
   const state = async () => (await client.nodes()).nodes.find((n) => n.id === victim)?.state;
   await eventually(async () => (await state()) === 'decommissioned', 30_000, 'the restarted master still drains the node and reports it removable');
-  await client.put(payload(3 * MiB, 32), '/logs/r2', { chunkBytes: MiB });
+  await client.put(patterned(3 * MiB, 32), '/logs/r2', { chunkBytes: MiB });
   t.notOk((await client.stat('/logs/r2')).chunks.some((ch) => ch.replicas.some((r) => r.nodeId === victim)), 'new chunks still avoid it');
 
   const cancelled = await gfsctl(c.masters, ['decommission', '--cancel', victim]);

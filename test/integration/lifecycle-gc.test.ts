@@ -5,18 +5,13 @@
  */
 import t from 'tap';
 import fs from 'node:fs';
-import { cluster, gfsctl, sha256, MiB, chunkFile, eventually } from './helpers';
+import { cluster, gfsctl, sha256, MiB, chunkFile, eventually, patterned } from './helpers';
 import type { DevCluster } from '../../src/dev/cluster';
 import type { GfsClient } from '../../src/client';
 import { MasterConn } from '../../src/client/master-conn';
 
 const fast = { heartbeatIntervalMs: 200, safeModeMinMs: 1000 };
 
-function payload(bytes: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(bytes);
-  for (let k = 0; k + 4 <= bytes; k += 4) b.writeUInt32LE((seed * 2246822519 + k * 3266489917) >>> 0, k);
-  return b;
-}
 
 interface GcItemJson { kind: string; handle: number; nodeId: string; path: string; inode: number; bytes: number; due: boolean; reason: string }
 interface GcJson { items: GcItemJson[]; safeMode: boolean; blockedReason: string; dueBytes: number; waitingBytes: number }
@@ -44,7 +39,7 @@ function filesOf(c: DevCluster, handles: number[]): string[] {
 
 /** A put whose source fails after `bytes`: the client aborts the file and its chunks become orphans. */
 function abortedPut(client: GfsClient, path: string, bytes: number): Promise<unknown> {
-  const data = payload(bytes, 99);
+  const data = patterned(bytes, 99);
   return client.put((async function* () {
     for (let off = 0; off < data.length; off += MiB) yield data.subarray(off, off + MiB);
     throw new Error('source failed on purpose');
@@ -61,9 +56,9 @@ t.test('lifecycle: gc: a removed file is purged after the trash period, then its
   const trashPeriodMs = 6000;
   const { cluster: c, client } = await cluster(t, { ...fast, trashPeriodMs, orphanGraceMs: 4000 });
   const conn = masterConn(t, c);
-  const keep = payload(3 * MiB, 1);
+  const keep = patterned(3 * MiB, 1);
   await client.put(keep, '/logs/keep.bin', { chunkBytes: MiB });
-  await client.put(payload(2 * MiB, 2), '/logs/doomed.bin', { chunkBytes: MiB });
+  await client.put(patterned(2 * MiB, 2), '/logs/doomed.bin', { chunkBytes: MiB });
   const keepFiles = await replicaFiles(c, client, '/logs/keep.bin');
   const doomedFiles = await replicaFiles(c, client, '/logs/doomed.bin');
   const doomedHandles = (await client.stat('/logs/doomed.bin')).chunks.map((ch) => ch.handle);
@@ -109,7 +104,7 @@ t.test('lifecycle: gc: a removed file is purged after the trash period, then its
 t.test('lifecycle: gc: an aborted put leaves orphans that are deleted only after the orphan grace', async (t) => {
   const { cluster: c, client } = await cluster(t, { ...fast, orphanGraceMs: 6000 });
   const conn = masterConn(t, c);
-  const keep = payload(2 * MiB, 3);
+  const keep = patterned(2 * MiB, 3);
   await client.put(keep, '/logs/keep.bin', { chunkBytes: MiB });
   await eventually(async () => !(await client.status()).safeMode, 10_000, 'out of safe mode');
   await t.rejects(abortedPut(client, '/logs/broken.bin', 3 * MiB), /on purpose/);
@@ -134,7 +129,7 @@ t.test('lifecycle: gc: an aborted put leaves orphans that are deleted only after
 
 t.test('lifecycle: gc: nothing is deleted while the master is in safe mode', async (t) => {
   const { cluster: c, client } = await cluster(t, { ...fast, orphanGraceMs: 600_000 });
-  const keep = payload(MiB, 4);
+  const keep = patterned(MiB, 4);
   await client.put(keep, '/logs/keep.bin');
   await t.rejects(abortedPut(client, '/logs/broken.bin', 2 * MiB), /on purpose/);
   const handles = [...new Set((await eventually(async () => {

@@ -7,17 +7,12 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cluster, gfsctl, sha256, MiB, chunkFile, eventually } from './helpers';
+import { cluster, gfsctl, sha256, MiB, chunkFile, eventually, patterned } from './helpers';
 import type { DevCluster } from '../../src/dev/cluster';
 import type { GfsClient } from '../../src/client';
 
 const timers = { heartbeatIntervalMs: 200, deadAfterMs: 3000, safeModeMinMs: 1000, scrubIntervalMs: 1000 };
 
-function payload(bytes: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(bytes);
-  for (let k = 0; k + 4 <= bytes; k += 4) b.writeUInt32LE((seed * 2246822519 + k * 3266489917) >>> 0, k);
-  return b;
-}
 
 function flipByte(file: string, at: number): void {
   const fd = fs.openSync(file, 'r+');
@@ -41,7 +36,7 @@ async function replicasAre(client: GfsClient, path: string, count: number, avoid
 
 t.test('lifecycle: heal: a corrupt replica found by the scrubber is re-created on another node, then deleted', async (t) => {
   const { cluster: c, client } = await cluster(t, { chunkservers: 4, ...timers });
-  const data = payload(6 * MiB, 1);
+  const data = patterned(6 * MiB, 1);
   await client.put(data, '/logs/scrub.bin', { chunkBytes: 2 * MiB });
   const ch = (await client.stat('/logs/scrub.bin')).chunks[1]!;
   const victim = ch.replicas[0]!.nodeId;
@@ -67,7 +62,7 @@ t.test('lifecycle: heal: a corrupt replica found by the scrubber is re-created o
 
 t.test('lifecycle: heal: with no spare node the corrupt replica is deleted first and re-created in its place', async (t) => {
   const { cluster: c, client } = await cluster(t, { chunkservers: 3, ...timers });
-  const data = payload(4 * MiB, 2);
+  const data = patterned(4 * MiB, 2);
   await client.put(data, '/logs/inplace.bin', { chunkBytes: 2 * MiB });
   const ch = (await client.stat('/logs/inplace.bin')).chunks[0]!;
   const proc = c.chunkservers.find((p) => p.nodeId === ch.replicas[2]!.nodeId)!;
@@ -84,8 +79,8 @@ t.test('lifecycle: heal: with no spare node the corrupt replica is deleted first
 
 t.test('lifecycle: heal: a dead chunkserver\'s chunks are re-replicated, and trimmed back when it returns', async (t) => {
   const { cluster: c, client } = await cluster(t, { chunkservers: 4, ...timers });
-  const a = payload(9 * MiB, 3);
-  const b = payload(5 * MiB + 123, 4);
+  const a = patterned(9 * MiB, 3);
+  const b = patterned(5 * MiB + 123, 4);
   await client.put(a, '/logs/a.bin', { chunkBytes: 2 * MiB });
   await client.put(b, '/logs/b.bin', { chunkBytes: 1 * MiB });
   const dead = c.chunkservers[1]!.nodeId!;
@@ -129,7 +124,7 @@ function chunkFilesIn(dataDir: string): { file: string; bytes: number }[] {
 
 t.test('lifecycle: heal: a replica that missed the end of a write is stale when its node returns, and is deleted', async (t) => {
   const { cluster: c, client } = await cluster(t, { chunkservers: 4, ...timers });
-  const data = payload(40 * MiB, 5);
+  const data = patterned(40 * MiB, 5);
   let victim = -1;
   // Stream the first 12 MiB of a 32 MiB chunk, let the chain make them durable, then
   // kill one replica of the chunk: the writer must seal the two survivors at a new version.
@@ -173,8 +168,8 @@ t.test('lifecycle: heal: a replica that missed the end of a write is stale when 
 
 t.test('lifecycle: fsck exits non-zero while a chunk is under-replicated and 0 once it is healed', async (t) => {
   const { cluster: c, client } = await cluster(t, { chunkservers: 3, ...timers });
-  await client.put(payload(3 * MiB, 5), '/logs/f.bin', { chunkBytes: 2 * MiB });
-  await client.put(payload(MiB, 6), '/other/g.bin');
+  await client.put(patterned(3 * MiB, 5), '/logs/f.bin', { chunkBytes: 2 * MiB });
+  await client.put(patterned(MiB, 6), '/other/g.bin');
   t.equal((await gfsctl(c.masters, ['fsck'])).code, 0, 'clean at first');
   await c.killChunkserver(0);
   await eventually(async () => (await client.status()).nodesDead === 1, 10_000, 'the node declared dead');
