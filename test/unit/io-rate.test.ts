@@ -44,5 +44,15 @@ t.test('io rate: samples read out of order or at the same instant add no phantom
   rate.sample(5 * MiB, 1000); // an older reading of the counter, delivered late
   t.equal(rate.bytesPerSec, r, 'a smaller total changes nothing');
   rate.sample(11 * MiB + 10_000, 1000);
-  t.ok(Math.abs(rate.bytesPerSec - (r + 10_000 / 10)) < 1e-6, 'bytes at the same instant count as bytes / window');
+  const weight = 1 - Math.exp(-1000 / 10_000);
+  t.ok(Math.abs(rate.bytesPerSec - (r + 10_000 / 10 / weight)) < 1e-6, 'bytes at the same instant count as bytes / window');
+});
+
+t.test('io rate: no warm-up bias: a steady rate reads as itself from the second sample on', async (t) => {
+  for (const everyMs of [200, 1000, 3000]) {
+    const rate = new IoRate(10_000);
+    rate.sample(0, 0);
+    const first = rate.sample((50 * MiB * everyMs) / 1000, everyMs);
+    t.ok(Math.abs(first - 50 * MiB) < 0.001 * 50 * MiB, `sampled every ${everyMs} ms: ${(first / MiB).toFixed(2)} MiB/s at once`);
+  }
 });
