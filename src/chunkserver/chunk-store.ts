@@ -23,6 +23,7 @@ import { GfsError, isGfsError } from '../common/errors';
 import { failpoint } from '../common/failpoints';
 import { limits } from '../common/limits';
 import { silentLogger, type Logger } from '../common/log';
+import { BufferPool } from '../common/buffer-pool';
 import { BlockSummer } from './block-summer';
 import {
   blockBytes, blockSumOffset, blockSumsOffsetBytes, chunkPaths, chunksDirName, encodeBlockSums, encodeHeader,
@@ -81,6 +82,8 @@ export class ChunkStore {
   private readonly chunks = new Map<number, ChunkState>();
   /** The one mutator of each chunk that has one. */
   private readonly mutators = new Map<number, Mutator>();
+  /** Piece buffers of the scrubber's verify reads, reused pass after pass. */
+  private readonly verifyPool = new BufferPool(limits.readPieceBytes, 2);
   /** Chunks found corrupt (until deleted or replaced). */
   private readonly corrupt = new Set<number>();
   /** Corrupt chunks not yet handed to the heartbeat reporter by takeCorrupt(). */
@@ -236,6 +239,15 @@ export class ChunkStore {
    * is verified before any of its bytes is yielded.
    */
   async *read(handle: number, version: number, offset: number, length: number): AsyncGenerator<Buffer> {
+    for await (const piece of this.readPieces(handle, version, offset, length)) yield piece.bytes;
+  }
+
+  /**
+   * read(), with each piece in a buffer from `pool` when given: the caller calls
+   * `release()` once it no longer needs the bytes (a socket wrote them), and the buffer
+   * serves a later read instead of waiting for a full GC (the data plane's reads).
+   */
+  async *readPieces(handle: number, version: number, offset: number, length: number, pool?: BufferPool): AsyncGenerator<ReadPiece> {
     this.checkOpen();
     // A newer version here than the reader's is fine: a seal only bumps the version of
     // replicas holding every acknowledged byte, and the master may not have recorded it yet.
@@ -250,7 +262,7 @@ export class ChunkStore {
         `chunk ${handle}: cannot read ${length} bytes at ${offset}: durable length is ${durableLength}`);
     }
     if (length === 0) return;
-    yield* this.readVerified(state, durableLength, tailSum, offset, offset + length);
+    yield* this.readVerified(state, durableLength, tailSum, offset, offset + length, pool);
   }
 
   /** Re-reads and re-verifies the whole chunk (the scrubber); false, and marked corrupt, on any mismatch. */
@@ -262,8 +274,8 @@ export class ChunkStore {
       // The header on disk must still say what we believe; skipped while a mutator may be rewriting it.
       if (!this.mutators.has(handle) && state.seq > 0) await this.verifyHeader(state);
       if (state.durableLength > 0) {
-        for await (const _ of this.readVerified(state, state.durableLength, state.tailSum, 0, state.durableLength)) {
-          // Reading is verifying.
+        for await (const piece of this.readVerified(state, state.durableLength, state.tailSum, 0, state.durableLength, this.verifyPool)) {
+          piece.release(); // reading is verifying
         }
       }
       return true;
@@ -426,7 +438,7 @@ export class ChunkStore {
   // ---- reading ----
 
   private async *readVerified(state: ChunkState, durableLength: number, tailSum: bigint,
-    start: number, end: number): AsyncGenerator<Buffer> {
+    start: number, end: number, pool?: BufferPool): AsyncGenerator<ReadPiece> {
     assert(start < end && end <= durableLength);
     const handle = state.handle;
     const paths = chunkPaths(this.dataDir, handle);
@@ -456,29 +468,45 @@ export class ChunkStore {
         // Whole blocks only, from the first block the range touches to the last.
         const readStart = Math.max(pieceStart, firstBlock * blockBytes);
         const readEnd = Math.min(pieceStart + pieceBytes, endBlock * blockBytes, durableLength);
-        const bytes = Buffer.allocUnsafe(readEnd - readStart);
-        const done = readFully(file, bytes, readStart).then((got) => ({ bytes, readStart, readEnd, got }));
+        const pooled = pool !== undefined && readEnd - readStart <= pool.bufferBytes;
+        const base = pooled ? pool.get() : Buffer.allocUnsafe(readEnd - readStart);
+        const release = pooled ? once(() => pool.put(base)) : noRelease;
+        const bytes = base.subarray(0, readEnd - readStart);
+        const done = readFully(file, bytes, readStart).then(
+          (got) => ({ bytes, release, readStart, readEnd, got }),
+          (e: unknown) => { release(); throw e; },
+        );
         done.catch(() => undefined); // awaited below, or dropped if the consumer stops early
         return done;
       };
       let pieceStart = Math.floor(start / pieceBytes) * pieceBytes;
       let next: ReturnType<typeof readPiece> | undefined = readPiece(pieceStart);
-      while (next) {
-        const { bytes, readStart, readEnd, got } = await next;
-        pieceStart += pieceBytes;
-        // Read ahead one piece, so the disk works while this one is verified and consumed.
-        next = pieceStart < end ? readPiece(pieceStart) : undefined;
-        if (got !== bytes.length) throw this.corruptError(handle, `the .chk file ends before ${readEnd}`);
-        for (let blockStart = readStart; blockStart < readEnd; blockStart += blockBytes) {
-          const blockIndex = blockStart / blockBytes;
-          const block = bytes.subarray(blockStart - readStart, Math.min(blockStart + blockBytes, readEnd) - readStart);
-          const expectedSum = blockIndex < fullBlocks ? blockSums.readBigUInt64LE((blockIndex - firstBlock) * 8) : tailSum;
-          if (xxh64(block) !== expectedSum) {
-            throw this.corruptError(handle, `block ${blockIndex} (offset ${blockStart}) does not match its sum`);
+      try {
+        while (next) {
+          const { bytes, release, readStart, readEnd, got } = await next;
+          pieceStart += pieceBytes;
+          // Read ahead one piece, so the disk works while this one is verified and consumed.
+          next = pieceStart < end ? readPiece(pieceStart) : undefined;
+          try {
+            if (got !== bytes.length) throw this.corruptError(handle, `the .chk file ends before ${readEnd}`);
+            for (let blockStart = readStart; blockStart < readEnd; blockStart += blockBytes) {
+              const blockIndex = blockStart / blockBytes;
+              const block = bytes.subarray(blockStart - readStart, Math.min(blockStart + blockBytes, readEnd) - readStart);
+              const expectedSum = blockIndex < fullBlocks ? blockSums.readBigUInt64LE((blockIndex - firstBlock) * 8) : tailSum;
+              if (xxh64(block) !== expectedSum) {
+                throw this.corruptError(handle, `block ${blockIndex} (offset ${blockStart}) does not match its sum`);
+              }
+            }
+          } catch (e) {
+            release();
+            throw e;
           }
+          // Every block of `bytes` verified: only now may any of it leave.
+          yield { bytes: bytes.subarray(Math.max(start, readStart) - readStart, Math.min(end, readEnd) - readStart), release };
         }
-        // Every block of `bytes` verified: only now may any of it leave.
-        yield bytes.subarray(Math.max(start, readStart) - readStart, Math.min(end, readEnd) - readStart);
+      } finally {
+        // The consumer stopped early or a piece failed: the read-ahead piece goes back too.
+        if (next) void next.then((p) => p.release(), () => undefined);
       }
     } finally {
       await Promise.allSettled([chkFile?.close(), sumFile?.close()]);
@@ -755,6 +783,23 @@ function noSuchChunk(handle: number): GfsError {
 
 function checkHandle(handle: number): void {
   if (!Number.isSafeInteger(handle) || handle < 0) throw new GfsError('INVALID_ARGUMENT', `bad chunk handle ${handle}`);
+}
+
+/** A verified piece of a chunk; release() once its bytes are no longer needed (pooled reads). */
+export interface ReadPiece {
+  bytes: Buffer;
+  release(): void;
+}
+
+const noRelease = (): void => undefined;
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
 }
 
 /** Piece writes of one import in flight at once. */

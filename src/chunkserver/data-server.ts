@@ -49,8 +49,8 @@ export interface DataServerOptions {
 export class DataServer {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
-  /** Frame buffers, recycled once forwarded and written (see BufferPool). */
-  private readonly pool = new BufferPool(limits.frameBytesMax, 256);
+  /** Frame and read-piece buffers, recycled once forwarded, written or sent (see BufferPool). */
+  readonly pool = new BufferPool(limits.frameBytesMax, 256);
   /** The open write session of each chunk being written here (a SEAL supersedes it). */
   readonly writeSessions = new Map<number, WriteSession>();
   openWrites = 0;
@@ -481,13 +481,18 @@ class ReadSession {
       if (![handle, version, offset, length].every((n) => Number.isSafeInteger(n) && n >= 0)) {
         throw new GfsError('INVALID_ARGUMENT', 'READ needs handle, version, offset and length');
       }
-      for await (const piece of store.read(handle, version, offset, length)) {
-        if (this.socket.destroyed) return;
+      // Pieces come in pooled buffers, handed back once the socket has written them.
+      for await (const piece of store.readPieces(handle, version, offset, length, this.server.pool)) {
+        if (this.socket.destroyed) {
+          piece.release();
+          return;
+        }
+        const bytes = piece.bytes;
         if (!background) foreground.note();
-        else if (paced && foreground.busy()) await backgroundReads.consume(piece.length, sleep);
-        this.socket.write(encodeFrameHead(FrameType.READ_DATA, {}, piece.length));
-        const ok = this.socket.write(piece);
-        metrics.bytesRead.inc(piece.length);
+        else if (paced && foreground.busy()) await backgroundReads.consume(bytes.length, sleep);
+        this.socket.write(encodeFrameHead(FrameType.READ_DATA, {}, bytes.length));
+        const ok = this.socket.write(bytes, () => piece.release());
+        metrics.bytesRead.inc(bytes.length);
         if (!ok) await waitDrain(this.socket);
       }
       this.socket.write(encodeFrame(FrameType.READ_END, {}));
