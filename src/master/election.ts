@@ -81,8 +81,9 @@ export class Election extends EventEmitter {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
-    const wasLeader = this.isLeader;
+    const wasLeader = this.announcedEpoch !== 0;
     this.leader = undefined;
+    this.announcedEpoch = 0;
     if (wasLeader) this.emit('deposed');
     try {
       await this.lease?.revoke();
@@ -170,20 +171,38 @@ export class Election extends EventEmitter {
       }
     }
     const next: LeaderInfo | undefined = best ? { memberId: best.memberId, value: best.value, epoch: best.rev } : undefined;
-    const wasLeader = this.isLeader;
     const changed = next?.epoch !== this.leader?.epoch;
     this.leader = next;
     if (changed) this.emit('leader', this.leader);
-    if (!wasLeader && this.isLeader) {
+    // Compared with what was announced, not with isLeader before this refresh: isLeader
+    // also turns true when campaign() learns its own epoch, and a poll that had already
+    // seen our key as the lowest would then never announce it (three masters once sat
+    // as followers under a leader that never knew it was one).
+    if (this.isLeader && this.announcedEpoch !== this.myEpoch) {
+      this.announcedEpoch = this.myEpoch;
       this.opts.log.info({ epoch: this.myEpoch }, 'elected leader');
       this.emit('elected', this.myEpoch);
-    } else if (wasLeader && !this.isLeader) {
+    } else if (!this.isLeader && this.announcedEpoch !== 0) {
+      this.announcedEpoch = 0;
       this.opts.log.warn({ leader: next }, 'no longer leader');
       this.emit('deposed');
     }
   }
 
+  /** The epoch 'elected' was last emitted for; 0 after 'deposed' (or before any). */
+  private announcedEpoch = 0;
+
   private onError(e: unknown): void {
-    this.opts.log.debug({ err: (e as Error).message }, 'election: etcd not reachable');
+    // Visible, but at most every few seconds: an election stuck on etcd must say why
+    // (a CI run once saw three masters campaign and none lead for 15 s, with no trace).
+    const now = this.clock.monoMs();
+    if (now - this.lastErrorLogMonoMs >= 5000) {
+      this.lastErrorLogMonoMs = now;
+      this.opts.log.warn({ err: (e as Error).message }, 'election: etcd call failed; retrying');
+    } else {
+      this.opts.log.debug({ err: (e as Error).message }, 'election: etcd call failed; retrying');
+    }
   }
+
+  private lastErrorLogMonoMs = -Infinity;
 }

@@ -41,3 +41,21 @@ t.test('election: a leader cut off from etcd stops serving within its lease, bef
   t.ok(afterMs < 2000, `stopped serving after ${afterMs} ms, inside the 2 s TTL`);
   etcd.resume();
 });
+
+t.test('election: whoever holds the lowest key is told it leads, even when a poll saw that key before its campaign finished', async (t) => {
+  // The race: the poll timer reads the members while campaign() has written our key but
+  // not yet learned its revision; once it has, isLeader is already true, so a check of
+  // "was not leader, is now" never fired and the member sat as a follower forever.
+  // Many single-member groups started at once make that interleaving common.
+  const etcd = await startEtcd(t);
+  const members = Array.from({ length: 24 }, (_, i) => new Election({
+    endpoints: [etcd.url], prefix: `/gfs/race-${i}`, memberId: `m${i}`, value: `m${i}:7000`, leaseTtlMs: 1000, log: silentLogger,
+  }));
+  const elected = new Set<number>();
+  members.forEach((m, i) => m.on('elected', () => elected.add(i)));
+  t.teardown(async () => { await Promise.all(members.map((m) => m.stop())); });
+  await Promise.all(members.map((m) => m.start()));
+  await eventually(() => members.every((m) => m.isLeader), 10_000, 'every member to lead its own group');
+  await eventually(() => elected.size === members.length, 3000, `every leader to be told (${elected.size} of ${members.length} were)`);
+  t.equal(elected.size, members.length, 'each one got its elected event');
+});
