@@ -36,6 +36,8 @@ export interface BalancerHost {
   outbox: CommandOutbox;
   chunks: () => Iterable<HealChunk>;
   healthyOn: (handle: number, nodeId: string) => boolean;
+  /** Whether a node is being drained (decommission, in the metadata). */
+  draining: (nodeId: string) => boolean;
   clock: Clock;
   log: Logger;
 }
@@ -86,7 +88,7 @@ export class Balancer {
       nodes: [...registry.nodes.values()].map((n) => ({
         id: n.id, zone: n.zone, capacityBytes: n.capacityBytes, freeBytes: n.freeBytes, openWrites: n.openWrites + n.replicating,
         readBytesPerSec: n.readBytesPerSec, writeBytesPerSec: n.writeBytesPerSec,
-        usable: n.alive && n.reported, draining: n.draining,
+        usable: n.alive && n.reported, draining: this.host.draining(n.id),
       })),
       chunks: this.host.chunks(),
       replicasOf: (h) => registry.replicaViews(h),

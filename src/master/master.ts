@@ -232,6 +232,7 @@ export class Master {
       outbox: this.outbox,
       chunks: () => this.healChunks(),
       healthyOn: (handle, nodeId) => this.healthyOn(handle, nodeId),
+      draining: (id) => this.isDraining(id),
       clock: this.clock,
       log: log.child({ component: 'balancer' }),
     }, {
@@ -669,7 +670,7 @@ export class Master {
             };
             if (this.isDraining(n.id)) {
               const d = this.drainProgress(n);
-              if (n.alive && d.removable) info.state = 'decommissioned';
+              if (n.alive) info.state = d.removable ? 'decommissioned' : 'draining';
               info.drainingDetail = d.detail;
             }
             return info;
@@ -682,8 +683,6 @@ export class Master {
         const known = this.registry.nodes.get(req.nodeId);
         const wasCorrupt = new Set(known?.corrupt ?? []);
         const { needFullReport, revived } = this.registry.heartbeat(req, this.clock.monoMs(), this.clock.nowMs());
-        const entry = this.registry.nodes.get(req.nodeId);
-        if (entry) entry.draining = this.isDraining(req.nodeId); // the registry's copy, for placement and the balancer
         if (revived) this.opts.log.info({ node: req.nodeId, addr: req.addr }, 'chunkserver back');
         for (const handle of req.corrupt) {
           if (!wasCorrupt.has(handle)) this.opts.log.error({ handle, node: req.nodeId }, 'replica reported corrupt');
@@ -851,14 +850,12 @@ export class Master {
         await this.commit('decommission', MetaOp.fromPartial({ decommission: { nodeId: node.id, cancel: true, mtimeMs: this.clock.nowMs() } }));
         this.opts.log.info({ node: node.id }, 'decommission cancelled');
       }
-      node.draining = false;
       return { nodeId: node.id, state: node.alive ? 'alive' : 'dead', chunksLeft: 0, bytesLeft: 0, removable: false, detail: 'decommission cancelled' };
     }
     if (!this.isDraining(node.id)) {
       await this.commit('decommission', MetaOp.fromPartial({ decommission: { nodeId: node.id, cancel: false, mtimeMs: this.clock.nowMs() } }));
       this.opts.log.info({ node: node.id, addr: node.addr, chunks: node.chunks.size }, 'decommission started: draining');
     }
-    node.draining = true;
     const d = this.drainProgress(node);
     return { nodeId: node.id, state: d.removable ? 'decommissioned' : 'draining', chunksLeft: d.chunksLeft, bytesLeft: d.bytesLeft, removable: d.removable, detail: d.detail };
   }

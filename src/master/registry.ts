@@ -50,12 +50,6 @@ export interface NodeEntry {
   replicatedBytesLast: number;
   /** Served client reads or chain writes within the last second, as it last said. */
   foregroundBusy: boolean;
-  /**
-   * Being decommissioned: takes no new chunk, and its replicas do not count toward any
-   * goal, so healing copies them elsewhere. A copy of the metadata's drain list
-   * (OpDecommission), refreshed on each heartbeat.
-   */
-  draining: boolean;
 }
 
 /** One replica as the lifecycle planners see it (pure data, no registry references). */
@@ -83,7 +77,7 @@ export class NodeRegistry {
         id: req.nodeId, addr: req.addr, adminAddr: req.adminAddr, zone: req.zone, tier: req.tier,
         capacityBytes: 0, usedBytes: 0, freeBytes: 0, openWrites: 0,
         lastHeartbeatMonoMs: monoMs, lastHeartbeatWallMs: wallMs, alive: true, reported: false, chunks: new Map(),
-        corrupt: new Set(), replicating: 0, readBytesPerSec: 0, writeBytesPerSec: 0, draining: false,
+        corrupt: new Set(), replicating: 0, readBytesPerSec: 0, writeBytesPerSec: 0,
         replicateRate: new IoRate(replicateRateWindowMs), replicatedBytesLast: 0, foregroundBusy: false,
       };
       this.nodes.set(node.id, node);
@@ -230,7 +224,7 @@ export class NodeRegistry {
   toInfo(n: NodeEntry): NodeInfo {
     return {
       id: n.id, addr: n.addr, zone: n.zone, tier: n.tier, capacityBytes: n.capacityBytes, usedBytes: n.usedBytes,
-      freeBytes: n.freeBytes, chunkCount: n.chunks.size, state: !n.alive ? 'dead' : n.draining ? 'draining' : 'alive',
+      freeBytes: n.freeBytes, chunkCount: n.chunks.size, state: n.alive ? 'alive' : 'dead',
       lastHeartbeatMs: n.lastHeartbeatWallMs, adminAddr: n.adminAddr, openWrites: n.openWrites,
       corruptCount: n.corrupt.size, repairsIn: 0, repairsOut: 0, drainingDetail: '',
       readBytesPerSec: Math.round(n.readBytesPerSec), writeBytesPerSec: Math.round(n.writeBytesPerSec),
