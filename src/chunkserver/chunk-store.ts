@@ -82,6 +82,7 @@ export class ChunkStore {
   private readonly chunks = new Map<number, ChunkState>();
   /** The one mutator of each chunk that has one. */
   private readonly mutators = new Map<number, Mutator>();
+  private readonly idleWaiters = new Map<number, (() => void)[]>();
   /** Piece buffers of the scrubber's verify reads, reused pass after pass. */
   private readonly verifyPool = new BufferPool(limits.readPieceBytes, 2);
   /** Chunks found corrupt (until deleted or replaced). */
@@ -106,7 +107,7 @@ export class ChunkStore {
       onDurable: (state) => this.recordDurable(state),
       markCorrupt: (handle, why) => this.markCorrupt(handle, why),
       releaseWriter: (writer) => {
-        if (this.mutators.get(writer.handle) === writer) this.mutators.delete(writer.handle);
+        if (this.mutators.get(writer.handle) === writer) this.unclaim(writer.handle);
       },
     };
   }
@@ -190,14 +191,14 @@ export class ChunkStore {
       this.mutators.set(handle, writer);
       return writer;
     } catch (e) {
-      this.mutators.delete(handle);
+      this.unclaim(handle);
       throw toStoreError(e, `chunk ${handle}: open writer`);
     }
   }
 
   /**
-   * Bumps the chunk's version (when the master grants a new lease), durably. Only
-   * grows: an older version is STALE_VERSION, the same version is a no-op.
+   * Bumps the chunk's version (a writer sealing it after its chain failed), durably.
+   * Only grows: an older version is STALE_VERSION, the same version is a no-op.
    */
   async setVersion(handle: number, version: number): Promise<void> {
     this.checkOpen();
@@ -229,7 +230,7 @@ export class ChunkStore {
     } catch (e) {
       throw toStoreError(e, `chunk ${handle}: set version`);
     } finally {
-      this.mutators.delete(handle);
+      this.unclaim(handle);
     }
   }
 
@@ -322,7 +323,7 @@ export class ChunkStore {
     } catch (e) {
       throw toStoreError(e, `chunk ${handle}: delete`);
     } finally {
-      this.mutators.delete(handle);
+      this.unclaim(handle);
     }
   }
 
@@ -422,7 +423,7 @@ export class ChunkStore {
       await Promise.allSettled([unlinkIfExists(paths.chkTmp), unlinkIfExists(paths.sumTmp)]);
       throw toStoreError(e, `chunk ${handle}: import`);
     } finally {
-      this.mutators.delete(handle);
+      this.unclaim(handle);
     }
   }
 
@@ -710,6 +711,29 @@ export class ChunkStore {
     }
     await fsyncDir(path.dirname(shardDir));
     this.shardDirs.add(shardDir);
+  }
+
+  /** Ends a mutation of the chunk and wakes whoever waits for it to be free. */
+  private unclaim(handle: number): void {
+    this.mutators.delete(handle);
+    const waiters = this.idleWaiters.get(handle);
+    if (!waiters) return;
+    this.idleWaiters.delete(handle);
+    for (const wake of waiters) wake();
+  }
+
+  /**
+   * Resolves once the chunk has no mutator (a writer closing, an fsync in hand, an
+   * import), or after `timeoutMs`; a mutation started after that is not waited for.
+   */
+  whenIdle(handle: number, timeoutMs: number): Promise<void> {
+    if (!this.mutators.has(handle) || timeoutMs <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      const list = this.idleWaiters.get(handle) ?? [];
+      list.push(() => { clearTimeout(timer); resolve(); });
+      this.idleWaiters.set(handle, list);
+    });
   }
 
   private claim(handle: number, mutator: Mutator): void {

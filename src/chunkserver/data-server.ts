@@ -425,10 +425,9 @@ class SealSession {
       throw new GfsError('INVALID_ARGUMENT', 'SEAL needs a positive handle, version and length');
     }
     await this.server.writeSessions.get(handle)?.supersede();
-    // A writer torn down a moment ago (its writer hung up) may still be closing, an
-    // fsync in hand: wait for the chunk to be free rather than fail the seal.
-    const deadline = Date.now() + limits.sealTimeoutMs / 2;
-    while (store.busy(handle) && Date.now() < deadline) await sleep(10);
+    // A writer torn down a moment ago (its upstream hung up) may still be closing, an
+    // fsync in hand: wait for it, so its durable length is final, rather than fail.
+    await store.whenIdle(handle, limits.sealTimeoutMs / 2);
     const chunk = store.get(handle);
     if (!chunk) throw new GfsError('NO_SUCH_CHUNK', `chunk ${handle} is not here`);
     if (chunk.length < length) {

@@ -649,3 +649,26 @@ t.test('chunk store: writing the golden chunk today gives the same bytes (a form
     t.ok(now.equals(then), `${name} is byte-identical to format v1`);
   }
 });
+
+t.test('chunk store: whenIdle waits for a closing writer, so a version bump after it finds the chunk free', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const writer = await store.openWriter(handle, 1, { create: true });
+  writer.append(testBytes(100_000, 5));
+  const synced = writer.sync(); // an fsync in hand when the writer is told to close
+  await rejectsCode(t, store.setVersion(handle, 2), 'FILE_NOT_WRITABLE', 'a bump while the writer is open');
+  const closing = writer.close();
+  await store.whenIdle(handle, 5000);
+  t.notOk(store.busy(handle), 'idle once the writer closed');
+  await store.setVersion(handle, 2);
+  t.equal(store.get(handle)?.version, 2);
+  await Promise.allSettled([synced, closing]);
+  const started = Date.now();
+  await store.whenIdle(handle, 5000);
+  t.ok(Date.now() - started < 100, 'an idle chunk does not wait');
+  const again = await store.openWriter(handle, 2, { create: false });
+  const waited = Date.now();
+  await store.whenIdle(handle, 50);
+  t.ok(Date.now() - waited >= 45, 'a writer that stays open: whenIdle gives up after its timeout');
+  await again.close();
+});
