@@ -27,8 +27,20 @@ interface Globals { masters: string; json?: boolean; retries: string }
 function globals(): Globals { return program.opts<Globals>(); }
 
 function client(): GfsClient {
+  return new GfsClient(connectOptions());
+}
+
+/** --masters / GFS_MASTERS and --retries, as every connection takes them. */
+function connectOptions(): { masters: string[]; retries: number } {
   const g = globals();
-  return new GfsClient({ masters: g.masters.split(',').map((s) => s.trim()).filter(Boolean), retries: Number(g.retries) });
+  return { masters: g.masters.split(',').map((s) => s.trim()).filter(Boolean), retries: Number(g.retries) };
+}
+
+/** Any failure: one line on stderr and the given exit code. */
+function reportFailure(e: unknown, exitCode: number): void {
+  const msg = e instanceof GfsError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+  process.stderr.write(`gfsctl: ${msg}\n`);
+  process.exitCode = exitCode;
 }
 
 /** Runs a command with a client, and turns every failure into one line and exit 1. */
@@ -38,9 +50,7 @@ function run(fn: (c: GfsClient) => Promise<void>): () => Promise<void> {
     try {
       await fn(c);
     } catch (e) {
-      const msg = e instanceof GfsError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
-      process.stderr.write(`gfsctl: ${msg}\n`);
-      process.exitCode = 1;
+      reportFailure(e, 1);
     } finally {
       await c.close();
     }
@@ -242,15 +252,12 @@ program.command('status')
 /** Lifecycle calls that the client library does not wrap: straight to the master. */
 function runConn(fn: (m: MasterConn) => Promise<void>): () => Promise<void> {
   return async () => {
-    const g = globals();
     let conn: MasterConn | undefined;
     try {
-      conn = new MasterConn({ masters: g.masters.split(',').map((x) => x.trim()).filter(Boolean), retries: Number(g.retries) });
+      conn = new MasterConn(connectOptions());
       await fn(conn);
     } catch (e) {
-      const msg = e instanceof GfsError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
-      process.stderr.write(`gfsctl: ${msg}\n`);
-      process.exitCode = 2;
+      reportFailure(e, 2); // 1 is fsck's "not healthy"
     } finally {
       conn?.close();
     }
