@@ -10,16 +10,11 @@
  * Invariants:
  * - A node is never filled past `fillCapRatio` of its capacity: eligibility is decided
  *   before any score, so no load figure can make an ineligible node win.
- * - The I/O penalty is bounded (at most ioPenaltyMax of free-space ratio): it breaks
+ * - The I/O penalty is bounded (at most limits.ioPenaltyMax of free-space ratio): it breaks
  *   near-ties and steers away from a clearly hot node, but a large difference in free
  *   space always wins.
  */
 import { limits } from '../common/limits';
-
-// Tuning lives in limits.ts; re-exported for the tests that reason about it.
-export const ioFloorBytesPerSec = limits.ioFloorBytesPerSec;
-export const ioPenaltyMax = limits.ioPenaltyMax;
-export const ioHotRatio = limits.ioHotRatio;
 
 /** What a node is busy with now, as its heartbeats say. */
 export interface NodeLoad {
@@ -69,18 +64,18 @@ export function ioReference(nodes: readonly NodeLoad[]): IoReference {
 }
 
 /**
- * In [0, ioPenaltyMax]: proportional to the node's I/O relative to the busiest node's
+ * In [0, limits.ioPenaltyMax]: proportional to the node's I/O relative to the busiest node's
  * (or to the floor, while every node is quieter than that), so the busiest node pays the
  * most and equally busy nodes pay the same.
  */
 export function ioPenalty(n: NodeLoad, ref: IoReference): number {
-  return ioPenaltyMax * Math.min(1, ioBytesPerSec(n) / Math.max(ref.busiestBytesPerSec, ioFloorBytesPerSec));
+  return limits.ioPenaltyMax * Math.min(1, ioBytesPerSec(n) / Math.max(ref.busiestBytesPerSec, limits.ioFloorBytesPerSec));
 }
 
 /** Far above the cluster's mean I/O: the rebalancer postpones moves that involve it. */
 export function isIoHot(n: NodeLoad, ref: IoReference): boolean {
   const io = ioBytesPerSec(n);
-  return io >= ioFloorBytesPerSec && io >= ioHotRatio * ref.meanBytesPerSec;
+  return io >= limits.ioFloorBytesPerSec && io >= limits.ioHotRatio * ref.meanBytesPerSec;
 }
 
 /** Each open write is a stream about to land on the disk. */
@@ -95,7 +90,7 @@ export function openWritesPenalty(n: NodeLoad): number {
 export function choosePlacement(
   candidates: readonly PlacementCandidate[], count: number, opts: PlacementOptions,
 ): PlacementCandidate[] {
-  const fillCap = opts.fillCapRatio ?? 0.95;
+  const fillCap = opts.fillCapRatio ?? limits.fillCapRatio;
   const chunkBytes = opts.chunkBytes ?? limits.chunkBytesMax;
   const ref = ioReference(candidates);
   const eligible = candidates.filter((n) => {

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { prng } from './prng';
 import {
-  choosePlacement, ioPenalty, ioPenaltyMax, ioReference, isIoHot,
+  choosePlacement, ioPenalty, ioReference, isIoHot,
   type PlacementCandidate,
 } from '../../src/master/placement';
 import { NodeRegistry } from '../../src/master/registry';
@@ -44,8 +44,8 @@ t.test('placement: between nodes equal in free space, the one with hot disk I/O 
 t.test('placement: a large difference in free space outweighs any I/O', async (t) => {
   const [one] = choosePlacement([node('hot-empty', 0.8, 1000), node('idle-full', 0.2)], 1, { random: () => 0 });
   t.equal(one!.id, 'hot-empty', '60 points of free space beat the busiest disk');
-  const [near] = choosePlacement([node('hot', 0.5 + ioPenaltyMax + 0.01, 1000), node('idle', 0.5)], 1, { random: () => 0 });
-  t.equal(near!.id, 'hot', 'the I/O penalty never exceeds ioPenaltyMax');
+  const [near] = choosePlacement([node('hot', 0.5 + limits.ioPenaltyMax + 0.01, 1000), node('idle', 0.5)], 1, { random: () => 0 });
+  t.equal(near!.id, 'hot', 'the I/O penalty never exceeds limits.ioPenaltyMax');
 });
 
 t.test('placement: I/O is relative: equally busy nodes are ranked by free space, light I/O barely counts', async (t) => {
@@ -85,7 +85,7 @@ t.test('placement: property: the choice is never past the fill cap and never los
     const first = chosen[0];
     if (first) {
       const best = Math.max(...eligible.map((n) => n.freeBytes / n.capacityBytes));
-      const slack = ioPenaltyMax + 0.05 + Math.max(...eligible.map((n) => Math.min(0.5, n.openWrites * 0.02)));
+      const slack = limits.ioPenaltyMax + 0.05 + Math.max(...eligible.map((n) => Math.min(0.5, n.openWrites * 0.02)));
       if (first.freeBytes / first.capacityBytes < best - slack - 1e-9) t.fail(`seed ${seed}: first choice ${first.id} gave up more free space than the penalties allow`);
     }
   }
