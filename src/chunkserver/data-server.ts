@@ -53,7 +53,8 @@ export class DataServer {
   readonly pool = new BufferPool(limits.frameBytesMax, 256);
   /** The open write session of each chunk being written here (a SEAL supersedes it). */
   readonly writeSessions = new Map<number, WriteSession>();
-  openWrites = 0;
+  /** Chunks with a write session holding their writer here (what heartbeats report). */
+  get openWrites(): number { return this.writeSessions.size; }
   addr = '';
 
   constructor(private readonly opts: DataServerOptions) {}
@@ -161,7 +162,6 @@ class WriteSession {
     const local = this.server.options.store.openWriter(handle, version, { create: h.create !== false }).then((w) => {
       this.writer = w;
       this.server.writeSessions.set(handle, this);
-      this.server.openWrites++;
       this.server.options.metrics.openWrites.set(this.server.openWrites);
       if (this.failed) void this.release();
     });
@@ -293,8 +293,6 @@ class WriteSession {
     const w = this.writer;
     if (!w) return;
     this.writer = undefined;
-    this.server.openWrites--;
-    this.server.options.metrics.openWrites.set(this.server.openWrites);
     try {
       await w.close();
     } catch (e) {
@@ -303,6 +301,7 @@ class WriteSession {
       // Only now is the chunk free: a SEAL arriving while the writer closes (it may be
       // finishing an fsync) finds this session and waits for the same close.
       if (this.server.writeSessions.get(this.handle) === this) this.server.writeSessions.delete(this.handle);
+      this.server.options.metrics.openWrites.set(this.server.openWrites);
     }
   }
 }
