@@ -135,6 +135,10 @@ export class ChunkStore {
     return store;
   }
 
+  get chunkCount(): number {
+    return this.chunks.size;
+  }
+
   list(): ChunkMeta[] {
     return [...this.chunks.values()].map(toMeta);
   }

@@ -53,6 +53,8 @@ export interface ChunkserverOptions {
   replicateBytesPerSecBusy?: number;
 }
 
+interface IoSample { readBytesPerSec: number; writeBytesPerSec: number; replicatedBytesTotal: number }
+
 /**
  * Heartbeats report disk I/O averaged over this long: long enough to smooth one burst,
  * short enough that a node that cooled down takes chunks and moves again within a
@@ -186,10 +188,13 @@ export class Chunkserver {
   }
 
   private heartbeatAll(): void {
-    for (const link of this.links) void this.heartbeat(link);
+    // One I/O sample per round: every master hears the same rates.
+    const io = this.sampleIo();
+    io.catch(() => undefined); // awaited by each heartbeat
+    for (const link of this.links) void this.heartbeat(link, io);
   }
 
-  private async heartbeat(link: MasterLink): Promise<void> {
+  private async heartbeat(link: MasterLink, ioSample: Promise<IoSample>): Promise<void> {
     if (link.inFlight) return;
     link.inFlight = true;
     const now = this.clock.monoMs();
@@ -205,10 +210,10 @@ export class Chunkserver {
     try {
       const space = await this.store.space();
       this.metrics.usedBytes.set(space.usedBytes);
-      const all = this.store.list();
-      this.metrics.chunks.set(all.length);
-      const report = full ? all : changed.map((h) => this.store.get(h)).filter((c) => c !== undefined);
-      const io = await this.sampleIo();
+      this.metrics.chunks.set(this.store.chunkCount);
+      // Every chunk only in a full report: a delta costs what changed, not the whole store.
+      const report = full ? this.store.list() : changed.map((h) => this.store.get(h)).filter((c) => c !== undefined);
+      const io = await ioSample;
       const req: HeartbeatRequest = {
         nodeId: this.nodeId,
         addr: this.data.addr,
@@ -257,7 +262,7 @@ export class Chunkserver {
    * clones copied in). The scrubber's reads are left out: paced to the same low rate
    * on every node, they would not tell one node's load from another's.
    */
-  private async sampleIo(): Promise<{ readBytesPerSec: number; writeBytesPerSec: number; replicatedBytesTotal: number }> {
+  private async sampleIo(): Promise<IoSample> {
     const [read, written, copied] = await Promise.all([
       counterTotal(this.metrics.bytesRead),
       counterTotal(this.metrics.bytesWritten),
