@@ -228,6 +228,7 @@ export class ChunkStore {
         await sumFile.close();
       }
       if (state.seq === 0) await fsyncDir(paths.shardDir); // its first header: make the names durable too
+      await failpoint('chunk.afterVersionHeader');
       state.version = version;
       state.seq = header.seq;
       await this.recordDurable(state);

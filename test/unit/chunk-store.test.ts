@@ -362,6 +362,23 @@ t.test('chunk store: crash recovery: a process killed between data fsync and hea
   t.equal((await fs.stat(chunkPaths(dir, handle).chk)).size, 100_000);
 });
 
+t.test('chunk store: crash recovery: a seal killed after its header fsync keeps the new version and every byte', async (t) => {
+  const dir = await tempDir(t);
+  const result = await runChild(dir, 'chunk.afterVersionHeader=crash', `
+    const store = await ChunkStore.open({ dir });
+    const w = await store.openWriter(${handle}, 1, { create: true });
+    w.append(data(150000, 53));
+    await w.sync(); // acknowledged
+    await w.close();
+    // The header is durable, the index not yet, when the failpoint kills the process.
+    await store.setVersion(${handle}, 2);`);
+  t.equal(result.signal, 'SIGKILL', 'the child died at the failpoint');
+  const store = await openStore(t, dir);
+  t.equal(store.get(handle)?.version, 2, 'the header on disk wins over the stale index entry');
+  t.equal(store.get(handle)?.length, 150_000);
+  t.ok((await readAll(store, handle, 2, 0, 150_000)).equals(testBytes(150_000, 53)), 'acknowledged bytes intact');
+});
+
 t.test('chunk store: crash recovery: a process killed before an import renames leaves no chunk', async (t) => {
   const dir = await tempDir(t);
   const result = await runChild(dir, 'chunk.afterWriteBeforeRename=crash', `
