@@ -41,7 +41,8 @@ t.test('sim: gc safety: no schedule of ops, late reports, safe mode, failovers a
     const seed = baseSeed + round;
     const rng = new Rng(seed);
     const int = (n: number) => rng.int(n);
-    const clock: Clock = { nowMs: () => w.nowMs + w.skewMs, monoMs: () => w.nowMs };
+    const timersUnused = () => { throw new Error('the collector sets no timers'); };
+    const clock: Clock = { nowMs: () => w.nowMs + w.skewMs, monoMs: () => w.nowMs, after: timersUnused, every: timersUnused };
     const nodes = ['n1', 'n2', 'n3'];
     const makeCollector = (): Collector => new Collector({
       state: () => w.state, registry: w.registry, outbox: w.outbox,
