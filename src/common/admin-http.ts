@@ -1,10 +1,13 @@
 /**
  * The admin HTTP port every long-running process serves: `/metrics` (Prometheus
  * text), `/healthz` (the process is alive) and `/readyz` (it can do its job).
+ *
+ * Invariant: every scrape passes `promtool check metrics`: only counters end in
+ * `_total`, and a running total is a counter, never a gauge.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from './log';
 
 export interface AdminServer {
@@ -27,7 +30,31 @@ export function newRegistry(component: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ component });
   collectDefaultMetrics({ register: registry });
+  // prom-client exports these three sums as gauges named `_total`, which Prometheus
+  // reserves for counters. They are the sums over the `type` label of
+  // nodejs_active_handles / _requests / _resources, which stay.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(name);
+  }
   return registry;
+}
+
+/**
+ * A counter read at scrape time from a running total kept elsewhere (a module's
+ * "since start" count). `name` must end in `_total`. The total only grows while the
+ * process lives; when its owner is replaced (a new leader's healer starts at 0) the
+ * series resets, which Prometheus reads as a counter reset.
+ */
+export function totalCounter(registry: Registry, name: string, help: string, read: () => number | undefined): Counter {
+  return new Counter({
+    name, help, registers: [registry],
+    collect() {
+      const total = read();
+      if (total === undefined) return;
+      this.reset();
+      this.inc(total);
+    },
+  });
 }
 
 export function splitHostPort(addr: string): { host: string; port: number } {

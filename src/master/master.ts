@@ -30,7 +30,7 @@ import type { Logger } from '../common/log';
 import { systemClock, type Clock } from '../common/clock';
 import { normalizeFilePath, normalizePath } from '../common/paths';
 import { bindServer, unaryHandler } from '../common/grpc';
-import { startAdminServer, newRegistry, type AdminServer } from '../common/admin-http';
+import { startAdminServer, newRegistry, totalCounter, type AdminServer } from '../common/admin-http';
 import { Wal } from '../wal';
 import { ReplicatedLog, loadDurableState } from './replication/replicated-log';
 import { ReplicationService, replicationService } from './replication/transport';
@@ -145,13 +145,13 @@ export class Master {
     repair('gfs_master_chunks_missing', 'Chunks with no healthy replica', (p) => p.missingChunks);
     repair('gfs_master_replicas_corrupt', 'Replicas reported corrupt, not yet deleted', (p) => p.corruptReplicas);
     repair('gfs_master_replicas_stale', 'Replicas behind the master version, not yet deleted', (p) => p.staleReplicas);
-    repair('gfs_master_repair_completed', 'Clones completed since start', (p) => p.completedTotal);
-    repair('gfs_master_repair_failed', 'Clones failed or timed out since start', (p) => p.failedTotal);
+    totalCounter(this.metrics, 'gfs_master_repair_completed_total', 'Clones completed since start', () => self.healer?.progress().completedTotal);
+    totalCounter(this.metrics, 'gfs_master_repair_failed_total', 'Clones failed or timed out since start', () => self.healer?.progress().failedTotal);
     new Gauge({ name: 'gfs_master_safe_mode', help: '1 while in safe mode (no clones, no deletes)', registers: [this.metrics], collect() { this.set(self.safeMode?.on ? 1 : 0); } });
     new Gauge({ name: 'gfs_master_gc_orphans_tracked', help: 'Unreferenced handles waiting out the orphan grace', registers: [this.metrics], collect() { this.set(self.collector?.orphans.size ?? 0); } });
-    new Gauge({ name: 'gfs_master_gc_purged_files', help: 'Trashed files purged since start', registers: [this.metrics], collect() { this.set(self.collector?.purgedTotal ?? 0); } });
-    new Gauge({ name: 'gfs_master_gc_orphan_deletes', help: 'Orphan replica deletes issued since start', registers: [this.metrics], collect() { this.set(self.collector?.orphanDeletesTotal ?? 0); } });
-    new Gauge({ name: 'gfs_master_gc_aborted_writes', help: 'Abandoned writes aborted since start', registers: [this.metrics], collect() { this.set(self.collector?.abortedTotal ?? 0); } });
+    totalCounter(this.metrics, 'gfs_master_gc_purged_files_total', 'Trashed files purged since start', () => self.collector?.purgedTotal ?? 0);
+    totalCounter(this.metrics, 'gfs_master_gc_orphan_deletes_total', 'Orphan replica deletes issued since start', () => self.collector?.orphanDeletesTotal ?? 0);
+    totalCounter(this.metrics, 'gfs_master_gc_aborted_writes_total', 'Abandoned writes aborted since start', () => self.collector?.abortedTotal ?? 0);
   }
 
   get adminAddr(): string { return this.admin.addr; }

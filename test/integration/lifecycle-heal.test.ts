@@ -94,7 +94,7 @@ t.test('lifecycle: heal: a dead chunkserver\'s chunks are re-replicated, and tri
   t.ok(status.repair!.completedTotal > 0, `status counts completed clones (${status.repair!.completedTotal})`);
   t.equal(status.underReplicated, 0);
   const metrics = await (await fetch(`http://${c.master.adminAddr}/metrics`)).text();
-  t.match(metrics, /gfs_master_repair_completed\{[^}]*\} [1-9]/, 'metrics count the clones');
+  t.match(metrics, /gfs_master_repair_completed_total\{[^}]*\} [1-9]/, 'metrics count the clones');
 
   await c.restartChunkserver(1);
   // Its replicas come back: 4 of each chunk it held, until the extra one is trimmed.

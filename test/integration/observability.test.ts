@@ -1,5 +1,6 @@
 import t from 'tap';
 import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import { cluster } from './helpers';
 
 t.test('observability: every process serves /metrics, /healthz and /readyz and logs JSON lines', async (t) => {
@@ -29,5 +30,37 @@ t.test('observability: every process serves /metrics, /healthz and /readyz and l
     const lines = fs.readFileSync(`${c.dataDir}/logs/${name}.log`, 'utf8').trim().split('\n');
     t.ok(lines.length > 0);
     for (const l of lines) t.doesNotThrow(() => JSON.parse(l), `${name} log line is JSON: ${l.slice(0, 80)}`);
+  }
+});
+
+/** Runs `promtool check metrics` on a scrape; resolves with its exit code and its lint output. */
+function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+    child.stdin.end(text);
+  });
+}
+
+t.test('observability: every /metrics passes promtool check metrics, and running totals are counters', async (t) => {
+  const { cluster: c, client } = await cluster(t, { chunkservers: 2, masterArgs: ['--replication', '2'] });
+  // Traffic first, so labelled series and the lazily created ones are in the scrape.
+  await client.put(Buffer.from('promtool'), '/obs/p');
+  t.same(await client.readAll('/obs/p'), Buffer.from('promtool'));
+  const admins = [c.master.adminAddr, ...c.chunkservers.map((p) => p.adminAddr), c.gateway.adminAddr];
+  for (const a of admins) {
+    const text = await (await fetch(`http://${a}/metrics`)).text();
+    const { code, output } = await promtoolCheck(text);
+    t.equal(code, 0, `${a}: promtool check metrics exits 0`);
+    t.equal(output, '', `${a}: no lint findings`);
+  }
+  const master = await (await fetch(`http://${c.master.adminAddr}/metrics`)).text();
+  for (const name of ['gfs_master_repair_completed_total', 'gfs_master_repair_failed_total', 'gfs_master_gc_purged_files_total',
+    'gfs_master_gc_orphan_deletes_total', 'gfs_master_gc_aborted_writes_total']) {
+    t.match(master, new RegExp(`# TYPE ${name} counter`), `${name} is a counter`);
   }
 });
