@@ -16,6 +16,7 @@ import { Master } from '../src/master/master';
 import { Chunkserver } from '../src/chunkserver/chunkserver';
 import { Gateway } from '../src/gateway/gateway';
 import { startDevCluster } from '../src/dev/cluster';
+import { lockDataDir } from '../src/common/data-dir-lock';
 
 function opt(flags: string, description: string, defaultValue?: string): Option {
   const long = /--([a-z0-9-]+)/.exec(flags)![1]!;
@@ -96,6 +97,7 @@ program.command('master')
   .addOption(opt('--log-level <level>', 'pino log level', 'info'))
   .action(async (o) => {
     try {
+      lockDataDir(o.data); // before anything in the dir is opened; held until exit
       const log = createLogger('master', o.logLevel);
       const master = new Master({
         id: o.id, dataDir: path.resolve(o.data), listen: o.listen, advertise: o.advertise, adminListen: o.admin,
@@ -134,6 +136,7 @@ program.command('chunkserver')
   .addOption(opt('--log-level <level>', 'pino log level', 'info'))
   .action(async (o) => {
     try {
+      lockDataDir(o.data); // before anything in the dir is opened; held until exit
       await initChecksums();
       const log = createLogger('chunkserver', o.logLevel);
       const cs = new Chunkserver({
@@ -182,6 +185,7 @@ program.command('dev')
   .addOption(opt('--safe-mode-wait <duration>', 'no healing or deletes this long after start (default 5s)'))
   .addOption(opt('--repair-bandwidth <rate>', 'cluster-wide re-replication bandwidth (default 512MiB/s)'))
   .addOption(opt('--log-level <level>', 'log level of the servers (logs in DATA/logs/)', 'info'))
+  .addOption(new Option('--no-restart', 'leave a child that dies dead (default: restart it with backoff)'))
   .action(async (o) => {
     try {
       const dataDir = path.resolve(o.data);
@@ -193,8 +197,9 @@ program.command('dev')
         trashPeriodMs: optionalMs(o.trashPeriod), orphanGraceMs: optionalMs(o.orphanGrace),
         pendingTimeoutMs: optionalMs(o.pendingTimeout), safeModeMinMs: optionalMs(o.safeModeWait),
         repairBytesPerSec: o.repairBandwidth ? parseRate(o.repairBandwidth) : undefined,
+        restart: o.restart, report: (line) => process.stderr.write(`${line}\n`),
       });
-      const file = cluster.writeEndpoints();
+      const file = await cluster.writeEndpoints();
       onSignals(() => cluster.stop());
       const ep = cluster.endpoints();
       process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics endpoints=${file}\n`);

@@ -189,6 +189,20 @@ export const limits = {
   fsckFilesMax: 10_000,
   /** gc --dry-run lists at most this many items in one answer. */
   gcItemsMax: 10_000,
+
+  // ---- data-dir lock and the gfs dev supervisor (DESIGN §12) ----
+  /** Rounds of "the lock is stale, replace it" before giving up: each round loses only to another starter. */
+  dataDirLockAttemptsMax: 20,
+  /** Pause between those rounds, so a starter racing us can finish its takeover. */
+  dataDirLockRetryMs: 25,
+  /** A takeover mutex this old is from a starter that died inside a few system calls. */
+  dataDirTakeoverStaleMs: 10_000,
+  /** gfs dev waits this long before restarting a child that died, doubling on each death... */
+  devRestartBackoffMinMs: 500,
+  /** ...up to this: a child that keeps crashing is retried twice a minute, not in a loop. */
+  devRestartBackoffMaxMs: 30_000,
+  /** A child that stayed up this long is healthy again: its next death waits the minimum. */
+  devRestartStableMs: 60_000,
 } as const;
 
 export type Limits = typeof limits;

@@ -4,17 +4,33 @@
  * `gfs dev`, the integration tests and the benchmarks.
  *
  * Each child prints exactly one JSON line on stdout when it is ready (its bound
- * addresses); its pino logs go to `<data>/logs/<name>.log`.
+ * addresses); its pino logs go to `<data>/logs/<name>.log`, the cluster's own (a child
+ * died, was restarted) to `<data>/logs/dev.log`.
  *
- * Invariant: stop() ends every process this module started, also after a test failed
- * (process 'exit' hook as a last resort).
+ * Before it starts anything it takes the lock of `<data>` and checks that no running
+ * process holds the lock of a child's data dir (a second `gfs dev`, or a server started
+ * by hand on one of its dirs), then removes a stale `endpoints.json`: a script that
+ * waits for that file never reads a dead cluster's ports. endpoints.json is written
+ * atomically once every server is ready, and again after a restart (new pid).
+ *
+ * With `restart`, a child that dies is restarted with bounded exponential backoff on
+ * the same addresses and data dir (so a chunkserver keeps its node id).
+ *
+ * Invariants: stop() ends every process this module started, also after a test failed
+ * (process 'exit' hook as a last resort); a child stopped on purpose (kill*, stop) is
+ * never restarted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import net from 'node:net';
+import pino, { type Logger } from 'pino';
 import { GfsError } from '../common/errors';
+import { systemClock, type Clock, type Timer } from '../common/clock';
+import { assertDataDirFree, lockDataDir, type DataDirLock } from '../common/data-dir-lock';
+import { writeFileAtomically } from '../wal';
+import { restartDelayMs } from './restart-backoff';
 
 export interface DevClusterOptions {
   dataDir: string;
@@ -49,6 +65,14 @@ export interface DevClusterOptions {
   /** Extra flags for the master / every chunkserver, verbatim. */
   masterArgs?: string[];
   chunkserverArgs?: string[];
+  /**
+   * Restart a child that dies, with backoff (`gfs dev` does unless --no-restart). Off by
+   * default here: tests kill children and expect them to stay dead.
+   */
+  restart?: boolean;
+  /** One human line per child death or restart (`gfs dev` prints them on the terminal). */
+  report?: (line: string) => void;
+  clock?: Clock;
 }
 
 export interface ProcInfo {
@@ -61,6 +85,8 @@ export interface ProcInfo {
   child: ChildProcess;
   args: string[];
   exited: Promise<number | null>;
+  /** clock.monoMs() when it became ready. */
+  readyAtMs: number;
 }
 
 export interface Endpoints {
@@ -68,6 +94,7 @@ export interface Endpoints {
   rest: string;
   s3: string;
   admin: { master: string[]; gateway: string };
+  pids: { masters: number[]; gateway: number };
   chunkservers: { id: string; addr: string; pid: number; admin: string }[];
 }
 
@@ -95,9 +122,22 @@ export class DevCluster {
   chunkservers: ProcInfo[] = [];
   gateway!: ProcInfo;
   private stopped = false;
+  private readonly clock: Clock;
+  private dirLock: DataDirLock | undefined;
+  private log: Logger = pino({ level: 'silent' });
+  private logFile: ReturnType<typeof pino.destination> | undefined;
+  /** Children stopped on purpose: their exit is not a death. */
+  private readonly deliberate = new WeakSet<ProcInfo>();
+  /** Child name → the wait before its current run (the backoff state). */
+  private readonly backoffMs = new Map<string, number>();
+  private readonly restartTimers = new Set<Timer>();
+  private readonly restarting = new Set<Promise<void>>();
+  /** Set once endpoints.json was first written; restarts rewrite it. Chains the writes. */
+  private endpointsWrite: Promise<string> | undefined;
 
-
-  constructor(readonly opts: DevClusterOptions) {}
+  constructor(readonly opts: DevClusterOptions) {
+    this.clock = opts.clock ?? systemClock;
+  }
 
   get host(): string { return this.opts.host ?? '127.0.0.1'; }
   get dataDir(): string { return this.opts.dataDir; }
@@ -106,13 +146,28 @@ export class DevCluster {
   get masters(): string[] { return this.masterProcs.map((m) => m.addr); }
   get rest(): string { return this.gateway.addr; }
 
+  private masterDir(i: number): string {
+    return path.join(this.opts.dataDir, (this.opts.masters ?? 1) === 1 ? 'master' : `master-${i + 1}`);
+  }
+
+  private chunkserverDir(i: number): string {
+    return path.join(this.opts.dataDir, `chunkserver-${i + 1}`);
+  }
+
   async start(): Promise<void> {
     const base = this.opts.basePort ?? 7000;
-    fs.mkdirSync(path.join(this.opts.dataDir, 'logs'), { recursive: true });
     const masterCount = this.opts.masters ?? 1;
+    const count = this.opts.chunkservers ?? 3;
+    this.dirLock = lockDataDir(this.opts.dataDir);
+    for (let i = 0; i < masterCount; i++) assertDataDirFree(this.masterDir(i));
+    for (let i = 0; i < count; i++) assertDataDirFree(this.chunkserverDir(i));
+    fs.rmSync(this.endpointsFile, { force: true });
+    fs.mkdirSync(path.join(this.opts.dataDir, 'logs'), { recursive: true });
+    this.logFile = pino.destination({ dest: path.join(this.opts.dataDir, 'logs', 'dev.log'), sync: true });
+    this.log = pino({ name: 'dev', base: { pid: process.pid, name: 'dev' } }, this.logFile);
     if (masterCount === 1) {
       this.masterProcs = [await this.spawnProc('master', [
-        'master', '--id', 'm1', '--data', path.join(this.opts.dataDir, 'master'),
+        'master', '--id', 'm1', '--data', this.masterDir(0),
         '--listen', `${this.host}:${portAt(base, 0)}`, '--admin', `${this.host}:${portAt(base, 80)}`,
         ...this.timerFlags(),
       ])];
@@ -123,16 +178,15 @@ export class DevCluster {
       const peers = ports.map((p, i) => `m${i + 1}=${this.host}:${p}`).join(',');
       const clusterName = this.opts.cluster ?? `dev-${process.pid}-${Date.now()}`;
       this.masterProcs = await Promise.all(ports.map((p, i) => this.spawnProc(`master-${i + 1}`, [
-        'master', '--id', `m${i + 1}`, '--data', path.join(this.opts.dataDir, `master-${i + 1}`),
+        'master', '--id', `m${i + 1}`, '--data', this.masterDir(i),
         '--listen', `${this.host}:${p}`, '--admin', `${this.host}:${portAt(base, 80 + i)}`,
         '--peers', peers, '--etcd', this.opts.etcd!, '--cluster', clusterName,
         ...(this.opts.electionTtlMs ? ['--election-ttl', `${this.opts.electionTtlMs}ms`] : []),
         ...this.timerFlags(),
       ])));
     }
-    const count = this.opts.chunkservers ?? 3;
     const started = await Promise.all(Array.from({ length: count }, (_, i) => this.spawnProc(`chunkserver-${i + 1}`, [
-      'chunkserver', '--data', path.join(this.opts.dataDir, `chunkserver-${i + 1}`),
+      'chunkserver', '--data', this.chunkserverDir(i),
       '--listen', `${this.host}:${portAt(base, 101 + i)}`, '--admin', `${this.host}:${portAt(base, 201 + i)}`,
       '--masters', this.masters.join(','),
       ...(this.opts.heartbeatIntervalMs ? ['--heartbeat-interval', `${this.opts.heartbeatIntervalMs}ms`] : []),
@@ -175,7 +229,7 @@ export class DevCluster {
   async addChunkserver(): Promise<ProcInfo> {
     const i = this.chunkservers.length;
     const proc = await this.spawnProc(`chunkserver-${i + 1}`, [
-      'chunkserver', '--data', path.join(this.opts.dataDir, `chunkserver-${i + 1}`),
+      'chunkserver', '--data', this.chunkserverDir(i),
       '--listen', `${this.host}:0`, '--admin', `${this.host}:0`, '--masters', this.masters.join(','),
       ...(this.opts.heartbeatIntervalMs ? ['--heartbeat-interval', `${this.opts.heartbeatIntervalMs}ms`] : []),
       ...(this.opts.capacityBytes ? ['--capacity', String(this.opts.capacityBytes)] : []),
@@ -209,20 +263,32 @@ export class DevCluster {
       rest: this.gateway.addr,
       s3: '',
       admin: { master: this.masterProcs.map((m) => m.adminAddr), gateway: this.gateway.addr },
+      pids: { masters: this.masterProcs.map((m) => m.pid), gateway: this.gateway.pid },
       chunkservers: this.chunkservers.map((c) => ({ id: c.nodeId ?? '', addr: c.addr, pid: c.pid, admin: c.adminAddr })),
     };
   }
 
-  writeEndpoints(): string {
-    const file = path.join(this.opts.dataDir, 'endpoints.json');
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify(this.endpoints(), null, 2) + '\n');
-    fs.renameSync(`${file}.tmp`, file);
-    return file;
+  get endpointsFile(): string { return path.join(this.opts.dataDir, 'endpoints.json'); }
+
+  /**
+   * Writes endpoints.json atomically (temp file, fsync, rename, fsync of the dir), so a
+   * reader sees the whole file or none; call it once every server is ready. Restarts
+   * rewrite it from then on. Resolves with its path.
+   */
+  writeEndpoints(): Promise<string> {
+    const file = this.endpointsFile;
+    const write = async () => {
+      await writeFileAtomically(file, `${file}.tmp`, [Buffer.from(JSON.stringify(this.endpoints(), null, 2) + '\n')]);
+      return file;
+    };
+    this.endpointsWrite = (this.endpointsWrite ?? Promise.resolve(file)).then(write, write);
+    return this.endpointsWrite;
   }
 
   /** kill -9 (or another signal) of one chunkserver; resolves when it is gone. */
   async killChunkserver(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const p = this.chunkservers[i]!;
+    this.deliberate.add(p);
     p.child.kill(signal);
     await p.exited;
   }
@@ -238,6 +304,7 @@ export class DevCluster {
 
   async killMaster(signal: NodeJS.Signals = 'SIGKILL', i = 0): Promise<void> {
     const m = this.masterProcs[i]!;
+    this.deliberate.add(m);
     m.child.kill(signal);
     await m.exited;
   }
@@ -245,10 +312,7 @@ export class DevCluster {
   /** Starts master i again on the same address and data dir. */
   async restartMaster(i = 0): Promise<ProcInfo> {
     const old = this.masterProcs[i]!;
-    const args = [...old.args];
-    args[args.indexOf('--listen') + 1] = old.addr;
-    args[args.indexOf('--admin') + 1] = old.adminAddr;
-    this.masterProcs[i] = await this.spawnProc(old.name, args);
+    this.masterProcs[i] = await this.spawnProc(old.name, pinnedArgs(old));
     return this.masterProcs[i]!;
   }
 
@@ -268,8 +332,74 @@ export class DevCluster {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    const procs = [this.gateway, ...this.chunkservers, ...this.masterProcs].filter((p): p is ProcInfo => p !== undefined);
+    for (const timer of this.restartTimers) timer.cancel();
+    // A restart under way stops its new child itself once it sees `stopped`.
+    await Promise.all(this.restarting);
+    const procs = this.current();
+    for (const p of procs) this.deliberate.add(p);
     await Promise.all(procs.map((p) => stopProc(p)));
+    // endpoints.json describes running servers only: gone with them.
+    if (this.endpointsWrite) {
+      await this.endpointsWrite.catch(() => undefined);
+      fs.rmSync(this.endpointsFile, { force: true });
+    }
+    this.dirLock?.release();
+    this.logFile?.end();
+  }
+
+  /** Every child this cluster runs now (or ran last, for a dead one), in stop order. */
+  private current(): ProcInfo[] {
+    return [this.gateway, ...this.chunkservers, ...this.masterProcs].filter((p): p is ProcInfo => p !== undefined);
+  }
+
+  private onChildDied(proc: ProcInfo): void {
+    if (this.stopped || this.deliberate.has(proc) || !this.current().includes(proc)) return;
+    const how = proc.child.signalCode ? `killed by ${proc.child.signalCode}` : `exit code ${proc.child.exitCode}`;
+    const what = `${proc.name} (pid ${proc.pid}) died (${how})`;
+    if (!this.opts.restart) {
+      this.log.error({ child: proc.name, childPid: proc.pid, how }, 'child died; not restarting (--no-restart)');
+      this.opts.report?.(`gfs dev: ${what}; not restarting (--no-restart)`);
+      return;
+    }
+    this.scheduleRestart(proc, this.clock.monoMs() - proc.readyAtMs, what);
+  }
+
+  private scheduleRestart(old: ProcInfo, uptimeMs: number, what: string): void {
+    const delayMs = restartDelayMs(this.backoffMs.get(old.name), uptimeMs);
+    this.backoffMs.set(old.name, delayMs);
+    this.log.error({ child: old.name, childPid: old.pid, delayMs }, `${what}; restarting`);
+    this.opts.report?.(`gfs dev: ${what}; restarting it in ${delayMs} ms`);
+    const timer = this.clock.after(delayMs, () => {
+      this.restartTimers.delete(timer);
+      const restart: Promise<void> = this.respawn(old).finally(() => this.restarting.delete(restart));
+      this.restarting.add(restart);
+    });
+    this.restartTimers.add(timer);
+  }
+
+  /** Starts a dead child again on the same addresses and data dir. */
+  private async respawn(old: ProcInfo): Promise<void> {
+    if (this.stopped) return;
+    let proc: ProcInfo;
+    try {
+      proc = await this.spawnProc(old.name, pinnedArgs(old));
+    } catch (e) {
+      if (!this.stopped) this.scheduleRestart(old, 0, `${old.name} did not come back (${(e as Error).message})`);
+      return;
+    }
+    if (this.stopped) {
+      this.deliberate.add(proc);
+      await stopProc(proc);
+      return;
+    }
+    if (this.gateway === old) this.gateway = proc;
+    for (const list of [this.masterProcs, this.chunkservers]) {
+      const i = list.indexOf(old);
+      if (i >= 0) list[i] = proc;
+    }
+    this.log.info({ child: proc.name, childPid: proc.pid, nodeId: proc.nodeId }, 'child restarted');
+    this.opts.report?.(`gfs dev: ${proc.name} restarted (pid ${proc.pid})`);
+    if (this.endpointsWrite) await this.writeEndpoints().catch((e: Error) => this.log.error({ err: e }, 'could not rewrite endpoints.json'));
   }
 
   private spawnProc(name: string, args: string[]): Promise<ProcInfo> {
@@ -300,7 +430,14 @@ export class DevCluster {
           if (ready?.ready) {
             isReady = true;
             clearTimeout(timer);
-            resolve({ name, pid: child.pid!, addr: ready.addr, adminAddr: ready.admin, nodeId: ready.nodeId, dataDir: args[args.indexOf('--data') + 1] ?? '', child, args, exited });
+            const info: ProcInfo = {
+              name, pid: child.pid!, addr: ready.addr, adminAddr: ready.admin, nodeId: ready.nodeId,
+              dataDir: args[args.indexOf('--data') + 1] ?? '', child, args, exited, readyAtMs: this.clock.monoMs(),
+            };
+            // The command that brings this child back where it is now, for a restart by hand.
+            this.log.info({ child: name, childPid: info.pid, command: ['gfs', ...pinnedArgs(info)].join(' ') }, 'child ready');
+            void exited.then(() => this.onChildDied(info));
+            resolve(info);
             return;
           }
         }
@@ -312,6 +449,19 @@ export class DevCluster {
       });
     });
   }
+}
+
+/** A child's arguments with the addresses it had bound pinned, so it comes back where it was. */
+function pinnedArgs(old: ProcInfo): string[] {
+  const args = [...old.args];
+  const pin = (flag: string, value: string) => {
+    const i = args.indexOf(flag);
+    if (i >= 0) args[i + 1] = value;
+  };
+  pin('--listen', old.addr);
+  pin('--admin', old.adminAddr);
+  pin('--rest', old.addr.replace(/^http:\/\//, ''));
+  return args;
 }
 
 async function stopProc(p: ProcInfo): Promise<void> {
