@@ -1,7 +1,8 @@
 /**
  * Small positional-I/O helpers for the chunk store: whole writes and reads that
- * survive short transfers, directory fsync, and the mapping of Node errors to
- * GfsError codes (ENOSPC is NO_SPACE, everything else unexpected is IO_ERROR).
+ * survive short transfers, directory fsync (common's, re-exported), and the mapping of
+ * Node errors to GfsError codes (ENOSPC is NO_SPACE, everything else unexpected is
+ * IO_ERROR).
  */
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -42,15 +43,8 @@ export async function readFully(file: FileHandle, buf: Buffer, position: number)
   return done;
 }
 
-/** Makes the directory entries (creations, renames, unlinks) in `dir` durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+/** One directory fsync for the whole code base (the WAL's too). */
+export { fsyncDir } from '../common/fsync-dir';
 
 export function errnoCode(e: unknown): string | undefined {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;

@@ -5,6 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { fsyncDir } from '../common/fsync-dir';
 
 /** write() may return short on a regular file in theory; loop until every byte is down. */
 export async function writeFully(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
@@ -15,15 +16,8 @@ export async function writeFully(fh: FileHandle, data: Uint8Array, position: num
   }
 }
 
-/** Makes creations, renames and unlinks inside `dir` durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+/** One directory fsync for the whole code base (the chunk store's too). */
+export { fsyncDir } from '../common/fsync-dir';
 
 /** mkdir -p, with the parents' entries made durable when something was created. */
 export async function ensureDir(dir: string): Promise<void> {
