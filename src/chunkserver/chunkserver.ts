@@ -29,7 +29,7 @@ import { ForegroundActivity } from './foreground';
 import { TokenBucket } from '../common/token-bucket';
 import { Replicator } from './replicator';
 import { Scrubber } from './scrubber';
-import { readReplica } from '../client/chunk-reader';
+import { readReplica } from '../dataplane';
 
 export interface ChunkserverOptions {
   dataDir: string;

@@ -21,7 +21,7 @@ import { limits } from '../common/limits';
 import { splitHostPort } from '../common/admin-http';
 import {
   FrameParser, FrameType, decodeSums, encodeFrame, encodeFrameHead, errorFrame, frameError, type Frame,
-} from '../common/frames';
+} from '../dataplane';
 import type { ChunkStore, ChunkWriter } from './chunk-store';
 import { BufferPool } from '../common/buffer-pool';
 import type { DataPlaneMetrics } from './metrics';

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import { splitHostPort } from '../common/admin-http';
-import { FrameParser, FrameType, encodeFrame, frameError, type Frame } from '../common/frames';
+import { FrameParser, FrameType, encodeFrame, frameError, type Frame } from '../dataplane';
 import type { ChunkInfo } from '../../gen/gfs';
 
 export class ChainWriter {

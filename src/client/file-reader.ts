@@ -13,7 +13,7 @@ import { limits } from '../common/limits';
 import type { Logger } from '../common/log';
 import type { ChunkInfo, FileInfo } from '../../gen/gfs';
 import type { MasterConn } from './master-conn';
-import { readReplica } from './chunk-reader';
+import { readReplica } from '../dataplane';
 
 export async function* readFileRange(
   master: MasterConn, info: FileInfo, start: number, end: number, log: Logger,

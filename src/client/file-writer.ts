@@ -16,13 +16,12 @@
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import { createXxh64, hex64, xxh64, type Hasher64 } from '../common/checksum';
-import { FrameType } from '../common/frames';
+import { FrameType, sealReplica } from '../dataplane';
 import type { Logger } from '../common/log';
 import { randomId } from '../common/ids';
 import type { ChunkInfo, CommitChunkRequest, FileInfo } from '../../gen/gfs';
 import type { MasterConn } from './master-conn';
 import { ChainWriter } from './chain-writer';
-import { sealReplica } from './seal';
 import { BufferPool } from '../common/buffer-pool';
 
 export interface PutOptions {

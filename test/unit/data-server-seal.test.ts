@@ -14,9 +14,8 @@ import { ChunkStore } from '../../src/chunkserver/chunk-store';
 import { DataServer } from '../../src/chunkserver/data-server';
 import { ForegroundActivity } from '../../src/chunkserver/foreground';
 import { createChunkserverMetrics } from '../../src/chunkserver/metrics';
-import { sealReplica } from '../../src/client/seal';
 import { initChecksums, xxh64 } from '../../src/common/checksum';
-import { FrameParser, FrameType, encodeFrame, encodeSums, type Frame } from '../../src/common/frames';
+import { FrameParser, FrameType, encodeFrame, encodeSums, sealReplica, type Frame } from '../../src/dataplane';
 import { TokenBucket } from '../../src/common/token-bucket';
 
 const KiB = 1024;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { FrameParser, FrameType, encodeFrame } from '../../src/common/frames';
+import { FrameParser, FrameType, encodeFrame } from '../../src/dataplane/frames';
 import { BufferPool } from '../../src/common/buffer-pool';
 import { limits } from '../../src/common/limits';
 

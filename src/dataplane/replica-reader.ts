@@ -11,7 +11,7 @@ import net from 'node:net';
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import { splitHostPort } from '../common/admin-http';
-import { FrameParser, FrameType, encodeFrame, frameError, type Frame } from '../common/frames';
+import { FrameParser, FrameType, encodeFrame, frameError, type Frame } from './frames';
 
 /** Socket read buffer; frames are up to 1 MiB, so a few reads make one. */
 const READ_BUFFER_BYTES = 256 * 1024;

@@ -8,10 +8,10 @@
  * bodyLength counts everything after itself. The parser refuses a frame larger than
  * limits.frameBytesMax before buffering it, so a peer cannot make us allocate at will.
  */
-import { ERROR_TABLE, GfsError, type ErrorCode } from './errors';
+import { ERROR_TABLE, GfsError, type ErrorCode } from '../common/errors';
 import assert from 'node:assert/strict';
-import { limits } from './limits';
-import type { BufferPool } from './buffer-pool';
+import { limits } from '../common/limits';
+import type { BufferPool } from '../common/buffer-pool';
 
 export const FrameType = {
   WRITE_OPEN: 1,

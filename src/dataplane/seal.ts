@@ -9,7 +9,7 @@ import net from 'node:net';
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import { splitHostPort } from '../common/admin-http';
-import { FrameParser, FrameType, encodeFrame, frameError } from '../common/frames';
+import { FrameParser, FrameType, encodeFrame, frameError } from './frames';
 
 /** Resolves with the replica's durable length once it recorded the new version. */
 export function sealReplica(

@@ -1,0 +1,13 @@
+/**
+ * The data plane, both ends of it (protocol: src/chunkserver/DATA-PLANE.md): the frame
+ * codec, the chain link that carries a write one hop down a replica chain (from the
+ * client to the head, and from each replica to the next), the replica reader (client
+ * gets and chunkserver clones) and the seal call. The chunkserver's server side is
+ * src/chunkserver/data-server.ts; the client and the chunkserver import only this.
+ */
+export {
+  FrameParser, FrameType, decodeSums, encodeFrame, encodeFrameHead, encodeSums, errorFrame, frameError,
+  type Frame, type FrameTypeValue,
+} from './frames';
+export { readReplica, type ReadReplicaOptions } from './replica-reader';
+export { sealReplica } from './seal';
