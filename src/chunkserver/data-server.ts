@@ -1,11 +1,13 @@
 /**
  * The chunkserver's data plane: chain-replicated writes and verified reads over framed
- * TCP (protocol in DATA-PLANE.md).
+ * TCP (protocol in DATA-PLANE.md). The hop to the next replica of a chain is the same
+ * ChainLink (src/dataplane) the client uses to reach the head.
  *
  * Invariants:
  * - A SYNC_ACK for length L is sent upstream only after this replica made L durable AND
  *   the next replica downstream acknowledged L: an ack at the head means every replica
- *   in the chain holds L bytes durably.
+ *   in the chain holds L bytes durably. Acks go upstream in the order the syncs came,
+ *   and never for more bytes than this replica received.
  * - A DATA frame is forwarded downstream before it is written locally (pipelining), and
  *   the frame is verified against its block sums here as well as downstream.
  * - A read never sends a byte whose block did not verify (ChunkStore.read guarantees it).
@@ -20,7 +22,7 @@ import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import { splitHostPort } from '../common/admin-http';
 import {
-  FrameParser, FrameType, decodeSums, encodeFrame, encodeFrameHead, errorFrame, frameError, type Frame,
+  ChainLink, FrameParser, FrameType, decodeSums, encodeFrame, encodeFrameHead, errorFrame, type Frame,
 } from '../dataplane';
 import type { ChunkStore, ChunkWriter } from './chunk-store';
 import { BufferPool } from '../common/buffer-pool';
@@ -117,11 +119,11 @@ export class DataServer {
 
 // ---------------------------------------------------------------- writes
 
-interface PendingSync { seq: number; length: number; local: Promise<number>; downstream: Promise<number> }
+interface PendingSync { seq: number; length: number; writer: ChunkWriter; local: Promise<number>; downstream: Promise<number> }
 
 class WriteSession {
   private writer: ChunkWriter | undefined;
-  private downstream: Downstream | undefined;
+  private downstream: ChainLink | undefined;
   private failed = false;
   private readonly syncs: PendingSync[] = [];
   private draining = false;
@@ -168,7 +170,7 @@ class WriteSession {
     this.opening = local;
     let below: Promise<void> = Promise.resolve();
     if (chain.length > 0) {
-      this.downstream = new Downstream(chain[0]!, () => this.upstream.resume(), (e) => this.fail(e));
+      this.downstream = new ChainLink(chain[0]!, { onDrain: () => this.upstream.resume(), onFailure: (e) => this.fail(e) });
       below = this.downstream.open({ ...h, chain: chain.slice(1) });
     }
     const [localResult, belowResult] = await Promise.allSettled([local, below]);
@@ -190,7 +192,7 @@ class WriteSession {
     const sums = decodeSums(frame.payload.subarray(dataBytes), sumCount);
     if (this.downstream) {
       frame.retain();
-      if (!this.downstream.forward(frame.raw, () => frame.release())) this.upstream.pause();
+      if (!this.downstream.write(frame.raw, data.length, () => frame.release())) this.upstream.pause();
     }
     frame.retain();
     try {
@@ -208,13 +210,13 @@ class WriteSession {
     const seq = Number(frame.header.seq);
     const length = Number(frame.header.length);
     if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(length)) throw new GfsError('PROTOCOL', 'SYNC needs seq and length');
-    const downstream = this.downstream ? this.downstream.expectAck(seq, frame.raw) : Promise.resolve(Number.MAX_SAFE_INTEGER);
+    const downstream = this.downstream ? this.downstream.sync(length, { seq, raw: frame.raw }) : Promise.resolve(Number.MAX_SAFE_INTEGER);
     const writer = this.writer;
     const local = writer.sync();
     // Keep rejections observed; the drain loop reports them in order.
     local.catch(() => undefined);
     downstream.catch(() => undefined);
-    this.syncs.push({ seq, length, local, downstream });
+    this.syncs.push({ seq, length, writer, local, downstream });
     void this.drainSyncs();
   }
 
@@ -230,6 +232,7 @@ class WriteSession {
         // What the whole chain below us holds durably: at least what the SYNC asked for.
         const length = Math.min(localLength, downstreamLength);
         if (length < s.length) throw new GfsError('IO_ERROR', `sync ${s.seq} made ${length} bytes durable, asked for ${s.length}`);
+        assert(length <= s.writer.length, 'a replica never acks more bytes than it received');
         this.server.options.onChunkChanged(this.handle);
         this.upstream.write(encodeFrame(FrameType.SYNC_ACK, { seq: s.seq, length }));
       }
@@ -303,91 +306,6 @@ class WriteSession {
       if (this.server.writeSessions.get(this.handle) === this) this.server.writeSessions.delete(this.handle);
       this.server.options.metrics.openWrites.set(this.server.openWrites);
     }
-  }
-}
-
-/** The next replica in a write chain, seen from this one. */
-class Downstream {
-  private readonly socket: net.Socket;
-  private readonly parser = new FrameParser();
-  private readonly acks = new Map<number, { resolve: (length: number) => void; reject: (e: unknown) => void }>();
-  private openWaiter: { resolve: () => void; reject: (e: unknown) => void } | undefined;
-  private dead: GfsError | undefined;
-
-  constructor(private readonly addr: string, onDrain: () => void, private readonly onFailure: (e: GfsError) => void) {
-    const { host, port } = splitHostPort(addr);
-    this.socket = net.connect({ host, port });
-    this.socket.setNoDelay(true);
-    this.socket.setTimeout(limits.dataIdleTimeoutMs, () => this.die(new GfsError('TIMEOUT', `replica ${addr} timed out`)));
-    this.socket.on('drain', onDrain);
-    this.socket.on('error', (e) => this.die(new GfsError('UNAVAILABLE', `replica ${addr}: ${e.message}`)));
-    this.socket.on('close', () => this.die(new GfsError('UNAVAILABLE', `replica ${addr} closed the connection`)));
-    this.socket.on('data', (chunk: Buffer) => {
-      try {
-        for (const f of this.parser.push(chunk)) this.onFrame(f);
-      } catch (e) {
-        this.die(e instanceof GfsError ? e : new GfsError('PROTOCOL', String(e)));
-      }
-    });
-  }
-
-  open(header: Record<string, unknown>): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.dead) return reject(this.dead);
-      this.openWaiter = { resolve, reject };
-      this.socket.write(encodeFrame(FrameType.WRITE_OPEN, header));
-    });
-  }
-
-  /** Sends a frame's bytes on; `onWritten` runs once the socket no longer needs them. */
-  forward(raw: Buffer, onWritten: () => void): boolean {
-    if (this.dead) {
-      onWritten();
-      return true;
-    }
-    return this.socket.write(raw, () => onWritten());
-  }
-
-  expectAck(seq: number, raw: Buffer): Promise<number> {
-    return new Promise((resolve, reject) => {
-      if (this.dead) return reject(this.dead);
-      this.acks.set(seq, { resolve, reject });
-      this.socket.write(raw);
-    });
-  }
-
-  close(): void {
-    this.socket.end(encodeFrame(FrameType.CLOSE, {}));
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
-
-  private onFrame(f: Frame): void {
-    if (f.type === FrameType.OPEN_OK) {
-      this.openWaiter?.resolve();
-      this.openWaiter = undefined;
-    } else if (f.type === FrameType.SYNC_ACK) {
-      const seq = Number(f.header.seq);
-      this.acks.get(seq)?.resolve(Number(f.header.length));
-      this.acks.delete(seq);
-    } else if (f.type === FrameType.ERROR) {
-      const e = frameError(f.header);
-      // Keep the failing node named by the replica that saw it fail.
-      this.die(new GfsError(e.code, e.message, { detail: { failedAddr: e.detail.failedAddr ?? this.addr } }));
-    }
-  }
-
-  private die(e: GfsError): void {
-    if (this.dead) return;
-    const err = e.detail.failedAddr ? e : new GfsError(e.code, e.message, { detail: { failedAddr: this.addr } });
-    this.dead = err;
-    this.openWaiter?.reject(err);
-    for (const a of this.acks.values()) a.reject(err);
-    this.acks.clear();
-    this.socket.destroy();
-    this.onFailure(err);
   }
 }
 

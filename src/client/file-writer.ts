@@ -16,12 +16,11 @@
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import { createXxh64, hex64, xxh64, type Hasher64 } from '../common/checksum';
-import { FrameType, sealReplica } from '../dataplane';
+import { ChainLink, FrameType, sealReplica } from '../dataplane';
 import type { Logger } from '../common/log';
 import { randomId } from '../common/ids';
 import type { ChunkInfo, CommitChunkRequest, FileInfo } from '../../gen/gfs';
 import type { MasterConn } from './master-conn';
-import { ChainWriter } from './chain-writer';
 import { BufferPool } from '../common/buffer-pool';
 
 export interface PutOptions {
@@ -86,7 +85,8 @@ interface SentFrame { pooled: PooledFrame; dataBytes: number; endOffset: number 
 
 export class FileWriter {
   private inode = 0;
-  private chain: ChainWriter | undefined;
+  /** The link to the head of the current chunk's replica chain. */
+  private chain: ChainLink | undefined;
   private chunk: ChunkInfo | undefined;
   /** Bytes sent into the current chunk. */
   private chunkBytes = 0;
@@ -177,7 +177,7 @@ export class FileWriter {
     this.chunkBytes += dataBytes;
     this.unacked.push({ pooled, dataBytes, endOffset: this.chunkBytes });
     // Not retried after a recovery: the frame is in `unacked`, so the replay sent it.
-    await this.withRecovery(() => this.sendFrame(pooled), false);
+    await this.withRecovery(() => this.sendFrame(pooled, dataBytes), false);
     this.opts.onProgress?.(dataBytes);
     if (this.chunkBytes - this.syncedRequested >= limits.syncEveryBytes) this.requestSync(this.chunkBytes);
     while (this.chunkBytes - this.chain!.ackedLength > limits.writeWindowBytes) {
@@ -185,9 +185,9 @@ export class FileWriter {
     }
   }
 
-  private sendFrame(f: PooledFrame): Promise<void> {
+  private sendFrame(f: PooledFrame, dataBytes: number): Promise<void> {
     f.refs++;
-    return this.chain!.send(f.frame, () => this.releaseFrame(f));
+    return this.chain!.send(f.frame, dataBytes, () => this.releaseFrame(f));
   }
 
   private releaseFrame(f: PooledFrame): void {
@@ -200,7 +200,7 @@ export class FileWriter {
     chain.sync(length).then(() => this.dropAcked(chain), () => undefined);
   }
 
-  private dropAcked(chain: ChainWriter): void {
+  private dropAcked(chain: ChainLink): void {
     if (chain !== this.chain) return;
     while (this.unacked.length > 0 && this.unacked[0]!.endOffset <= chain.ackedLength) this.releaseFrame(this.unacked.shift()!.pooled);
   }
@@ -230,9 +230,11 @@ export class FileWriter {
         }
       }
       if (!chunk || chunk.replicas.length === 0) throw new GfsError('NO_CHUNKSERVERS', 'master allocated a chunk with no replicas');
-      const chain = new ChainWriter(chunk);
+      const chain = new ChainLink(chunk.replicas[0]!.addr);
       try {
-        await chain.open();
+        await chain.open({
+          handle: chunk.handle, version: chunk.version, create: true, chain: chunk.replicas.slice(1).map((r) => r.addr),
+        });
         this.chain = chain;
         this.chunk = chunk;
         this.chunkBytes = 0;
@@ -323,7 +325,7 @@ export class FileWriter {
     for (const f of replay) {
       this.chunkBytes += f.dataBytes;
       this.unacked.push({ ...f, endOffset: this.chunkBytes });
-      await this.sendFrame(f.pooled);
+      await this.sendFrame(f.pooled, f.dataBytes);
     }
     if (this.chunkBytes > 0) this.requestSync(this.chunkBytes);
   }

@@ -9,5 +9,6 @@ export {
   FrameParser, FrameType, decodeSums, encodeFrame, encodeFrameHead, encodeSums, errorFrame, frameError,
   type Frame, type FrameTypeValue,
 } from './frames';
+export { ChainLink, type ChainLinkOptions } from './chain-link';
 export { readReplica, type ReadReplicaOptions } from './replica-reader';
 export { sealReplica } from './seal';
