@@ -9,7 +9,7 @@ import { openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
 import { startDevCluster } from '../src/dev/cluster';
-import { MasterConn } from '../src/client/master-conn';
+import { MasterConn } from '../src/client';
 import { makeTempDir, removeTempDir } from './lib/temp-dirs';
 import { progress } from './lib/progress';
 

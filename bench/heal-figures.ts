@@ -26,8 +26,7 @@ import { statfsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { StatusResponse } from '../gen/gfs';
-import { GfsClient } from '../src/client';
-import { MasterConn } from '../src/client/master-conn';
+import { GfsClient, type AdminClient } from '../src/client';
 import { limits } from '../src/common/limits';
 import { startDevCluster, type DevCluster } from '../src/dev/cluster';
 import { serverLogTails } from './gfs-figures';
@@ -128,7 +127,6 @@ export interface ScrubResult {
 interface HealSession {
   cluster: DevCluster;
   client: GfsClient;
-  conn: MasterConn;
   writtenPaths: string[];
 }
 
@@ -190,14 +188,12 @@ function planDiskUse(dir: string, sizeBytes: number): { victimBytes: number; for
 async function startHealSession(dataDir: string): Promise<HealSession> {
   const cluster = await startDevCluster({ dataDir, basePort: 0, chunkservers: healChunkservers, deadAfterMs });
   const client = new GfsClient({ masters: cluster.masters });
-  const conn = new MasterConn({ masters: cluster.masters });
-  return { cluster, client, conn, writtenPaths: [] };
+  return { cluster, client, writtenPaths: [] };
 }
 
 async function closeHealSession(session: HealSession | undefined): Promise<void> {
   if (!session) return;
   try {
-    session.conn.close();
     await session.client.close();
   } finally {
     await session.cluster.stop();
@@ -267,15 +263,15 @@ async function measureKillToFullHealth(session: HealSession, label: string): Pro
 async function killAndWatch(session: HealSession, victim: Victim, label: string): Promise<HealingWatch> {
   dropPageCache();
   const before: ClusterBefore = {
-    status: await session.conn.call('status', {}),
-    deadNodeIds: new Set((await session.conn.call('nodes', {})).nodes.filter((node) => node.state === 'dead').map((node) => node.id)),
+    status: await session.client.admin.status(),
+    deadNodeIds: new Set((await session.client.admin.nodes()).nodes.filter((node) => node.state === 'dead').map((node) => node.id)),
     loadAverage: loadavg()[0]!,
   };
   progress(`heal: ${label}: kill -9 of ${victim.nodeId.slice(0, 8)}, which holds ${formatSize(victim.bytes)} in ${victim.chunks} chunks `
     + `(load average ${before.loadAverage.toFixed(1)} on ${cpus().length} cores)`);
   const killedAtMs = performance.now();
   await session.cluster.killChunkserver(victim.index, 'SIGKILL');
-  return new HealingWatch(session.conn, victim, killedAtMs, before, label);
+  return new HealingWatch(session.client.admin, victim, killedAtMs, before, label);
 }
 
 /** Just before a kill: the master's counters to subtract, nodes dead already, how busy the machine was. */
@@ -303,7 +299,7 @@ class HealingWatch {
   private lastProgressAtMs = 0;
 
   constructor(
-    private readonly conn: MasterConn,
+    private readonly admin: AdminClient,
     private readonly victim: Victim,
     readonly killedAtMs: number,
     private readonly before: ClusterBefore,
@@ -346,7 +342,7 @@ class HealingWatch {
     const repairBefore = this.before.status.repair;
     // The healer counts a clone done at its next round, which may come after fsck saw the replica.
     await sleep(2 * limits.lifecycleTickMs);
-    const repairAfter = (await this.conn.call('status', {})).repair;
+    const repairAfter = (await this.admin.status()).repair;
     await this.victimListedDead(); // a node that died during healing, too
     const healMs = healthyAtMs - deadAtMs;
     const timing: KillTiming = {
@@ -375,7 +371,7 @@ class HealingWatch {
   }
 
   private async victimListedDead(): Promise<boolean> {
-    const { nodes } = await this.conn.call('nodes', {});
+    const { nodes } = await this.admin.nodes();
     for (const node of nodes) {
       const newlyDead = node.state === 'dead' && !this.before.deadNodeIds.has(node.id);
       if (newlyDead && node.id !== this.victim.nodeId) this.otherNodesDead.add(node.id.slice(0, 8));
@@ -384,7 +380,7 @@ class HealingWatch {
   }
 
   private async everyChunkAtGoal(): Promise<boolean> {
-    const fsck = await this.conn.call('fsck', { path: '/' });
+    const fsck = await this.admin.fsck('/');
     if (fsck.healthy && !fsck.safeMode) return true;
     if (performance.now() - this.lastProgressAtMs >= healProgressEveryMs) {
       this.lastProgressAtMs = performance.now();
@@ -394,7 +390,7 @@ class HealingWatch {
   }
 
   private async printRepairProgress(underReplicated: number, missing: number): Promise<void> {
-    const repair = (await this.conn.call('status', {})).repair;
+    const repair = (await this.admin.status()).repair;
     const sinceKillSec = (performance.now() - this.killedAtMs) / 1000;
     progress(`heal: ${this.label}: ${sinceKillSec.toFixed(1)} s after the kill: ${underReplicated} chunks below goal, `
       + `${missing} missing; master: ${repair?.queuedChunks ?? '?'} queued, ${repair?.inflightChunks ?? '?'} cloning, `
@@ -463,7 +459,7 @@ async function measureForegroundImpact(session: HealSession, totalBytes: number)
 async function waitUntilIdle(session: HealSession): Promise<void> {
   const deadlineMs = performance.now() + 120_000;
   for (;;) {
-    const status = await session.conn.call('status', {});
+    const status = await session.client.admin.status();
     const repair = status.repair;
     const busy = (repair?.inflightChunks ?? 0) + (repair?.queuedChunks ?? 0) + (status.balance?.inflightMoves ?? 0);
     if (busy === 0) return;

@@ -7,8 +7,7 @@ import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { GfsClient, readLocalFile, type FileInfo } from '../src/client';
-import { MasterConn } from '../src/client/master-conn';
+import { GfsClient, readLocalFile, type AdminClient, type FileInfo } from '../src/client';
 import { GfsError } from '../src/common/errors';
 import { formatBytes, formatDuration } from '../src/common/units';
 import { randomId } from '../src/common/ids';
@@ -43,18 +42,24 @@ function reportFailure(e: unknown, exitCode: number): void {
   process.exitCode = exitCode;
 }
 
-/** Runs a command with a client, and turns every failure into one line and exit 1. */
-function run(fn: (c: GfsClient) => Promise<void>): () => Promise<void> {
+/** Runs a command with a client, and turns every failure into one line and `failureExitCode`. */
+function run(fn: (c: GfsClient) => Promise<void>, failureExitCode = 1): () => Promise<void> {
   return async () => {
-    const c = client();
+    let c: GfsClient | undefined;
     try {
+      c = client();
       await fn(c);
     } catch (e) {
-      reportFailure(e, 1);
+      reportFailure(e, failureExitCode);
     } finally {
-      await c.close();
+      await c?.close();
     }
   };
+}
+
+/** Lifecycle and admin calls (client.admin): a failure exits 2, as 1 is fsck's "not healthy". */
+function runAdmin(fn: (a: AdminClient) => Promise<void>): () => Promise<void> {
+  return run((c) => fn(c.admin), 2);
 }
 
 /** A one-line progress bar with rate and ETA, drawn only on a TTY. */
@@ -226,7 +231,7 @@ program.command('mkdir')
 program.command('status')
   .description('cluster health: masters, nodes, files, chunks, replication')
   .action(() => run(async (c) => {
-    const s = await c.statusAll();
+    const s = await c.admin.statusAll();
     if (globals().json) return printJson(s);
     for (const m of s.masters) {
       process.stdout.write(`master ${m.id} ${m.addr} ${m.role} epoch ${m.epoch} commit ${m.commitIndex} lag ${m.lag} pid ${m.pid}\n`);
@@ -249,26 +254,11 @@ program.command('status')
     }
   })());
 
-/** Lifecycle calls that the client library does not wrap: straight to the master. */
-function runConn(fn: (m: MasterConn) => Promise<void>): () => Promise<void> {
-  return async () => {
-    let conn: MasterConn | undefined;
-    try {
-      conn = new MasterConn(connectOptions());
-      await fn(conn);
-    } catch (e) {
-      reportFailure(e, 2); // 1 is fsck's "not healthy"
-    } finally {
-      conn?.close();
-    }
-  };
-}
-
 program.command('fsck')
   .description('check every chunk under PATH against its replication goal; exit 0 only when all are at their goal')
   .argument('[path]', 'a file or directory', '/')
-  .action((p: string) => runConn(async (m) => {
-    const r = await m.call('fsck', { path: p });
+  .action((p: string) => runAdmin(async (a) => {
+    const r = await a.fsck(p);
     if (globals().json) printJson(r);
     else {
       for (const f of r.files) {
@@ -293,8 +283,8 @@ program.command('fsck')
 program.command('gc')
   .description('garbage collection: what would be reclaimed and why (--dry-run), or run a pass now')
   .option('--dry-run', 'only report; change nothing')
-  .action((o: { dryRun?: boolean }) => runConn(async (m) => {
-    const r = await m.call('gc', { dryRun: o.dryRun === true });
+  .action((o: { dryRun?: boolean }) => runAdmin(async (a) => {
+    const r = await a.gc({ dryRun: o.dryRun });
     if (globals().json) return printJson(r);
     if (r.blockedReason) process.stdout.write(`gc is holding off: ${r.blockedReason}\n`);
     for (const i of r.items) {
@@ -308,8 +298,8 @@ program.command('balance')
   .description('move replicas from fuller to emptier nodes now (one round), or show the plan with --dry-run')
   .option('--dry-run', 'only show the plan')
   .option('--threshold <ratio>', 'fill difference from the mean that counts as unbalanced (default: the master\'s)')
-  .action((o: { dryRun?: boolean; threshold?: string }) => runConn(async (m) => {
-    const r = await m.call('balance', { dryRun: o.dryRun === true, thresholdRatio: o.threshold ? Number(o.threshold) : 0 });
+  .action((o: { dryRun?: boolean; threshold?: string }) => runAdmin(async (a) => {
+    const r = await a.balance({ dryRun: o.dryRun, thresholdRatio: o.threshold ? Number(o.threshold) : 0 });
     if (globals().json) return printJson(r);
     if (r.blockedReason) process.stdout.write(`balance is holding off: ${r.blockedReason}\n`);
     const p = r.progress!;
@@ -324,12 +314,12 @@ program.command('decommission')
   .argument('<node>', 'node id, unique id prefix, or address')
   .option('--cancel', 'stop draining; the node takes new chunks again')
   .option('--wait', 'wait until the node is removable, showing progress')
-  .action((node: string, o: { cancel?: boolean; wait?: boolean }) => runConn(async (m) => {
-    let r = await m.call('decommission', { node, cancel: o.cancel === true });
+  .action((node: string, o: { cancel?: boolean; wait?: boolean }) => runAdmin(async (a) => {
+    let r = await a.decommission(node, { cancel: o.cancel });
     while (o.wait && !o.cancel && !r.removable) {
       if (process.stderr.isTTY) process.stderr.write(`\r${r.nodeId}: ${r.detail}\x1b[K`);
       await new Promise((res) => setTimeout(res, 1000));
-      r = await m.call('decommission', { node, cancel: false });
+      r = await a.decommission(node, { cancel: false });
     }
     if (o.wait && process.stderr.isTTY) process.stderr.write('\n');
     if (globals().json) return printJson(r);
@@ -338,8 +328,8 @@ program.command('decommission')
 
 program.command('df')
   .description('used space split into live, trash, orphaned (in grace), stale and more, per node and in total')
-  .action(() => runConn(async (m) => {
-    const r = await m.call('df', {});
+  .action(() => runAdmin(async (a) => {
+    const r = await a.df();
     if (globals().json) return printJson(r);
     const cols: [string, (x: typeof r) => number][] = [
       ['SIZE', (x) => x.capacityBytes], ['USED', (x) => x.usedBytes], ['FREE', (x) => x.freeBytes],
@@ -360,7 +350,7 @@ program.command('df')
 program.command('nodes')
   .description('chunkservers: id, address, zone, tier, capacity, used, chunks, recent disk reads and writes per second, state')
   .action(() => run(async (c) => {
-    const { nodes } = await c.nodes();
+    const { nodes } = await c.admin.nodes();
     if (globals().json) return printJson(nodes);
     process.stdout.write(`${'ID'.padEnd(18)}${'ADDR'.padEnd(22)}${'ZONE'.padEnd(10)}${'TIER'.padEnd(6)}${'CAPACITY'.padStart(12)}${'USED'.padStart(12)}${'FREE'.padStart(12)}${'CHUNKS'.padStart(8)}${'CORRUPT'.padStart(8)}${'REPAIR'.padStart(8)}${'READ/S'.padStart(12)}${'WRITE/S'.padStart(12)}  STATE\n`);
     for (const n of nodes) {

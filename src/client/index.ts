@@ -1,6 +1,10 @@
 /**
  * The gfs client library: metadata calls with leader discovery and retries, streaming
- * put/get with bounded memory, replica failover on error or corruption.
+ * put/get with bounded memory, replica failover on error or corruption, and the admin
+ * surface (`client.admin`: status, nodes, fsck, gc, df, balance, decommission).
+ *
+ * This file is the library's whole public surface: everything outside src/client
+ * imports from here, never a module beside it.
  */
 import { Readable, Writable } from 'node:stream';
 import { once } from 'node:events';
@@ -14,10 +18,21 @@ import { randomId } from '../common/ids';
 import { MasterConn } from './master-conn';
 import { FileWriter, type PutOptions } from './file-writer';
 import { readFileRange } from './file-reader';
+import { AdminClient } from './admin';
 
 export type { FileInfo, PutOptions };
 export { readLocalFile } from './local-file';
 export { GfsError };
+export { AdminClient };
+export type {
+  BalanceResponse, DecommissionResponse, DfResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse,
+} from './admin';
+/**
+ * The raw metadata RPCs, with the same leader discovery and retries: for tools that
+ * time or script single master calls (benchmarks, fault tests). Applications use
+ * GfsClient.
+ */
+export { MasterConn, type MasterConnOptions } from './master-conn';
 
 export interface ClientOptions {
   masters: string[];
@@ -36,12 +51,13 @@ export interface ReadOptions {
 export class GfsClient {
   private readonly conn: MasterConn;
   private readonly log: Logger;
-  private readonly mastersList: string[];
+  /** Cluster views and lifecycle calls, for operators and tools. */
+  readonly admin: AdminClient;
   private readonly locationCache = new Map<string, { info: FileInfo; expiresAtMs: number }>();
 
   constructor(opts: ClientOptions) {
     this.conn = new MasterConn({ masters: opts.masters, retries: opts.retries, timeoutMs: opts.timeoutMs });
-    this.mastersList = [...opts.masters];
+    this.admin = new AdminClient(this.conn, [...opts.masters]);
     this.log = opts.log ?? silentLogger;
   }
 
@@ -143,37 +159,19 @@ export class GfsClient {
     this.locationCache.clear();
   }
 
+  /** The leader's cluster view (admin.status()). */
   status(): Promise<StatusResponse> {
-    return this.conn.call('status', {});
+    return this.admin.status();
   }
 
-  /**
-   * The cluster's status with a line for every master: each master in the list is asked
-   * for its own view (role, epoch, commit index, lag, pid); the cluster figures come from
-   * the leader (or any master that answers). A master that does not answer is listed as
-   * unreachable.
-   */
-  async statusAll(): Promise<StatusResponse> {
-    const views: { addr: string; status?: StatusResponse; error?: GfsError }[] = await Promise.all(this.mastersList.map(async (addr) => {
-      const one = new MasterConn({ masters: [addr], retries: 0, timeoutMs: 3000 });
-      try {
-        return { addr, status: await one.call('status', {}) };
-      } catch (e) {
-        return { addr, error: e as GfsError };
-      } finally {
-        one.close();
-      }
-    }));
-    const base = views.find((v) => v.status?.masters[0]?.role === 'leader') ?? views.find((v) => v.status);
-    if (!base?.status) throw views[0]?.error ?? new GfsError('UNAVAILABLE', 'no master answered');
-    const masters = views.map((v) => v.status?.masters[0] ?? {
-      id: '', addr: v.addr, role: 'unreachable', epoch: 0, commitIndex: 0, appliedIndex: 0, lag: 0, pid: 0, adminAddr: '',
-    });
-    return { ...base.status, masters };
+  /** The cluster view with a line for every master (admin.statusAll()). */
+  statusAll(): Promise<StatusResponse> {
+    return this.admin.statusAll();
   }
 
+  /** Every chunkserver (admin.nodes()). */
   nodes(): Promise<NodesResponse> {
-    return this.conn.call('nodes', {});
+    return this.admin.nodes();
   }
 
   async close(): Promise<void> {

@@ -203,6 +203,11 @@ export const limits = {
   devRestartBackoffMaxMs: 30_000,
   /** A child that stayed up this long is healthy again: its next death waits the minimum. */
   devRestartStableMs: 60_000,
+
+  // ---- client library: admin surface (src/client/admin.ts) ----
+
+  /** statusAll gives up on one master after this: a live one answers in milliseconds, a dead one must not hold up the rest. */
+  statusAllTimeoutMs: 3_000,
 } as const;
 
 export type Limits = typeof limits;

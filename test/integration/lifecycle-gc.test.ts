@@ -7,8 +7,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import { cluster, gfsctl, sha256, MiB, chunkFile, eventually, patterned } from './helpers';
 import type { DevCluster } from '../../src/dev/cluster';
-import type { GfsClient } from '../../src/client';
-import { MasterConn } from '../../src/client/master-conn';
+import { MasterConn, type GfsClient } from '../../src/client';
 
 const fast = { heartbeatIntervalMs: 200, safeModeMinMs: 1000 };
 

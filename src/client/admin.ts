@@ -1,0 +1,90 @@
+/**
+ * The client library's admin surface: the cluster views and lifecycle calls an operator
+ * makes (gfsctl status, nodes, fsck, gc, df, balance, decommission; the benchmarks and
+ * tests watching healing). Each is one master call through the library's connection,
+ * so it follows the leader and retries like every other call.
+ *
+ * Invariants:
+ * - Only `gc` without dryRun, `balance` without dryRun and `decommission` change
+ *   anything; every other call is a read.
+ * - statusAll() asks every master in the list itself, each on its own connection with
+ *   no retries, so one dead master costs one short timeout and shows as unreachable.
+ */
+import type {
+  BalanceResponse, DecommissionResponse, DfResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse,
+} from '../../gen/gfs';
+import { GfsError } from '../common/errors';
+import { limits } from '../common/limits';
+import { MasterConn } from './master-conn';
+
+export type { BalanceResponse, DecommissionResponse, DfResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse };
+
+export class AdminClient {
+  constructor(private readonly conn: MasterConn, private readonly masters: readonly string[]) {}
+
+  /** The leader's view: nodes, files, chunks, replication, repair and balance progress. */
+  status(): Promise<StatusResponse> {
+    return this.conn.call('status', {});
+  }
+
+  /**
+   * The cluster's status with a line for every master: each master in the list is asked
+   * for its own view (role, epoch, commit index, lag, pid); the cluster figures come from
+   * the leader (or any master that answers). A master that does not answer is listed as
+   * unreachable.
+   */
+  async statusAll(): Promise<StatusResponse> {
+    const views: { addr: string; status?: StatusResponse; error?: GfsError }[] = await Promise.all(this.masters.map(async (addr) => {
+      const one = new MasterConn({ masters: [addr], retries: 0, timeoutMs: limits.statusAllTimeoutMs });
+      try {
+        return { addr, status: await one.call('status', {}) };
+      } catch (e) {
+        return { addr, error: e as GfsError };
+      } finally {
+        one.close();
+      }
+    }));
+    const base = views.find((v) => v.status?.masters[0]?.role === 'leader') ?? views.find((v) => v.status);
+    if (!base?.status) throw views[0]?.error ?? new GfsError('UNAVAILABLE', 'no master answered');
+    const masters = views.map((v) => v.status?.masters[0] ?? {
+      id: '', addr: v.addr, role: 'unreachable', epoch: 0, commitIndex: 0, appliedIndex: 0, lag: 0, pid: 0, adminAddr: '',
+    });
+    return { ...base.status, masters };
+  }
+
+  /** Every chunkserver the master knows: address, labels, capacity, load, state. */
+  nodes(): Promise<NodesResponse> {
+    return this.conn.call('nodes', {});
+  }
+
+  /** Every chunk under `path` (a file or a directory) against its replication goal. */
+  fsck(path = '/'): Promise<FsckResponse> {
+    return this.conn.call('fsck', { path });
+  }
+
+  /** What garbage collection would reclaim and why; without dryRun, a pass runs first. */
+  gc(opts: { dryRun?: boolean } = {}): Promise<GcResponse> {
+    return this.conn.call('gc', { dryRun: opts.dryRun === true });
+  }
+
+  /** Used space split into live, trash, orphaned, stale and more, per node and in total. */
+  df(): Promise<DfResponse> {
+    return this.conn.call('df', {});
+  }
+
+  /**
+   * One balancing round now (or only its plan, with dryRun); `thresholdRatio` 0 or
+   * absent means the master's own threshold.
+   */
+  balance(opts: { dryRun?: boolean; thresholdRatio?: number } = {}): Promise<BalanceResponse> {
+    return this.conn.call('balance', { dryRun: opts.dryRun === true, thresholdRatio: opts.thresholdRatio ?? 0 });
+  }
+
+  /**
+   * Starts draining `node` (an id, a unique id prefix or an address), or stops with
+   * cancel; answers its state, so calling it again polls the drain.
+   */
+  decommission(node: string, opts: { cancel?: boolean } = {}): Promise<DecommissionResponse> {
+    return this.conn.call('decommission', { node, cancel: opts.cancel === true });
+  }
+}
