@@ -16,7 +16,7 @@ import { startDevCluster } from '../src/dev/cluster';
 import { DiscardSink } from './lib/discard-sink';
 import { dropPageCache, type CacheState } from './lib/page-cache';
 import { patternPiece, patternSource } from './lib/pattern-source';
-import { descendantPids, processCpuSec } from './lib/proc-stat';
+import { descendantPids, totalCpuSec } from './lib/proc-stat';
 import { makeTempDir, removeTempDir } from './lib/temp-dirs';
 import { KiB, cpuSecPerGiB, cpuUsageSec, mibPerSec } from './lib/units';
 
@@ -101,13 +101,13 @@ export async function benchPut(session: GfsSession, totalBytes: number): Promise
   const remotePath = `${benchNamespace}/put-${totalBytes}`;
   patternPiece(0); // builds the random pool now, outside the timed part
   const serverPids = serverPidsOf(session.cluster);
-  const serversCpuAtStart = totalCpuSec(serverPids);
+  const serversCpuAtStart = totalCpuSec(serverPids, { requireAlive: true });
   const clientCpuAtStart = process.cpuUsage();
   const startedAtMs = performance.now();
   await session.client.put(patternSource(totalBytes), remotePath, { force: true });
   const elapsedMs = performance.now() - startedAtMs;
   const clientCpuSec = cpuUsageSec(process.cpuUsage(clientCpuAtStart));
-  const serversCpuSec = totalCpuSec(serverPids) - serversCpuAtStart;
+  const serversCpuSec = totalCpuSec(serverPids, { requireAlive: true }) - serversCpuAtStart;
   return {
     remotePath,
     totalBytes,
@@ -167,14 +167,4 @@ function serverPidsOf(cluster: Cluster): number[] {
   const pids = new Set([...cluster.chunkservers.map((chunkserver) => chunkserver.pid), ...descendantPids(process.pid)]);
   pids.delete(process.pid);
   return [...pids];
-}
-
-function totalCpuSec(pids: number[]): number {
-  let cpuSec = 0;
-  for (const pid of pids) {
-    const processSec = processCpuSec(pid);
-    if (processSec === undefined) throw new Error(`server process ${pid} exited during the benchmark`);
-    cpuSec += processSec;
-  }
-  return cpuSec;
 }

@@ -34,7 +34,7 @@ import { fetchMetrics, sampleOf } from './lib/admin-endpoints';
 import { DiscardSink } from './lib/discard-sink';
 import { dropPageCache, type CacheState } from './lib/page-cache';
 import { patternSource } from './lib/pattern-source';
-import { descendantPids, processCpuSec } from './lib/proc-stat';
+import { descendantPids, totalCpuSec } from './lib/proc-stat';
 import { progress } from './lib/progress';
 import { makeTempDir, removeTempDir } from './lib/temp-dirs';
 import { GiB, MiB, formatSize, mibPerSec } from './lib/units';
@@ -564,7 +564,7 @@ async function timeColdPass(adminAddr: string): Promise<{ bytes: number; elapsed
  * close to the core count means healing was bound by CPU, not by its limits.
  */
 function serversCpuSec(): number {
-  return descendantPids(process.pid).reduce((sum, pid) => sum + (processCpuSec(pid) ?? 0), 0);
+  return totalCpuSec(descendantPids(process.pid));
 }
 
 function percent(ratio: number): string {

@@ -5,7 +5,10 @@
  * durable, as a chunkserver's ack does.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { limits } from '../../src/common/limits';
+import { patternPieces } from '../lib/pattern-source';
 import { MiB } from '../lib/units';
 
 type Callback = (error?: Error | null) => void;
@@ -84,4 +87,11 @@ export class DurableFileWriter extends Writable {
       await this.handle.datasync();
     }
   }
+}
+
+/** Writes `totalBytes` of the pattern to `filePath`, durably: the source file of a read or copy baseline. */
+export async function writePatternFile(filePath: string, totalBytes: number): Promise<void> {
+  const file = await DurableFileWriter.create(filePath, limits.syncEveryBytes);
+  // Readable.from + pipeline: the generator is only pulled as fast as the disk takes it.
+  await pipeline(Readable.from(patternPieces(totalBytes)), file);
 }

@@ -11,14 +11,11 @@
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { limits } from '../../src/common/limits';
 import { dropPageCache, type CacheState } from '../lib/page-cache';
-import { patternPieces } from '../lib/pattern-source';
 import { makeTempDir, removeTempDir } from '../lib/temp-dirs';
 import { MiB, mibPerSec } from '../lib/units';
-import { DurableFileWriter } from './durable-file-writer';
+import { DurableFileWriter, writePatternFile } from './durable-file-writer';
 
 export interface RawCopyResult {
   totalBytes: number;
@@ -35,8 +32,7 @@ export async function runRawCopy(totalBytes: number): Promise<RawCopyResult> {
   const dir = makeTempDir('raw-copy');
   try {
     const sourcePath = join(dir, 'source.dat');
-    const source = await DurableFileWriter.create(sourcePath, limits.syncEveryBytes);
-    await pipeline(Readable.from(patternPieces(totalBytes)), source);
+    await writePatternFile(sourcePath, totalBytes);
     const cache = dropPageCache();
     const startedAtMs = performance.now();
     // No sync until the end: the copy's one durability point, the cheapest a copy can be.

@@ -12,17 +12,14 @@ import { createReadStream } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { limits } from '../../src/common/limits';
 import { BenchChild, runChildRole, sendToParent } from '../lib/children';
 import { DiscardSink } from '../lib/discard-sink';
 import { connectLoopback, listenLoopback } from '../lib/loopback';
 import { dropPageCache, type CacheState } from '../lib/page-cache';
-import { patternPieces } from '../lib/pattern-source';
 import { makeTempDir, removeTempDir } from '../lib/temp-dirs';
 import { MiB, mibPerSec } from '../lib/units';
-import { DurableFileWriter } from './durable-file-writer';
+import { writePatternFile } from './durable-file-writer';
 
 export interface RawReadResult {
   totalBytes: number;
@@ -61,12 +58,6 @@ export async function runRawRead(totalBytes: number): Promise<RawReadResult> {
     for (const child of children) child.kill();
     removeTempDir(dir);
   }
-}
-
-async function writePatternFile(filePath: string, totalBytes: number): Promise<void> {
-  const file = await DurableFileWriter.create(filePath, limits.syncEveryBytes);
-  // Readable.from + pipeline: the generator is only pulled as fast as the disk takes it.
-  await pipeline(Readable.from(patternPieces(totalBytes)), file);
 }
 
 // ---- server process ----

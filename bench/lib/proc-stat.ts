@@ -45,6 +45,21 @@ export function processCpuSec(pid: number): number | undefined {
   return stat === undefined ? undefined : stat.cpuTicks / clockTicksPerSec();
 }
 
+/**
+ * CPU seconds used so far by `pids` together. A process that has exited counts nothing
+ * (healing outlives the chunkserver it lost), unless `requireAlive`: a figure that must
+ * cover every server (put's CPU per GiB) fails instead of coming out low.
+ */
+export function totalCpuSec(pids: readonly number[], opts: { requireAlive?: boolean } = {}): number {
+  let cpuSec = 0;
+  for (const pid of pids) {
+    const processSec = processCpuSec(pid);
+    if (processSec === undefined && opts.requireAlive) throw new Error(`server process ${pid} exited during the benchmark`);
+    cpuSec += processSec ?? 0;
+  }
+  return cpuSec;
+}
+
 /** Every live process below rootPid in the process tree (children, grandchildren, ...). */
 export function descendantPids(rootPid: number): number[] {
   const childrenByParent = new Map<number, number[]>();

@@ -16,7 +16,7 @@
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import { createXxh64, hex64, xxh64, type Hasher64 } from '../common/checksum';
-import { ChainLink, FrameType, sealReplica } from '../dataplane';
+import { ChainLink, FRAME_PREFIX_BYTES, FrameType, sealReplica, writeFramePrefix } from '../dataplane';
 import type { Logger } from '../common/log';
 import { randomId } from '../common/ids';
 import type { ChunkInfo, CommitChunkRequest, FileInfo } from '../../gen/gfs';
@@ -34,7 +34,7 @@ export interface PutOptions {
 }
 
 const HEADER_JSON_BYTES = 12; // `{"sums":  16}`: fixed width so data can be filled in place
-const PREFIX_BYTES = 9 + HEADER_JSON_BYTES;
+const PREFIX_BYTES = FRAME_PREFIX_BYTES + HEADER_JSON_BYTES;
 const MAX_SUMS = Math.ceil(limits.readPieceBytes / limits.blockBytes);
 
 /** A DATA frame being filled in place: prefix, header, data, then the sums after the data. */
@@ -66,10 +66,8 @@ class FrameBuilder {
     }
     fileHash.update(this.buf.subarray(PREFIX_BYTES + this.dataBytes, at));
     const header = `{"sums":${String(n).padStart(HEADER_JSON_BYTES - 9, ' ')}}`;
-    this.buf.writeUInt32LE(at - 4, 0);
-    this.buf.writeUInt8(FrameType.DATA, 4);
-    this.buf.writeUInt32LE(HEADER_JSON_BYTES, 5);
-    this.buf.write(header, 9, 'latin1');
+    writeFramePrefix(this.buf, FrameType.DATA, HEADER_JSON_BYTES, at - PREFIX_BYTES);
+    this.buf.write(header, FRAME_PREFIX_BYTES, 'latin1');
     return this.buf.subarray(0, at);
   }
 }

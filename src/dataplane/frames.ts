@@ -44,8 +44,21 @@ export interface Frame {
   release(): void;
 }
 
-const PREFIX_BYTES = 4 + 1 + 4;
+/** bodyLength, type, headerLength: the bytes before a frame's header. */
+export const FRAME_PREFIX_BYTES = 4 + 1 + 4;
+const PREFIX_BYTES = FRAME_PREFIX_BYTES;
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Writes a frame's prefix at the start of `out`; the header follows it, then the
+ * payload. The one place the prefix layout is written (a sender filling a frame in
+ * place uses it too).
+ */
+export function writeFramePrefix(out: Buffer, type: number, headerBytes: number, payloadBytes: number): void {
+  out.writeUInt32LE(1 + 4 + headerBytes + payloadBytes, 0);
+  out.writeUInt8(type, 4);
+  out.writeUInt32LE(headerBytes, 5);
+}
 
 /** Encodes a frame. `payload` may be given as several buffers to avoid a copy. */
 export function encodeFrame(type: number, header: object, payload: Buffer | Buffer[] = EMPTY): Buffer {
@@ -54,9 +67,7 @@ export function encodeFrame(type: number, header: object, payload: Buffer | Buff
   let payloadBytes = 0;
   for (const p of parts) payloadBytes += p.length;
   const out = Buffer.allocUnsafe(PREFIX_BYTES + headerBytes.length + payloadBytes);
-  out.writeUInt32LE(1 + 4 + headerBytes.length + payloadBytes, 0);
-  out.writeUInt8(type, 4);
-  out.writeUInt32LE(headerBytes.length, 5);
+  writeFramePrefix(out, type, headerBytes.length, payloadBytes);
   headerBytes.copy(out, PREFIX_BYTES);
   let at = PREFIX_BYTES + headerBytes.length;
   for (const p of parts) { p.copy(out, at); at += p.length; }
@@ -152,9 +163,7 @@ function decodeFrame(raw: Buffer, refs: { retain(): void; release(): void }): Fr
 export function encodeFrameHead(type: number, header: object, payloadBytes: number): Buffer {
   const headerBytes = Buffer.from(JSON.stringify(header));
   const out = Buffer.allocUnsafe(PREFIX_BYTES + headerBytes.length);
-  out.writeUInt32LE(1 + 4 + headerBytes.length + payloadBytes, 0);
-  out.writeUInt8(type, 4);
-  out.writeUInt32LE(headerBytes.length, 5);
+  writeFramePrefix(out, type, headerBytes.length, payloadBytes);
   headerBytes.copy(out, PREFIX_BYTES);
   return out;
 }

@@ -6,7 +6,8 @@
  * src/chunkserver/data-server.ts; the client and the chunkserver import only this.
  */
 export {
-  FrameParser, FrameType, decodeSums, encodeFrame, encodeFrameHead, encodeSums, errorFrame, frameError,
+  FRAME_PREFIX_BYTES, FrameParser, FrameType, decodeSums, encodeFrame, encodeFrameHead, encodeSums, errorFrame, frameError,
+  writeFramePrefix,
   type Frame, type FrameTypeValue,
 } from './frames';
 export { ChainLink, type ChainLinkOptions } from './chain-link';
