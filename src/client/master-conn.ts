@@ -1,7 +1,12 @@
 /**
  * The client's connection to the master group: finds the leader, follows NOT_LEADER
- * redirects, and retries retryable failures with backoff. Mutations carry a request
- * id, so a retry after a lost answer is applied once.
+ * redirects, and retries retryable failures with backoff.
+ *
+ * Invariants:
+ * - A retry sends the very same request, request id included, so a mutation whose
+ *   answer was lost is applied once.
+ * - At most `retries` + 1 attempts; only retryable codes (NOT_LEADER, UNAVAILABLE,
+ *   TIMEOUT, SAFE_MODE) are retried, every other error reaches the caller at once.
  */
 import * as grpc from '@grpc/grpc-js';
 import { MasterClient, type MasterServer } from '../../gen/gfs';

@@ -5,8 +5,16 @@
  *
  *   frame := [u32 bodyLength][u8 type][u32 headerLength][header: UTF-8 JSON][payload]
  *
- * bodyLength counts everything after itself. The parser refuses a frame larger than
- * limits.frameBytesMax before buffering it, so a peer cannot make us allocate at will.
+ * bodyLength counts everything after itself.
+ *
+ * Invariants:
+ * - The parser refuses a frame larger than limits.frameBytesMax (or a header larger
+ *   than limits.frameHeaderBytesMax, or one that is not a JSON object) before buffering
+ *   it, so a peer cannot make us allocate at will.
+ * - Frames come out whole and in the order their bytes arrived, however the stream was
+ *   cut; each frame's bytes are copied once.
+ * - A pooled frame buffer goes back to its pool only after its last holder released it;
+ *   a release without a matching retain is a programming error (assert).
  */
 import { ERROR_TABLE, GfsError, type ErrorCode } from '../common/errors';
 import assert from 'node:assert/strict';

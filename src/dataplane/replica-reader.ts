@@ -6,6 +6,13 @@
  * moving hundreds of MiB otherwise spends much of its CPU collecting those buffers.
  * Backpressure stays TCP's: with a few frames waiting for the caller the socket stops
  * reading, and the chunkserver's writes wait for drain.
+ *
+ * Invariants:
+ * - Yields only READ_DATA payloads (bytes the replica verified), in order, never more
+ *   than `length` in all; it returns only on READ_END after exactly `length` bytes and
+ *   throws otherwise (an ERROR, a short or long answer, a hang-up).
+ * - The socket is closed when the generator ends, however it ends (also when the
+ *   consumer stops early).
  */
 import net from 'node:net';
 import { GfsError } from '../common/errors';

@@ -4,6 +4,10 @@
  * acknowledged length durably and moves the chunk to a new version. Replicas that were
  * not sealed keep the old version, so when a failed node comes back the master sees its
  * copy as stale and deletes it instead of counting it.
+ *
+ * Invariants: the call settles once; it resolves only on SEAL_OK (the replica recorded
+ * the new version durably); a replica that does not answer within the timeout counts as
+ * not sealed; the connection is closed when it settles.
  */
 import net from 'node:net';
 import { GfsError } from '../common/errors';
