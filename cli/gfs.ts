@@ -5,10 +5,10 @@
  * and logs JSON lines with pino on stderr.
  */
 import '../src/common/threadpool';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import path from 'node:path';
 import { createLogger } from '../src/common/log';
-import { parseDurationMs, parseSizeBytes } from '../src/common/units';
+import { durationText, parseDecimal, parseDurationMs, parseInteger, parseSizeBytes, sizeText } from '../src/common/units';
 import { initChecksums } from '../src/common/checksum';
 import { limits } from '../src/common/limits';
 import { GfsError } from '../src/common/errors';
@@ -18,21 +18,77 @@ import { Gateway } from '../src/gateway/gateway';
 import { startDevCluster } from '../src/dev/cluster';
 import { lockDataDir } from '../src/common/data-dir-lock';
 
-function opt(flags: string, description: string, defaultValue?: string): Option {
+/**
+ * A flag that also reads GFS_<FLAG>. With `parse`, its text (from the command line or the
+ * environment) is checked and converted when read, so a bad value ends the process with
+ * one line naming the flag, and no NaN reaches a server. A default is given already
+ * parsed, with the text --help shows beside it.
+ */
+function opt<T = string>(flags: string, description: string, parse?: (text: string) => T, defaultValue?: T, defaultText?: string): Option {
   const long = /--([a-z0-9-]+)/.exec(flags)![1]!;
   const o = new Option(flags, description).env(`GFS_${long.toUpperCase().replace(/-/g, '_')}`);
-  return defaultValue === undefined ? o : o.default(defaultValue);
+  if (parse) {
+    o.argParser((text: string) => {
+      try {
+        return parse(text);
+      } catch (e) {
+        throw new InvalidArgumentError(e instanceof Error ? e.message : String(e));
+      }
+    });
+  }
+  return defaultValue === undefined ? o : o.default(defaultValue, defaultText);
 }
 
-/** A rate on the command line: a size per second, `200MiB/s` (the `/s` may be left out). */
+/** A duration flag, at least `minMs`; its default shown as a duration. */
+function durationOpt(flags: string, description: string, defaultMs?: number, minMs = 0): Option {
+  return opt(flags, description, (text) => atLeast(parseDurationMs(text), minMs, text, durationText(minMs)), defaultMs, defaultMs === undefined ? undefined : durationText(defaultMs));
+}
+
+/** A rate flag: a size per second, `200MiB/s` (the `/s` may be left out), more than zero. */
+function rateOpt(flags: string, description: string, defaultBytesPerSec?: number): Option {
+  return opt(flags, description, parseRate, defaultBytesPerSec, defaultBytesPerSec === undefined ? undefined : `${sizeText(defaultBytesPerSec)}/s`);
+}
+
+function sizeOpt(flags: string, description: string, defaultBytes?: number): Option {
+  return opt(flags, description, (text) => atLeast(parseSizeBytes(text), 1, text, '1 byte'), defaultBytes, defaultBytes === undefined ? undefined : sizeText(defaultBytes));
+}
+
+function integerOpt(flags: string, description: string, min: number, max: number, defaultValue?: number): Option {
+  return opt(flags, description, (text) => parseInteger(text, min, max), defaultValue);
+}
+
+function decimalOpt(flags: string, description: string, min: number, max: number, defaultValue?: number): Option {
+  return opt(flags, description, (text) => parseDecimal(text, min, max), defaultValue);
+}
+
+function atLeast(value: number, min: number, text: string, minText: string): number {
+  if (value < min) throw new GfsError('INVALID_ARGUMENT', `"${text}" is less than ${minText}`);
+  return value;
+}
+
 function parseRate(text: string): number {
   const bytes = parseSizeBytes(String(text).replace(/\/s$/i, ''));
   if (bytes <= 0) throw new GfsError('INVALID_ARGUMENT', `rate "${text}" must be positive`);
   return bytes;
 }
 
-function optionalMs(text: string | undefined): number | undefined {
-  return text === undefined ? undefined : parseDurationMs(text);
+/** `host:port` with a port from 0 (any free one) to 65535. */
+function parseAddress(text: string): string {
+  const m = /^(.+):(\d+)$/.exec(text);
+  if (!m || Number(m[2]) > 65_535) throw new GfsError('INVALID_ARGUMENT', `"${text}" is not host:port`);
+  return text;
+}
+
+/**
+ * The admin address when --admin is not given: 127.0.0.1 at the listen port plus
+ * `offset`, the layout gfs dev uses, so every server on one host gets its own (port 0,
+ * any free port, stays 0).
+ */
+function defaultAdmin(listen: string, offset: number): string {
+  const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
+  if (port === 0) return '127.0.0.1:0';
+  if (port + offset > 65_535) throw new GfsError('INVALID_ARGUMENT', `no default admin port for listen port ${port} (${port}+${offset} > 65535); pass --admin`);
+  return `127.0.0.1:${port + offset}`;
 }
 
 /** `m1=10.0.0.1:7000,m2=...` → id → address. */
@@ -67,50 +123,54 @@ function fail(e: unknown): never {
   process.exit(1);
 }
 
-const program = new Command('gfs').description('gfs servers: master, chunkserver, gateway, dev cluster').showHelpAfterError();
+const program = new Command('gfs').description('gfs servers: master, chunkserver, gateway, dev cluster').showHelpAfterError('(gfs <command> --help lists the options)');
+
+const positive = 1; // ms: a period or timeout of zero makes no sense
+const adminHelp = (offset: number) => `admin HTTP address (/metrics, /healthz, /readyz) (default: 127.0.0.1 at the --listen port + ${offset}; any free port if that is 0)`;
 
 program.command('master')
   .description('run a master: standalone leader, or a member of a group elected through etcd')
-  .addOption(opt('--id <id>', 'master id', 'm1'))
-  .addOption(opt('--peers <list>', 'the master group as id=host:port,... (this master included); needs --etcd'))
+  .addOption(opt('--id <id>', 'master id', undefined, 'm1'))
+  .addOption(opt('--peers <list>', 'the master group as id=host:port,... (this master included); needs --etcd', parsePeers))
   .addOption(opt('--etcd <urls>', 'etcd endpoints for the leader election, comma-separated'))
-  .addOption(opt('--election-ttl <duration>', 'election lease TTL: a dead leader is replaced within about this long', `${limits.electionTtlMs / 1000}s`))
-  .addOption(opt('--cluster <name>', 'election prefix in etcd, one per gfs cluster', 'default'))
-  .addOption(opt('--checkpoint-every <n>', 'checkpoint the metadata after this many log entries', String(limits.checkpointEveryRecords)))
-  .addOption(opt('--wal-segment-size <size>', 'WAL segment size', '64MiB'))
-  .addOption(opt('--data <dir>', 'data directory (WAL and checkpoints)', './gfs-data/master'))
-  .addOption(opt('--listen <host:port>', 'gRPC address to bind', '127.0.0.1:7000'))
-  .addOption(opt('--advertise <host:port>', 'address others dial (default: the bound one)'))
-  .addOption(opt('--admin <host:port>', 'admin HTTP address (/metrics, /healthz, /readyz)', '127.0.0.1:7080'))
-  .addOption(opt('--dead-after <duration>', 'declare a silent chunkserver dead after', '30s'))
-  .addOption(opt('--replication <n>', 'default replication factor', String(limits.replicationDefault)))
-  .addOption(opt('--safe-mode-wait <duration>', 'no healing or deletes for at least this long after start', `${limits.safeModeMinMs / 1000}s`))
-  .addOption(opt('--safe-mode-fraction <f>', '...and until this fraction of chunks has a reported replica (at most --dead-after)', String(limits.safeModeChunkFraction)))
-  .addOption(opt('--trash-period <duration>', 'deleted files stay restorable this long, then are purged', '24h'))
-  .addOption(opt('--orphan-grace <duration>', 'an unreferenced replica is deleted only after this long', '1h'))
-  .addOption(opt('--pending-timeout <duration>', 'a write whose writer is silent this long is aborted', '1h'))
-  .addOption(opt('--repair-bandwidth <rate>', 'cluster-wide re-replication bandwidth, e.g. 512MiB/s', '512MiB/s'))
-  .addOption(opt('--repair-concurrency <n>', 'clones running at once in the cluster', String(limits.repairClonesMax)))
-  .addOption(opt('--balance-threshold <ratio>', 'rebalance nodes whose fill is this far above the mean (0 = only on gfsctl balance)', String(limits.balanceThresholdRatio)))
-  .addOption(opt('--balance-interval <duration>', 'automatic rebalance rounds this often', `${limits.balanceIntervalMs / 1000}s`))
-  .addOption(opt('--fill-cap <ratio>', 'never fill a node past this fraction of its capacity', String(limits.fillCapRatio)))
-  .addOption(opt('--log-level <level>', 'pino log level', 'info'))
+  .addOption(durationOpt('--election-ttl <duration>', 'election lease TTL: a dead leader is replaced within about this long', limits.electionTtlMs, 1000))
+  .addOption(opt('--cluster <name>', 'election prefix in etcd, one per gfs cluster', undefined, 'default'))
+  .addOption(integerOpt('--checkpoint-every <n>', 'checkpoint the metadata after this many log entries', 1, 1e9, limits.checkpointEveryRecords))
+  .addOption(sizeOpt('--wal-segment-size <size>', 'WAL segment size', limits.walSegmentBytes))
+  .addOption(opt('--data <dir>', 'data directory (WAL and checkpoints)', undefined, './gfs-data/master'))
+  .addOption(opt('--listen <host:port>', 'gRPC address to bind', parseAddress, `127.0.0.1:${limits.masterPortDefault}`))
+  .addOption(opt('--advertise <host:port>', 'address others dial (default: the bound one)', parseAddress))
+  .addOption(opt('--admin <host:port>', adminHelp(limits.masterAdminPortOffset), parseAddress))
+  .addOption(durationOpt('--dead-after <duration>', 'declare a silent chunkserver dead after', limits.deadAfterMs, positive))
+  .addOption(integerOpt('--replication <n>', 'default replication factor', 1, limits.replicationMax, limits.replicationDefault))
+  .addOption(durationOpt('--safe-mode-wait <duration>', 'no healing or deletes for at least this long after start', limits.safeModeMinMs))
+  .addOption(decimalOpt('--safe-mode-fraction <f>', '...and until this fraction of chunks has a reported replica (at most --dead-after)', 0, 1, limits.safeModeChunkFraction))
+  .addOption(durationOpt('--trash-period <duration>', 'deleted files stay restorable this long, then are purged', limits.trashPeriodMs))
+  .addOption(durationOpt('--orphan-grace <duration>', 'an unreferenced replica is deleted only after this long', limits.orphanGraceMs))
+  .addOption(durationOpt('--pending-timeout <duration>', 'a write whose writer is silent this long is aborted', limits.pendingFileTimeoutMs))
+  .addOption(rateOpt('--repair-bandwidth <rate>', 'cluster-wide re-replication bandwidth, e.g. 512MiB/s', limits.repairBytesPerSec))
+  .addOption(integerOpt('--repair-concurrency <n>', 'clones running at once in the cluster', 1, 1e6, limits.repairClonesMax))
+  .addOption(decimalOpt('--balance-threshold <ratio>', 'rebalance nodes whose fill is this far above the mean (0 = only on gfsctl balance)', 0, 1, limits.balanceThresholdRatio))
+  .addOption(durationOpt('--balance-interval <duration>', 'automatic rebalance rounds this often', limits.balanceIntervalMs, positive))
+  .addOption(decimalOpt('--fill-cap <ratio>', 'never fill a node past this fraction of its capacity', 0.01, 1, limits.fillCapRatio))
+  .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
   .action(async (o) => {
     try {
       lockDataDir(o.data); // before anything in the dir is opened; held until exit
       const log = createLogger('master', o.logLevel);
       const master = new Master({
-        id: o.id, dataDir: path.resolve(o.data), listen: o.listen, advertise: o.advertise, adminListen: o.admin,
-        peers: o.peers ? parsePeers(o.peers) : undefined, etcd: o.etcd ? String(o.etcd).split(',').filter(Boolean) : undefined,
-        electionTtlMs: parseDurationMs(o.electionTtl), cluster: o.cluster,
-        checkpointEveryRecords: Number(o.checkpointEvery), walSegmentBytes: parseSizeBytes(o.walSegmentSize),
-        deadAfterMs: parseDurationMs(o.deadAfter), replicationDefault: Number(o.replication), log,
-        safeModeMinMs: parseDurationMs(o.safeModeWait), safeModeFraction: Number(o.safeModeFraction),
-        trashPeriodMs: parseDurationMs(o.trashPeriod), orphanGraceMs: parseDurationMs(o.orphanGrace),
-        pendingTimeoutMs: parseDurationMs(o.pendingTimeout), repairBytesPerSec: parseRate(o.repairBandwidth),
-        repairClonesMax: Number(o.repairConcurrency), balanceThresholdRatio: Number(o.balanceThreshold),
-        balanceIntervalMs: parseDurationMs(o.balanceInterval),
-        fillCapRatio: Number(o.fillCap),
+        id: o.id, dataDir: path.resolve(o.data), listen: o.listen, advertise: o.advertise,
+        adminListen: o.admin ?? defaultAdmin(o.listen, limits.masterAdminPortOffset),
+        peers: o.peers, etcd: o.etcd ? String(o.etcd).split(',').filter(Boolean) : undefined,
+        electionTtlMs: o.electionTtl, cluster: o.cluster,
+        checkpointEveryRecords: o.checkpointEvery, walSegmentBytes: o.walSegmentSize,
+        deadAfterMs: o.deadAfter, replicationDefault: o.replication, log,
+        safeModeMinMs: o.safeModeWait, safeModeFraction: o.safeModeFraction,
+        trashPeriodMs: o.trashPeriod, orphanGraceMs: o.orphanGrace,
+        pendingTimeoutMs: o.pendingTimeout, repairBytesPerSec: o.repairBandwidth,
+        repairClonesMax: o.repairConcurrency, balanceThresholdRatio: o.balanceThreshold,
+        balanceIntervalMs: o.balanceInterval,
+        fillCapRatio: o.fillCap,
       });
       await master.start();
       onSignals(() => master.stop());
@@ -120,32 +180,32 @@ program.command('master')
 
 program.command('chunkserver')
   .description('run a chunkserver')
-  .addOption(opt('--data <dir>', 'data directory (chunks, index, node id)', './gfs-data/chunkserver'))
-  .addOption(opt('--listen <host:port>', 'data-plane address to bind', '127.0.0.1:7101'))
-  .addOption(opt('--advertise <host:port>', 'address others dial (default: the bound one)'))
-  .addOption(opt('--admin <host:port>', 'admin HTTP address', '127.0.0.1:7201'))
-  .addOption(opt('--masters <list>', 'comma-separated master addresses', '127.0.0.1:7000'))
-  .addOption(opt('--tier <tier>', 'storage tier label', 'hot'))
-  .addOption(opt('--zone <zone>', 'failure-domain label', 'default'))
-  .addOption(opt('--heartbeat-interval <duration>', 'heartbeat period', '1s'))
-  .addOption(opt('--capacity <size>', 'report this capacity instead of the disk\'s (e.g. 10GiB)'))
-  .addOption(opt('--scrub-interval <duration>', 'the scrubber re-verifies every chunk once per this period', '7d'))
-  .addOption(opt('--scrub-rate <rate>', 'the scrubber never reads faster than this', '64MiB/s'))
-  .addOption(opt('--replicate-rate <rate>', 're-replication copies into this node at most this fast', '128MiB/s'))
-  .addOption(opt('--replicate-rate-busy <rate>', '...and at most this fast, in and out, while the node serves clients', '16MiB/s'))
-  .addOption(opt('--log-level <level>', 'pino log level', 'info'))
+  .addOption(opt('--data <dir>', 'data directory (chunks, index, node id)', undefined, './gfs-data/chunkserver'))
+  .addOption(opt('--listen <host:port>', 'data-plane address to bind', parseAddress, `127.0.0.1:${limits.chunkserverPortDefault}`))
+  .addOption(opt('--advertise <host:port>', 'address others dial (default: the bound one)', parseAddress))
+  .addOption(opt('--admin <host:port>', adminHelp(limits.chunkserverAdminPortOffset), parseAddress))
+  .addOption(opt('--masters <list>', 'comma-separated master addresses', undefined, `127.0.0.1:${limits.masterPortDefault}`))
+  .addOption(opt('--tier <tier>', 'storage tier label', undefined, 'hot'))
+  .addOption(opt('--zone <zone>', 'failure-domain label', undefined, 'default'))
+  .addOption(durationOpt('--heartbeat-interval <duration>', 'heartbeat period', limits.heartbeatIntervalMs, positive))
+  .addOption(sizeOpt('--capacity <size>', 'report this capacity instead of the disk\'s (e.g. 10GiB)'))
+  .addOption(durationOpt('--scrub-interval <duration>', 'the scrubber re-verifies every chunk once per this period', limits.scrubIntervalMs, positive))
+  .addOption(rateOpt('--scrub-rate <rate>', 'the scrubber never reads faster than this', limits.scrubBytesPerSec))
+  .addOption(rateOpt('--replicate-rate <rate>', 're-replication copies into this node at most this fast', limits.replicateBytesPerSec))
+  .addOption(rateOpt('--replicate-rate-busy <rate>', '...and at most this fast, in and out, while the node serves clients', limits.replicateBytesPerSecBusy))
+  .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
   .action(async (o) => {
     try {
       lockDataDir(o.data); // before anything in the dir is opened; held until exit
       await initChecksums();
       const log = createLogger('chunkserver', o.logLevel);
       const cs = new Chunkserver({
-        dataDir: path.resolve(o.data), listen: o.listen, advertise: o.advertise, adminListen: o.admin,
+        dataDir: path.resolve(o.data), listen: o.listen, advertise: o.advertise,
+        adminListen: o.admin ?? defaultAdmin(o.listen, limits.chunkserverAdminPortOffset),
         masters: String(o.masters).split(',').filter(Boolean), tier: o.tier, zone: o.zone,
-        heartbeatIntervalMs: parseDurationMs(o.heartbeatInterval), log,
-        capacityBytes: o.capacity ? parseSizeBytes(o.capacity) : undefined,
-        scrubIntervalMs: parseDurationMs(o.scrubInterval), scrubBytesPerSec: parseRate(o.scrubRate),
-        replicateBytesPerSec: parseRate(o.replicateRate), replicateBytesPerSecBusy: parseRate(o.replicateRateBusy),
+        heartbeatIntervalMs: o.heartbeatInterval, log, capacityBytes: o.capacity,
+        scrubIntervalMs: o.scrubInterval, scrubBytesPerSec: o.scrubRate,
+        replicateBytesPerSec: o.replicateRate, replicateBytesPerSecBusy: o.replicateRateBusy,
       });
       await cs.start();
       onSignals(() => cs.stop());
@@ -155,9 +215,9 @@ program.command('chunkserver')
 
 program.command('gateway')
   .description('run the HTTP gateway')
-  .addOption(opt('--masters <list>', 'comma-separated master addresses', '127.0.0.1:7000'))
-  .addOption(opt('--rest <host:port>', 'REST API address', '127.0.0.1:8080'))
-  .addOption(opt('--log-level <level>', 'pino log level', 'info'))
+  .addOption(opt('--masters <list>', 'comma-separated master addresses', undefined, `127.0.0.1:${limits.masterPortDefault}`))
+  .addOption(opt('--rest <host:port>', 'REST API address', parseAddress, `127.0.0.1:${limits.restPortDefault}`))
+  .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
   .action(async (o) => {
     try {
       await initChecksums();
@@ -169,34 +229,37 @@ program.command('gateway')
     } catch (e) { fail(e); }
   });
 
+/** gfs dev's port layout ends at base + 1080 (REST); chunkservers sit at base + 101.., their admin ports at base + 201... */
+const devPortSpan = 1080;
+const devChunkserversMax = 99;
+
 program.command('dev')
   .description('run a whole cluster on this machine: 1 master, N chunkservers, the gateway')
-  .addOption(opt('--data <dir>', 'data directory', './gfs-data'))
-  .addOption(opt('--base-port <n>', 'master port; chunkservers at +101.., REST at +1080 (0 = random ports)', '7000'))
-  .addOption(opt('--chunkservers <n>', 'number of chunkserver processes', '3'))
-  .addOption(opt('--dead-after <duration>', 'declare a silent chunkserver dead after', '30s'))
-  .addOption(opt('--heartbeat-interval <duration>', 'chunkserver heartbeat period', '1s'))
-  .addOption(opt('--scrub-interval <duration>', 'chunkservers re-verify every chunk once per this period (default 7d)'))
-  .addOption(opt('--scrub-rate <rate>', 'scrubber read rate cap per chunkserver (default 64MiB/s)'))
-  .addOption(opt('--replicate-rate <rate>', 're-replication copy rate per chunkserver (default 128MiB/s)'))
-  .addOption(opt('--trash-period <duration>', 'deleted files are purged after this (default 24h)'))
-  .addOption(opt('--orphan-grace <duration>', 'unreferenced replicas are deleted after this (default 1h)'))
-  .addOption(opt('--pending-timeout <duration>', 'writes whose writer is silent this long are aborted (default 1h)'))
-  .addOption(opt('--safe-mode-wait <duration>', 'no healing or deletes this long after start (default 5s)'))
-  .addOption(opt('--repair-bandwidth <rate>', 'cluster-wide re-replication bandwidth (default 512MiB/s)'))
-  .addOption(opt('--log-level <level>', 'log level of the servers (logs in DATA/logs/)', 'info'))
+  .addOption(opt('--data <dir>', 'data directory', undefined, './gfs-data'))
+  .addOption(integerOpt('--base-port <n>', `master port; its admin at +${limits.masterAdminPortOffset}, chunkservers at +101.. (admin +201..), REST at +${devPortSpan} (0 = random ports)`, 0, 65_535 - devPortSpan, limits.masterPortDefault))
+  .addOption(integerOpt('--chunkservers <n>', 'number of chunkserver processes', 1, devChunkserversMax, limits.replicationDefault))
+  .addOption(durationOpt('--dead-after <duration>', 'declare a silent chunkserver dead after', limits.deadAfterMs, positive))
+  .addOption(durationOpt('--heartbeat-interval <duration>', 'chunkserver heartbeat period', limits.heartbeatIntervalMs, positive))
+  .addOption(durationOpt('--scrub-interval <duration>', `chunkservers re-verify every chunk once per this period (default ${durationText(limits.scrubIntervalMs)})`, undefined, positive))
+  .addOption(rateOpt('--scrub-rate <rate>', `scrubber read rate cap per chunkserver (default ${sizeText(limits.scrubBytesPerSec)}/s)`))
+  .addOption(rateOpt('--replicate-rate <rate>', `re-replication copy rate per chunkserver (default ${sizeText(limits.replicateBytesPerSec)}/s)`))
+  .addOption(durationOpt('--trash-period <duration>', `deleted files are purged after this (default ${durationText(limits.trashPeriodMs)})`))
+  .addOption(durationOpt('--orphan-grace <duration>', `unreferenced replicas are deleted after this (default ${durationText(limits.orphanGraceMs)})`))
+  .addOption(durationOpt('--pending-timeout <duration>', `writes whose writer is silent this long are aborted (default ${durationText(limits.pendingFileTimeoutMs)})`))
+  .addOption(durationOpt('--safe-mode-wait <duration>', `no healing or deletes this long after start (default ${durationText(limits.safeModeMinMs)})`))
+  .addOption(rateOpt('--repair-bandwidth <rate>', `cluster-wide re-replication bandwidth (default ${sizeText(limits.repairBytesPerSec)}/s)`))
+  .addOption(opt('--log-level <level>', 'log level of the servers (logs in DATA/logs/)', undefined, 'info'))
   .addOption(new Option('--no-restart', 'leave a child that dies dead (default: restart it with backoff)'))
   .action(async (o) => {
     try {
       const dataDir = path.resolve(o.data);
       const cluster = await startDevCluster({
-        dataDir, basePort: Number(o.basePort), chunkservers: Number(o.chunkservers),
-        deadAfterMs: parseDurationMs(o.deadAfter), heartbeatIntervalMs: parseDurationMs(o.heartbeatInterval), logLevel: o.logLevel,
-        scrubIntervalMs: optionalMs(o.scrubInterval), scrubBytesPerSec: o.scrubRate ? parseRate(o.scrubRate) : undefined,
-        replicateBytesPerSec: o.replicateRate ? parseRate(o.replicateRate) : undefined,
-        trashPeriodMs: optionalMs(o.trashPeriod), orphanGraceMs: optionalMs(o.orphanGrace),
-        pendingTimeoutMs: optionalMs(o.pendingTimeout), safeModeMinMs: optionalMs(o.safeModeWait),
-        repairBytesPerSec: o.repairBandwidth ? parseRate(o.repairBandwidth) : undefined,
+        dataDir, basePort: o.basePort, chunkservers: o.chunkservers,
+        deadAfterMs: o.deadAfter, heartbeatIntervalMs: o.heartbeatInterval, logLevel: o.logLevel,
+        scrubIntervalMs: o.scrubInterval, scrubBytesPerSec: o.scrubRate, replicateBytesPerSec: o.replicateRate,
+        trashPeriodMs: o.trashPeriod, orphanGraceMs: o.orphanGrace,
+        pendingTimeoutMs: o.pendingTimeout, safeModeMinMs: o.safeModeWait,
+        repairBytesPerSec: o.repairBandwidth,
         restart: o.restart, report: (line) => process.stderr.write(`${line}\n`),
       });
       const file = await cluster.writeEndpoints();

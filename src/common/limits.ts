@@ -26,8 +26,45 @@ export const limits = {
   deadAfterMs: 30_000,
   /** Full chunk report period; deltas in between. */
   fullReportIntervalMs: 60_000,
+  /** A heartbeat RPC gives up after this many heartbeat intervals, so a slow master delays at most the next round or two... */
+  heartbeatTimeoutIntervals: 2,
+  /** ...and never sooner than this: a short --heartbeat-interval must not fail every call on a busy master. */
+  heartbeatTimeoutMinMs: 2_000,
+  /** A heartbeat's disk I/O rates average this long: smooths one burst, yet a cooled node takes chunks again within a balance interval or two. */
+  ioRateWindowMs: 10_000,
+  /** A node that moved client bytes this recently counts as busy: background copies yield to it. */
+  foregroundWindowMs: 1_000,
+  /** The master's "cluster busy" flag is believed this many heartbeats: it repeats it while clients keep going. */
+  clusterBusyHeartbeats: 2,
+
   /** Master election lease in etcd: a dead leader is replaced within about this long. */
   electionTtlMs: 5_000,
+  /** Connecting to etcd gives up after this: well under the TTL, so a dead endpoint costs one retry, not the lease. */
+  electionDialTimeoutMs: 2_000,
+  /** The members are read this many times per TTL: a new leader is seen within a tenth of a failover. */
+  electionPollsPerTtl: 10,
+  /** ...but never more often than this, whatever the TTL: polling is load on etcd. */
+  electionPollIntervalMinMs: 100,
+  /**
+   * A leader stops serving this long before its etcd lease could expire (at most a fifth
+   * of the TTL): covers clock-rate error and a keepalive answered late.
+   */
+  electionSafetyMarginMs: 1_000,
+  /**
+   * A failed campaign is retried after this, doubling per failure (with jitter) up to
+   * campaignBackoffMaxMs: etcd back after a blip is used at once...
+   */
+  campaignBackoffMinMs: 250,
+  /**
+   * ...and a master without etcd tries about once per TTL, not in a loop: a group left
+   * without etcd once spun at 50 % CPU each and grew to GBs (issue 9 item 4). At most a
+   * TTL, so once etcd is back a leader is elected within about two TTLs.
+   */
+  campaignBackoffMaxMs: 5_000,
+  /** Each backoff is drawn from [1 - this, 1] of its nominal value, so masters that failed together retry apart. */
+  campaignBackoffJitterRatio: 0.5,
+  /** Repeated election warnings (lease lost, etcd unreachable) are logged at most this often; the rest go to debug. */
+  electionWarnIntervalMs: 5_000,
   /** Primary lease; renewed through heartbeats, so it outlives many heartbeat intervals. */
   leaseMs: 60_000,
 
@@ -37,6 +74,12 @@ export const limits = {
   walRecordBytesMax: 4 * MiB,
   /** Checkpoint after this many records since the last one. */
   checkpointEveryRecords: 100_000,
+  /** WAL: the next segment is preallocated once the current one is this full, so it is ready before it is needed. */
+  walPreallocateAtRatio: 0.5,
+  /** WAL and checkpoint sequential I/O (reads, hashing, zero fill) in pieces this big: few syscalls, bounded memory. */
+  walIoPieceBytes: 1 * MiB,
+  /** WAL: a segment's zero tail is scanned in pieces this big (compared against a zero buffer of this size). */
+  walZeroScanBytes: 64 * KiB,
 
   /** Data plane: a frame larger than this is refused before it is buffered. */
   frameBytesMax: 1 * MiB + 4 * KiB,
@@ -56,9 +99,35 @@ export const limits = {
   readaheadBytes: 16 * MiB,
   /** Read stream piece: large enough to amortise a syscall and a verify, small enough for the socket. */
   readPieceBytes: 1 * MiB,
+  /**
+   * Chunkserver write-behind: after this many bytes an fdatasync starts in the background,
+   * so the kernel never holds a whole chunk of dirty pages and the acknowledged sync only
+   * has the last few MiB left to flush.
+   */
+  writeBehindFlushBytes: 8 * MiB,
+  /** A replica import (clone) flushes what it wrote this often, in the background, for the same reason. */
+  importFlushEveryBytes: 8 * MiB,
+  /** Piece writes of one import in flight at once: keeps the disk queue full without buffering a chunk. */
+  importWritesInFlightMax: 4,
 
   /** gRPC control calls time out after this; retries go to another master. */
   rpcTimeoutMs: 10_000,
+  /** Control-plane gRPC messages: a full chunk report of a big node fits, an attack does not. */
+  grpcMessageBytesMax: 64 * MiB,
+  /** gRPC keepalive ping period: a half-open connection to a dead master is noticed within seconds. */
+  grpcKeepaliveMs: 10_000,
+  /** ...and a ping unanswered this long closes the connection. */
+  grpcKeepaliveTimeoutMs: 5_000,
+  /** Reconnect quickly after a master restarts: gRPC's own backoff grows to minutes. */
+  grpcReconnectBackoffMinMs: 200,
+  grpcReconnectBackoffMaxMs: 2_000,
+  /** Replication messages between masters may carry a whole metadata image. */
+  replicationMessageBytesMax: 512 * MiB,
+  /** Masters redial a peer fast: the replication core retransmits every heartbeat and wants the link back within a few. */
+  replicationReconnectBackoffMinMs: 100,
+  replicationReconnectBackoffMaxMs: 1_000,
+  /** A replication message undelivered this long is dropped: the core retransmits what matters on its heartbeat. */
+  replicationDeliverTimeoutMs: 5_000,
   /** Data-plane socket idle timeout. */
   dataIdleTimeoutMs: 30_000,
   /**
@@ -189,6 +258,22 @@ export const limits = {
   fsckFilesMax: 10_000,
   /** gc --dry-run lists at most this many items in one answer. */
   gcItemsMax: 10_000,
+
+  // ---- ports and addresses of the servers (cli/gfs.ts; gfs dev uses the same layout) ----
+
+  /** A master's gRPC port when --listen is not given. */
+  masterPortDefault: 7000,
+  /** A chunkserver's data-plane port when --listen is not given (gfs dev: base + 101..). */
+  chunkserverPortDefault: 7101,
+  /** The gateway's REST port when --rest is not given (gfs dev: base + 1080). */
+  restPortDefault: 8080,
+  /**
+   * A master's admin HTTP port is its listen port plus this when --admin is not given
+   * (7000 → 7080, gfs dev's layout), so two masters on one host never share one.
+   */
+  masterAdminPortOffset: 80,
+  /** A chunkserver's admin port is its listen port plus this (7101 → 7201, gfs dev's layout). */
+  chunkserverAdminPortOffset: 100,
 
   // ---- data-dir lock and the gfs dev supervisor (DESIGN §12) ----
   /** Rounds of "the lock is stale, replace it" before giving up: each round loses only to another starter. */

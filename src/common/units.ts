@@ -23,6 +23,41 @@ export function parseSizeBytes(text: string): number {
   return Math.round(Number(m[1]) * SIZE_BYTES[unit]!);
 }
 
+/** ms as the shortest text parseDurationMs reads back exactly (`30s`, `24h`, `7d`, `1500ms`): defaults in --help. */
+export function durationText(ms: number): string {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    if (ms > 0 && ms % DURATION_MS[unit]! === 0) return `${ms / DURATION_MS[unit]!}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/** Bytes as the shortest binary-unit text parseSizeBytes reads back exactly (`64MiB`, `4KiB`, `1000`). */
+export function sizeText(bytes: number): string {
+  for (const unit of ['TiB', 'GiB', 'MiB', 'KiB'] as const) {
+    const n = SIZE_BYTES[unit.toLowerCase()]!;
+    if (bytes > 0 && bytes % n === 0) return `${bytes / n}${unit}`;
+  }
+  return String(bytes);
+}
+
+/** A whole number in [min, max] (counts, ports, replication goals): `abc`, `1.5` or `-1` are refused, never NaN. */
+export function parseInteger(text: string, min: number, max: number): number {
+  const n = /^\s*-?\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new GfsError('INVALID_ARGUMENT', `"${text}" is not a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** A decimal number in [min, max] (ratios and fractions). */
+export function parseDecimal(text: string, min: number, max: number): number {
+  const n = /^\s*-?(\d+(\.\d*)?|\.\d+)\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new GfsError('INVALID_ARGUMENT', `"${text}" is not a number from ${min} to ${max}`);
+  }
+  return n;
+}
+
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let i = 0;
