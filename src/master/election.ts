@@ -12,11 +12,19 @@
  * - A leader stops serving writes (`isLeaseValid()` false) before etcd can expire its
  *   lease and let another master win: validity runs from the moment a keepalive was
  *   *sent*, for TTL minus a safety margin for clock drift and scheduling delay.
+ * - At most one campaign runs at a time, and a failed one is retried only after a
+ *   jittered backoff that grows to about a TTL: a master without etcd costs a few calls
+ *   a second, not a loop (a lost lease once started a second campaign beside the first
+ *   on every failure, until the masters spun at 50 % CPU and grew to GBs).
+ * - A lease of a campaign that failed is given up, so an old key of ours never outranks
+ *   the key we campaign with.
  */
 import { EventEmitter } from 'node:events';
 import { Etcd3, type Lease } from 'etcd3';
 import type { Logger } from '../common/log';
-import { systemClock, type Clock } from '../common/clock';
+import { systemClock, type Clock, type Timer } from '../common/clock';
+import { limits } from '../common/limits';
+import { backoffMs, type BackoffPolicy } from '../common/backoff';
 
 export interface ElectionOptions {
   endpoints: string[];
@@ -30,6 +38,8 @@ export interface ElectionOptions {
   safetyMarginMs?: number;
   log: Logger;
   clock?: Clock;
+  /** Jitter for the campaign backoff (default Math.random). */
+  random?: () => number;
 }
 
 export interface LeaderInfo { memberId: string; value: string; epoch: number }
@@ -48,13 +58,29 @@ export class Election extends EventEmitter {
   private lastFiredMonoMs = 0;
   private stopped = false;
   private recampaigning = false;
-  private pollTimer: NodeJS.Timeout | undefined;
+  private pollTimer: Timer | undefined;
   private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly backoff: BackoffPolicy;
+  /** The one running campaign loop, if any. */
+  private campaigning: Promise<void> | undefined;
+  /** Ends the backoff wait now (stop). */
+  private wakeCampaign: (() => void) | undefined;
+  /** Campaigns that failed in a row: the backoff grows with them. */
+  private failures = 0;
+  /** Per warning: when it was last logged, and how many were held back since. */
+  private readonly warned = new Map<string, { atMonoMs: number; held: number }>();
 
   constructor(private readonly opts: ElectionOptions) {
     super();
     this.clock = opts.clock ?? systemClock;
-    this.client = new Etcd3({ hosts: opts.endpoints, dialTimeout: 2000 });
+    this.random = opts.random ?? Math.random;
+    this.backoff = {
+      minMs: Math.min(limits.campaignBackoffMinMs, opts.leaseTtlMs),
+      maxMs: Math.min(limits.campaignBackoffMaxMs, opts.leaseTtlMs),
+      jitterRatio: limits.campaignBackoffJitterRatio,
+    };
+    this.client = new Etcd3({ hosts: opts.endpoints, dialTimeout: limits.electionDialTimeoutMs });
   }
 
   /** Our current key is the lowest: an older key of ours (from a lost lease) does not count. */
@@ -75,12 +101,14 @@ export class Election extends EventEmitter {
     void this.campaignUntilDone();
     // Watching would be faster to react; polling at a fraction of the TTL is simpler,
     // bounded, and keeps working across etcd restarts without re-establishing watches.
-    this.pollTimer = setInterval(() => void this.refresh().catch((e) => this.onError(e)), Math.max(100, this.opts.leaseTtlMs / 10));
+    const pollMs = Math.max(limits.electionPollIntervalMinMs, this.opts.leaseTtlMs / limits.electionPollsPerTtl);
+    this.pollTimer = this.clock.every(pollMs, () => void this.refresh().catch((e) => this.onError(e)));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer?.cancel();
+    this.wakeCampaign?.();
     const wasLeader = this.announcedEpoch !== 0;
     this.leader = undefined;
     this.announcedEpoch = 0;
@@ -113,17 +141,36 @@ export class Election extends EventEmitter {
     }
   }
 
-  /** Campaigns, retrying while etcd is unreachable, until a key is in place or we stop. */
-  private async campaignUntilDone(): Promise<void> {
+  /**
+   * Campaigns, retrying with backoff while etcd is unreachable, until a key is in place or
+   * we stop. Joins the campaign already running instead of starting a second one.
+   */
+  private campaignUntilDone(): Promise<void> {
+    this.campaigning ??= this.campaignLoop().finally(() => { this.campaigning = undefined; });
+    return this.campaigning;
+  }
+
+  private async campaignLoop(): Promise<void> {
     while (!this.stopped) {
       try {
         await this.campaign();
+        this.failures = 0;
         return;
       } catch (e) {
         this.onError(e);
-        await new Promise((r) => setTimeout(r, Math.min(1000, this.opts.leaseTtlMs / 4)));
+        this.failures++;
+        await this.backoffWait(backoffMs(this.failures, this.backoff, this.random));
       }
     }
+  }
+
+  private backoffWait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.clock.after(ms, done);
+      const self = this;
+      function done(): void { timer.cancel(); self.wakeCampaign = undefined; resolve(); }
+      this.wakeCampaign = done;
+    });
   }
 
   private async campaign(): Promise<void> {
@@ -137,25 +184,42 @@ export class Election extends EventEmitter {
     });
     lease.on('lost', (err) => {
       if (lease !== this.lease || this.stopped) return;
-      this.opts.log.warn({ err: err.message }, 'election lease lost; campaigning again');
+      this.warn('lease-lost', { err: err.message }, 'election lease lost; campaigning again');
       this.lease = undefined;
       this.myEpoch = 0;
       this.validUntilMonoMs = 0;
+      // A campaign still running sees its lease gone and retries after its backoff.
       void this.refresh().catch((e) => this.onError(e)).then(() => this.campaignUntilDone());
     });
-    const grantedAt = this.clock.monoMs();
-    const leaseId = await lease.grant();
-    this.validUntilMonoMs = grantedAt + ttlSec * 1000 - this.margin();
-    this.myKey = `${this.opts.prefix}/members/${leaseId}`;
-    await lease.put(this.myKey).value(JSON.stringify({ memberId: this.opts.memberId, value: this.opts.value })).exec();
-    const res = await this.client.get(this.myKey).exec();
-    this.myEpoch = Number(res.kvs[0]!.create_revision);
+    try {
+      const grantedAt = this.clock.monoMs();
+      const leaseId = await lease.grant();
+      this.checkStillOurs(lease);
+      this.validUntilMonoMs = grantedAt + ttlSec * 1000 - this.margin();
+      this.myKey = `${this.opts.prefix}/members/${leaseId}`;
+      await lease.put(this.myKey).value(JSON.stringify({ memberId: this.opts.memberId, value: this.opts.value })).exec();
+      const res = await this.client.get(this.myKey).exec();
+      this.checkStillOurs(lease);
+      this.myEpoch = Number(res.kvs[0]!.create_revision);
+    } catch (e) {
+      // Give the lease up (or let it expire if etcd is gone): a key it may have put must
+      // not outlive this campaign and outrank the next one's.
+      if (this.lease === lease) { this.lease = undefined; this.validUntilMonoMs = 0; }
+      lease.revoke().catch(() => undefined);
+      throw e;
+    }
     this.opts.log.info({ key: this.myKey, createRevision: this.myEpoch }, 'campaigning for leadership');
     await this.refresh();
   }
 
+  /** The lease was lost, or we stopped, while a campaign awaited etcd. */
+  private checkStillOurs(lease: Lease): void {
+    if (this.stopped) throw new Error('election stopped');
+    if (lease !== this.lease) throw new Error('election lease lost while campaigning');
+  }
+
   private margin(): number {
-    return this.opts.safetyMarginMs ?? Math.min(1000, this.opts.leaseTtlMs / 5);
+    return this.opts.safetyMarginMs ?? Math.min(limits.electionSafetyMarginMs, this.opts.leaseTtlMs / 5);
   }
 
   /** Reads the members; the lowest create revision leads. */
@@ -195,14 +259,19 @@ export class Election extends EventEmitter {
   private onError(e: unknown): void {
     // Visible, but at most every few seconds: an election stuck on etcd must say why
     // (a CI run once saw three masters campaign and none lead for 15 s, with no trace).
-    const now = this.clock.monoMs();
-    if (now - this.lastErrorLogMonoMs >= 5000) {
-      this.lastErrorLogMonoMs = now;
-      this.opts.log.warn({ err: (e as Error).message }, 'election: etcd call failed; retrying');
-    } else {
-      this.opts.log.debug({ err: (e as Error).message }, 'election: etcd call failed; retrying');
-    }
+    this.warn('etcd-failed', { err: (e as Error).message }, 'election: etcd call failed; retrying');
   }
 
-  private lastErrorLogMonoMs = -Infinity;
+  /** Logs a warning at most once per electionWarnIntervalMs per kind, with how many were held back; the rest go to debug. */
+  private warn(kind: string, fields: Record<string, unknown>, msg: string): void {
+    const now = this.clock.monoMs();
+    const last = this.warned.get(kind);
+    if (last && now - last.atMonoMs < limits.electionWarnIntervalMs) {
+      last.held++;
+      this.opts.log.debug(fields, msg);
+      return;
+    }
+    this.warned.set(kind, { atMonoMs: now, held: 0 });
+    this.opts.log.warn(last?.held ? { ...fields, heldBack: last.held } : fields, msg);
+  }
 }
