@@ -23,6 +23,7 @@ import { GfsError, isGfsError } from '../common/errors';
 import { failpoint } from '../common/failpoints';
 import { limits } from '../common/limits';
 import { silentLogger, type Logger } from '../common/log';
+import { systemClock, type Clock } from '../common/clock';
 import { BufferPool } from '../common/buffer-pool';
 import { BlockSummer } from './block-summer';
 import {
@@ -51,6 +52,9 @@ export interface ChunkStoreOptions {
   log?: Logger;
   /** Tier label of chunks written here (e.g. "ssd", "hdd"). */
   tier?: string;
+  /** Timers, and mtimes unless nowMs is given (default systemClock). */
+  clock?: Clock;
+  /** Wall-clock ms for mtimes (default clock.nowMs). */
   nowMs?: () => number;
   /** Reported capacity; defaults to the file system's size (fs.statfs). For tests. */
   capacityBytes?: number;
@@ -99,6 +103,7 @@ export class ChunkStore {
     private readonly index: Level<string, IndexEntry>,
     private readonly log: Logger,
     private readonly tier: string,
+    private readonly clock: Clock,
     private readonly nowMs: () => number,
     private readonly capacityBytesOverride: number | undefined,
   ) {
@@ -123,7 +128,8 @@ export class ChunkStore {
     const log = (opts.log ?? silentLogger).child({ component: 'chunk-store' });
     await fs.mkdir(path.join(dataDir, chunksDirName), { recursive: true });
     const index = await openIndex(path.join(dataDir, indexDirName), log);
-    const store = new ChunkStore(dataDir, index, log, opts.tier ?? defaultTier, opts.nowMs ?? Date.now,
+    const clock = opts.clock ?? systemClock;
+    const store = new ChunkStore(dataDir, index, log, opts.tier ?? defaultTier, clock, opts.nowMs ?? (() => clock.nowMs()),
       opts.capacityBytes);
     try {
       await store.recover();
@@ -734,9 +740,9 @@ export class ChunkStore {
   whenIdle(handle: number, timeoutMs: number): Promise<void> {
     if (!this.mutators.has(handle) || timeoutMs <= 0) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
+      const timer = this.clock.after(timeoutMs, resolve);
       const list = this.idleWaiters.get(handle) ?? [];
-      list.push(() => { clearTimeout(timer); resolve(); });
+      list.push(() => { timer.cancel(); resolve(); });
       this.idleWaiters.set(handle, list);
     });
   }
@@ -831,10 +837,7 @@ function once(fn: () => void): () => void {
   };
 }
 
-/** Piece writes of one import in flight at once. */
-const importWritesInFlightMax = 4;
-/** An import flushes what it wrote this often, in the background. */
-const importFlushEveryBytes = 8 * 1024 * 1024;
+const { importWritesInFlightMax, importFlushEveryBytes } = limits;
 
 function checkVersion(version: number): void {
   if (!Number.isSafeInteger(version) || version < 0) throw new GfsError('INVALID_ARGUMENT', `bad chunk version ${version}`);

@@ -27,13 +27,8 @@ import {
 } from './chunk-format';
 import { fsyncDir, readFully, toStoreError, unlinkIfExists, writeBuffersMax, writeFully } from './file-io';
 
-/**
- * Write-behind: after this many bytes are written, an fdatasync of the data file is
- * started in the background, so the kernel never holds a whole chunk of dirty pages and
- * the acknowledged sync() only has the last few MiB left to flush. (Belongs in
- * common/limits.ts once that file is open for edits.)
- */
-export const writeBehindFlushBytes = 8 * 1024 * 1024;
+/** Write-behind: see limits.writeBehindFlushBytes. */
+export const writeBehindFlushBytes = limits.writeBehindFlushBytes;
 
 export interface ChunkWriter {
   readonly handle: number;

@@ -19,7 +19,7 @@ import { startAdminServer, newRegistry, type AdminServer } from '../common/admin
 import { callUnary, grpcChannelOptions } from '../common/grpc';
 import { limits } from '../common/limits';
 import type { Logger } from '../common/log';
-import { systemClock, type Clock } from '../common/clock';
+import { sleep, systemClock, type Clock, type Timer } from '../common/clock';
 import { ChunkStore } from './chunk-store';
 import { loadOrCreateNodeId } from './node-identity';
 import { DataServer } from './data-server';
@@ -55,13 +55,6 @@ export interface ChunkserverOptions {
 
 interface IoSample { readBytesPerSec: number; writeBytesPerSec: number; replicatedBytesTotal: number }
 
-/**
- * Heartbeats report disk I/O averaged over this long: long enough to smooth one burst,
- * short enough that a node that cooled down takes chunks and moves again within a
- * balance interval or two.
- */
-const ioRateWindowMs = 10_000;
-
 interface MasterLink {
   addr: string;
   client: MasterClient;
@@ -81,11 +74,11 @@ export class Chunkserver {
   private admin!: AdminServer;
   private metrics!: DataPlaneMetrics;
   private registry!: Registry;
-  private readonly foreground = new ForegroundActivity(() => this.clock.monoMs());
-  private readonly readRate = new IoRate(ioRateWindowMs);
-  private readonly writeRate = new IoRate(ioRateWindowMs);
+  private readonly foreground: ForegroundActivity;
+  private readonly readRate = new IoRate(limits.ioRateWindowMs);
+  private readonly writeRate = new IoRate(limits.ioRateWindowMs);
   private links: MasterLink[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private heartbeatsOk = 0;
   private readonly clock: Clock;
   private replicator!: Replicator;
@@ -95,6 +88,7 @@ export class Chunkserver {
 
   constructor(private readonly opts: ChunkserverOptions) {
     this.clock = opts.clock ?? systemClock;
+    this.foreground = new ForegroundActivity(() => this.clock.monoMs());
   }
 
   get dataAddr(): string { return this.data.addr; }
@@ -104,7 +98,7 @@ export class Chunkserver {
     const { log } = this.opts;
     this.nodeId = await loadOrCreateNodeId(this.opts.dataDir);
     this.store = await ChunkStore.open({
-      dir: this.opts.dataDir, log, tier: this.opts.tier, capacityBytes: this.opts.capacityBytes,
+      dir: this.opts.dataDir, log, tier: this.opts.tier, capacityBytes: this.opts.capacityBytes, clock: this.clock,
     });
     const registry = newRegistry('chunkserver');
     this.registry = registry;
@@ -130,7 +124,7 @@ export class Chunkserver {
       concurrencyMax: limits.replicateConcurrencyMax,
       fetch: (addr, handle, version, offset, length, urgent) => readReplica(addr, handle, version, offset, length, { background: true, urgent }),
       nowMs: () => this.clock.monoMs(),
-      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      sleep: (ms) => sleep(this.clock, ms),
       log: log.child({ component: 'replicator' }),
       onImported: (handle) => {
         for (const l of this.links) { l.changed.add(handle); l.removed.delete(handle); }
@@ -143,7 +137,7 @@ export class Chunkserver {
       store: this.store,
       intervalMs: this.opts.scrubIntervalMs ?? limits.scrubIntervalMs,
       rateBytesPerSec: this.opts.scrubBytesPerSec ?? limits.scrubBytesPerSec,
-      nowMs: () => this.clock.monoMs(),
+      clock: this.clock,
       log: log.child({ component: 'scrubber' }),
       onCorrupt: (handle) => this.markCorrupt(handle),
       registry,
@@ -168,12 +162,12 @@ export class Chunkserver {
     }));
     log.info({ nodeId: this.nodeId, addr: this.data.addr, admin: this.admin.addr, chunks: this.store.list().length }, 'chunkserver started');
     this.heartbeatAll();
-    this.timer = setInterval(() => this.heartbeatAll(), this.opts.heartbeatIntervalMs);
+    this.timer = this.clock.every(this.opts.heartbeatIntervalMs, () => this.heartbeatAll());
     this.scrubber.start();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.cancel();
     this.replicator?.close();
     await this.scrubber?.stop();
     for (const l of this.links) l.client.close();
@@ -235,13 +229,13 @@ export class Chunkserver {
         replicatedBytesTotal: io.replicatedBytesTotal,
         foregroundBusy: this.foreground.localBusy(),
       };
-      const res: HeartbeatResponse = await callUnary(link.client, link.client.heartbeat, req, Math.max(2000, this.opts.heartbeatIntervalMs * 2));
+      const timeoutMs = Math.max(limits.heartbeatTimeoutMinMs, this.opts.heartbeatIntervalMs * limits.heartbeatTimeoutIntervals);
+      const res: HeartbeatResponse = await callUnary(link.client, link.client.heartbeat, req, timeoutMs);
       this.heartbeatsOk++;
       for (const h of corrupt) link.corrupt.delete(h);
       if (full) { link.needFull = false; link.lastFullMonoMs = now; }
       if (res.needFullReport) link.needFull = true;
-      // Believed for two heartbeats: the master repeats it while clients keep going.
-      if (res.clusterBusy) this.foreground.noteClusterBusy(this.opts.heartbeatIntervalMs * 2);
+      if (res.clusterBusy) this.foreground.noteClusterBusy(this.opts.heartbeatIntervalMs * limits.clusterBusyHeartbeats);
       await this.runCommands(res);
     } catch (e) {
       // Not delivered: report the same changes next time.

@@ -5,11 +5,13 @@
  * network and CPU, and runs at full speed on an idle cluster (Ceph's recovery yields to
  * client I/O the same way). Copies of a chunk down to its last copy never slow down.
  */
+import { limits } from '../common/limits';
+
 export class ForegroundActivity {
   private lastMs = -Infinity;
   private clusterBusyUntilMs = -Infinity;
 
-  constructor(private readonly nowMs: () => number, private readonly windowMs = 1000) {}
+  constructor(private readonly nowMs: () => number, private readonly windowMs: number = limits.foregroundWindowMs) {}
 
   /** Foreground bytes moved just now. */
   note(): void {

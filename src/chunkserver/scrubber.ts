@@ -20,6 +20,7 @@ import { isGfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import type { Logger } from '../common/log';
 import { TokenBucket } from '../common/token-bucket';
+import { systemClock, type Clock } from '../common/clock';
 import type { ChunkStore } from './chunk-store';
 
 export interface ScrubberOptions {
@@ -27,7 +28,8 @@ export interface ScrubberOptions {
   intervalMs: number;
   rateBytesPerSec: number;
   rateMinBytesPerSec?: number;
-  nowMs: () => number;
+  /** Pacing and rest (default systemClock). */
+  clock?: Clock;
   log: Logger;
   onCorrupt: (handle: number) => void;
   registry?: Registry;
@@ -44,8 +46,11 @@ export class Scrubber {
   private readonly passes?: Counter;
   private readonly passSeconds?: Gauge;
   passesDone = 0;
+  private readonly clock: Clock;
+  private readonly nowMs = (): number => this.clock.monoMs();
 
   constructor(private readonly opts: ScrubberOptions) {
+    this.clock = opts.clock ?? systemClock;
     if (opts.registry) {
       this.scrubbedBytes = new Counter({ name: 'gfs_chunkserver_scrubbed_bytes_total', help: 'Chunk bytes re-verified by the scrubber', registers: [opts.registry] });
       this.foundCorrupt = new Counter({ name: 'gfs_chunkserver_scrub_corrupt_total', help: 'Chunks the scrubber found corrupt', registers: [opts.registry] });
@@ -73,11 +78,11 @@ export class Scrubber {
   private async loop(): Promise<void> {
     const minRate = this.opts.rateMinBytesPerSec ?? limits.scrubBytesPerSecMin;
     while (!this.stopped) {
-      const passStartMs = this.opts.nowMs();
+      const passStartMs = this.nowMs();
       const chunks = this.opts.store.list().sort((a, b) => a.handle - b.handle);
       const totalBytes = chunks.reduce((s, c) => s + cost(c.length), 0);
       const rate = Math.min(this.opts.rateBytesPerSec, Math.max(minRate, totalBytes / (this.opts.intervalMs / 1000)));
-      this.bucket = new TokenBucket(rate, limits.blockBytes, this.opts.nowMs);
+      this.bucket = new TokenBucket(rate, limits.blockBytes, this.nowMs);
       let corrupt = 0;
       for (const c of chunks) {
         await this.drainUrgent();
@@ -87,13 +92,13 @@ export class Scrubber {
       if (this.stopped) return;
       this.passesDone++;
       this.passes?.inc();
-      const passMs = this.opts.nowMs() - passStartMs;
+      const passMs = this.nowMs() - passStartMs;
       this.passSeconds?.set(passMs / 1000);
       this.opts.log.info({ chunks: chunks.length, bytes: totalBytes, corrupt, ms: Math.round(passMs), rateBytesPerSec: Math.round(rate) }, 'scrub pass done');
       // Rest until the interval is over; urgent VERIFYs are served meanwhile.
       for (;;) {
         await this.drainUrgent();
-        const restMs = passStartMs + this.opts.intervalMs - this.opts.nowMs();
+        const restMs = passStartMs + this.opts.intervalMs - this.nowMs();
         if (this.stopped || restMs <= 0) break;
         await this.sleep(restMs);
       }
@@ -111,7 +116,7 @@ export class Scrubber {
   /** Verifies one chunk; false only when it is found corrupt. */
   private async check(handle: number, length: number): Promise<boolean> {
     if (this.opts.store.busy(handle)) return true;
-    const bucket = this.bucket ?? new TokenBucket(this.opts.rateBytesPerSec, limits.blockBytes, this.opts.nowMs);
+    const bucket = this.bucket ?? new TokenBucket(this.opts.rateBytesPerSec, limits.blockBytes, this.nowMs);
     const waitMs = bucket.take(cost(length));
     if (waitMs > 0) await this.sleep(waitMs);
     if (this.stopped) return true;
@@ -135,8 +140,8 @@ export class Scrubber {
   /** Interruptible by stop() and verifySoon(). */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void { clearTimeout(timer); resolve(); }
+      const timer = this.clock.after(ms, done);
+      function done(): void { timer.cancel(); resolve(); }
       this.wake = done;
     });
   }

@@ -7,6 +7,7 @@
  * `sleep:<ms>` (stall).
  */
 import { GfsError } from './errors';
+import { sleep, systemClock } from './clock';
 
 type Action = { kind: 'crash' } | { kind: 'error' } | { kind: 'sleep'; ms: number };
 const active = new Map<string, Action>();
@@ -34,5 +35,5 @@ export async function failpoint(name: string): Promise<void> {
   if (!a) return;
   if (a.kind === 'crash') process.kill(process.pid, 'SIGKILL');
   if (a.kind === 'error') throw new GfsError('IO_ERROR', `failpoint ${name}`);
-  if (a.kind === 'sleep') await new Promise((r) => setTimeout(r, a.ms));
+  if (a.kind === 'sleep') await sleep(systemClock, a.ms);
 }

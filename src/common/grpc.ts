@@ -28,13 +28,12 @@ export function unaryHandler<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.han
 }
 
 export const grpcChannelOptions: grpc.ChannelOptions = {
-  'grpc.max_receive_message_length': 64 * 1024 * 1024,
-  'grpc.max_send_message_length': 64 * 1024 * 1024,
-  'grpc.keepalive_time_ms': 10_000,
-  'grpc.keepalive_timeout_ms': 5_000,
-  // Reconnect quickly after a master restarts: the default backoff grows to minutes.
-  'grpc.initial_reconnect_backoff_ms': 200,
-  'grpc.max_reconnect_backoff_ms': 2_000,
+  'grpc.max_receive_message_length': limits.grpcMessageBytesMax,
+  'grpc.max_send_message_length': limits.grpcMessageBytesMax,
+  'grpc.keepalive_time_ms': limits.grpcKeepaliveMs,
+  'grpc.keepalive_timeout_ms': limits.grpcKeepaliveTimeoutMs,
+  'grpc.initial_reconnect_backoff_ms': limits.grpcReconnectBackoffMinMs,
+  'grpc.max_reconnect_backoff_ms': limits.grpcReconnectBackoffMaxMs,
 };
 
 export async function bindServer(server: grpc.Server, listen: string): Promise<number> {

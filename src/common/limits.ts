@@ -46,10 +46,12 @@ export const limits = {
   /** ...but never more often than this, whatever the TTL: polling is load on etcd. */
   electionPollIntervalMinMs: 100,
   /**
-   * A leader stops serving this long before its etcd lease could expire (at most a fifth
-   * of the TTL): covers clock-rate error and a keepalive answered late.
+   * A leader stops serving this long before its etcd lease could expire: covers
+   * clock-rate error and a keepalive answered late...
    */
   electionSafetyMarginMs: 1_000,
+  /** ...and at most this share of a (short) TTL, so a leader still serves most of its lease. */
+  electionSafetyMarginTtlRatio: 0.2,
   /**
    * A failed campaign is retried after this, doubling per failure (with jitter) up to
    * campaignBackoffMaxMs: etcd back after a blip is used at once...

@@ -219,7 +219,7 @@ export class Election extends EventEmitter {
   }
 
   private margin(): number {
-    return this.opts.safetyMarginMs ?? Math.min(limits.electionSafetyMarginMs, this.opts.leaseTtlMs / 5);
+    return this.opts.safetyMarginMs ?? Math.min(limits.electionSafetyMarginMs, this.opts.leaseTtlMs * limits.electionSafetyMarginTtlRatio);
   }
 
   /** Reads the members; the lowest create revision leads. */

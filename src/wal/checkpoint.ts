@@ -13,6 +13,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { createXxh64, xxh64 } from '../common/checksum';
 import { GfsError } from '../common/errors';
+import { limits } from '../common/limits';
 import { writeFileAtomically } from './durable-fs';
 import { hex16 } from './segment';
 
@@ -31,7 +32,7 @@ const CHECKPOINT_TEMP_SUFFIX = '.tmp';
 /** A checkpoint that fails verification is renamed aside with this suffix, for inspection. */
 export const CHECKPOINT_CORRUPT_SUFFIX = '.corrupt';
 /** Images are hashed and verified in pieces so that neither wasm memory nor reads grow with the image. */
-const HASH_PIECE_BYTES = 1024 * 1024;
+const HASH_PIECE_BYTES = limits.walIoPieceBytes;
 
 export function checkpointFileName(index: number): string {
   return `checkpoint-${hex16(index)}.snap`;

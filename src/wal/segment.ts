@@ -20,6 +20,7 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { GfsError } from '../common/errors';
+import { limits } from '../common/limits';
 import { fsyncDir, writeFileAtomically, writeFully } from './durable-fs';
 import { decodeRecord, mayStartRecord, RECORD_LENGTH_BYTES, RECORD_LENGTH_MIN, type WalRecord } from './record';
 
@@ -32,9 +33,9 @@ const SEGMENT_TEMP_SUFFIX = '.tmp';
 /** The next segment while it is being preallocated, before it knows its first index. */
 export const PREALLOCATED_SEGMENT_NAME = 'wal-preallocated.tmp';
 /** Zero fill is written in pieces this big. */
-const ZERO_PIECE_BYTES = 1024 * 1024;
+const ZERO_PIECE_BYTES = limits.walIoPieceBytes;
 /** Sequential reads fetch this much at a time: many records per syscall, bounded memory per reader. */
-const READ_CHUNK_BYTES = 1024 * 1024;
+const READ_CHUNK_BYTES = limits.walIoPieceBytes;
 
 export function hex16(n: number): string {
   assert(Number.isSafeInteger(n) && n >= 0);
@@ -196,7 +197,7 @@ export async function scanSegment(file: string, nameFirstIndex: number, opts: Sc
   return { file, firstIndex: nameFirstIndex, lastIndex: expectedIndex - 1, validBytes: offset, zeroFillBytes: 0 };
 }
 
-const ZEROS = Buffer.alloc(64 * 1024);
+const ZEROS = Buffer.alloc(limits.walZeroScanBytes);
 
 /** Offset of the last non-zero byte, or -1 when all are zero. */
 function lastNonZeroByte(data: Buffer): number {

@@ -430,7 +430,7 @@ export class Wal {
     segment.bytes += data.length;
     segment.lastIndex = last.index;
     this.durable = last.index;
-    if (segment.bytes >= this.segmentBytes / 2) this.startPreallocation();
+    if (segment.bytes >= this.segmentBytes * limits.walPreallocateAtRatio) this.startPreallocation();
     this.stats.flushes++;
     this.stats.recordsWritten += records.length;
     this.stats.bytesWritten += data.length;

@@ -16,7 +16,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GfsError } from '../../common/errors';
 import type { Logger } from '../../common/log';
-import type { Clock } from '../../common/clock';
+import type { Clock, Timer } from '../../common/clock';
 import { Wal, writeFileAtomically } from '../../wal';
 import { Replica, replicationDefaults } from './replica';
 import { PeerTransport } from './transport';
@@ -70,11 +70,11 @@ export class ReplicatedLog {
   /** Outcomes of applied entries that a local proposal waits for, by index. */
   private readonly outcomes = new Map<number, Outcome>();
   private readonly proposalIndexes = new Set<number>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private closed = false;
 
   constructor(private readonly opts: ReplicatedLogOptions, durable: DurableState) {
-    this.transport = new PeerTransport(opts.id, opts.members);
+    this.transport = new PeerTransport(opts.id, opts.members, opts.clock);
     this.replica = new Replica({
       id: opts.id,
       members: [...opts.members.keys()],
@@ -89,12 +89,12 @@ export class ReplicatedLog {
 
   start(): void {
     const every = this.opts.heartbeatIntervalMs ?? replicationDefaults.heartbeatIntervalMs;
-    this.timer = setInterval(() => this.call(() => this.replica.tick()), every);
+    this.timer = this.opts.clock.every(every, () => this.call(() => this.replica.tick()));
   }
 
   close(): void {
     this.closed = true;
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.cancel();
     this.transport.close();
     for (const w of this.waiting.values()) w.reject(new GfsError('UNAVAILABLE', 'master is shutting down'));
     this.waiting.clear();

@@ -5,16 +5,18 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { ReplicationClient, ReplicationService, type PeerMessage } from '../../../gen/replication';
+import { limits } from '../../common/limits';
+import { systemClock, type Clock } from '../../common/clock';
 import type { Message, NodeId } from './types';
 
 /** Replication messages may carry a whole metadata image. */
-export const replicationMessageBytesMax = 512 * 1024 * 1024;
+export const replicationMessageBytesMax = limits.replicationMessageBytesMax;
 
 const channelOptions: grpc.ChannelOptions = {
   'grpc.max_send_message_length': replicationMessageBytesMax,
   'grpc.max_receive_message_length': replicationMessageBytesMax,
-  'grpc.initial_reconnect_backoff_ms': 100,
-  'grpc.max_reconnect_backoff_ms': 1000,
+  'grpc.initial_reconnect_backoff_ms': limits.replicationReconnectBackoffMinMs,
+  'grpc.max_reconnect_backoff_ms': limits.replicationReconnectBackoffMaxMs,
 };
 
 /** Several messages to one peer go in one call; the receiver handles them in order. */
@@ -78,7 +80,7 @@ export class PeerTransport {
   private readonly queued = new Map<NodeId, Message[]>();
   private flushScheduled = false;
 
-  constructor(private readonly self: NodeId, private readonly peers: ReadonlyMap<NodeId, string>) {}
+  constructor(private readonly self: NodeId, private readonly peers: ReadonlyMap<NodeId, string>, private readonly clock: Clock = systemClock) {}
 
   send(to: NodeId, msg: Message): void {
     let q = this.queued.get(to);
@@ -104,7 +106,7 @@ export class PeerTransport {
       client = new ReplicationClient(addr, grpc.credentials.createInsecure(), channelOptions);
       this.clients.set(to, client);
     }
-    client.deliver(encodeMessage(this.self, msg), new grpc.Metadata(), { deadline: Date.now() + 5000 }, () => undefined);
+    client.deliver(encodeMessage(this.self, msg), new grpc.Metadata(), { deadline: this.clock.nowMs() + limits.replicationDeliverTimeoutMs }, () => undefined);
   }
 
   close(): void {
