@@ -157,6 +157,7 @@ export class Election extends EventEmitter {
         this.failures = 0;
         return;
       } catch (e) {
+        if (this.stopped) return;
         this.onError(e);
         this.failures++;
         await this.backoffWait(backoffMs(this.failures, this.backoff, this.random));
