@@ -133,7 +133,7 @@ program.command('master')
   .addOption(opt('--id <id>', 'master id', undefined, 'm1'))
   .addOption(opt('--peers <list>', 'the master group as id=host:port,... (this master included); needs --etcd', parsePeers))
   .addOption(opt('--etcd <urls>', 'etcd endpoints for the leader election, comma-separated'))
-  .addOption(durationOpt('--election-ttl <duration>', 'election lease TTL: a dead leader is replaced within about this long', limits.electionTtlMs, 1000))
+  .addOption(durationOpt('--election-ttl <duration>', 'election lease TTL: a dead leader is replaced within about this long', limits.electionTtlMs, limits.electionTtlMinMs))
   .addOption(opt('--cluster <name>', 'election prefix in etcd, one per gfs cluster', undefined, 'default'))
   .addOption(integerOpt('--checkpoint-every <n>', 'checkpoint the metadata after this many log entries', 1, 1e9, limits.checkpointEveryRecords))
   .addOption(sizeOpt('--wal-segment-size <size>', 'WAL segment size', limits.walSegmentBytes))
@@ -229,15 +229,11 @@ program.command('gateway')
     } catch (e) { fail(e); }
   });
 
-/** gfs dev's port layout ends at base + 1080 (REST); chunkservers sit at base + 101.., their admin ports at base + 201... */
-const devPortSpan = 1080;
-const devChunkserversMax = 99;
-
 program.command('dev')
   .description('run a whole cluster on this machine: 1 master, N chunkservers, the gateway')
   .addOption(opt('--data <dir>', 'data directory', undefined, './gfs-data'))
-  .addOption(integerOpt('--base-port <n>', `master port; its admin at +${limits.masterAdminPortOffset}, chunkservers at +101.. (admin +201..), REST at +${devPortSpan} (0 = random ports)`, 0, 65_535 - devPortSpan, limits.masterPortDefault))
-  .addOption(integerOpt('--chunkservers <n>', 'number of chunkserver processes', 1, devChunkserversMax, limits.replicationDefault))
+  .addOption(integerOpt('--base-port <n>', `master port; its admin at +${limits.masterAdminPortOffset}, chunkservers at +101.. (admin +201..), REST at +${limits.devRestPortOffset} (0 = random ports)`, 0, 65_535 - limits.devRestPortOffset, limits.masterPortDefault))
+  .addOption(integerOpt('--chunkservers <n>', 'number of chunkserver processes', 1, limits.devChunkserversMax, limits.replicationDefault))
   .addOption(durationOpt('--dead-after <duration>', 'declare a silent chunkserver dead after', limits.deadAfterMs, positive))
   .addOption(durationOpt('--heartbeat-interval <duration>', 'chunkserver heartbeat period', limits.heartbeatIntervalMs, positive))
   .addOption(durationOpt('--scrub-interval <duration>', `chunkservers re-verify every chunk once per this period (default ${durationText(limits.scrubIntervalMs)})`, undefined, positive))

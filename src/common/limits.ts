@@ -39,6 +39,8 @@ export const limits = {
 
   /** Master election lease in etcd: a dead leader is replaced within about this long. */
   electionTtlMs: 5_000,
+  /** etcd grants leases in whole seconds, at least one. */
+  electionTtlMinMs: 1_000,
   /** Connecting to etcd gives up after this: well under the TTL, so a dead endpoint costs one retry, not the lease. */
   electionDialTimeoutMs: 2_000,
   /** The members are read this many times per TTL: a new leader is seen within a tenth of a failover. */
@@ -276,6 +278,10 @@ export const limits = {
   masterAdminPortOffset: 80,
   /** A chunkserver's admin port is its listen port plus this (7101 → 7201, gfs dev's layout). */
   chunkserverAdminPortOffset: 100,
+  /** gfs dev puts the REST port at base + this, the top of its layout (base + 101.. chunkservers, + 201.. their admin ports). */
+  devRestPortOffset: 1080,
+  /** gfs dev runs at most this many chunkservers: more would run their ports into their admin ports (+101.. vs +201..). */
+  devChunkserversMax: 99,
 
   // ---- data-dir lock and the gfs dev supervisor (DESIGN §12) ----
   /** Rounds of "the lock is stale, replace it" before giving up: each round loses only to another starter. */

@@ -53,7 +53,7 @@ t.test('limits: background copies and the scrubber stay under their caps', async
 });
 
 t.test('limits: the election lease outlives the replication heartbeat and the safety margin; a campaign backs off at most a TTL', async (t) => {
-  t.ok(limits.electionTtlMs >= 1000 && limits.electionTtlMs % 1000 === 0, 'etcd leases are whole seconds, at least one');
+  t.ok(limits.electionTtlMs >= limits.electionTtlMinMs && limits.electionTtlMs % 1000 === 0, 'etcd leases are whole seconds, at least one');
   t.ok(limits.electionTtlMs >= 10 * replicationDefaults.heartbeatIntervalMs, 'followers hear the leader many times per lease');
   t.ok(limits.electionSafetyMarginMs <= limits.electionTtlMs * limits.electionSafetyMarginTtlRatio, 'a leader serves most of its lease');
   t.ok(limits.electionTtlMs / limits.electionPollsPerTtl >= limits.electionPollIntervalMinMs, 'the default TTL polls at its planned rate');
@@ -73,6 +73,8 @@ t.test('limits: default ports and their admin ports never collide, for up to 20 
     chunkserver: limits.chunkserverPortDefault,
     'chunkserver admin': limits.chunkserverPortDefault + limits.chunkserverAdminPortOffset,
   };
+  t.equal(limits.restPortDefault, limits.masterPortDefault + limits.devRestPortOffset, 'gfs dev at its default base port uses the default REST port');
+  t.ok(101 + limits.devChunkserversMax <= 201, 'gfs dev chunkserver ports stay below their admin ports');
   const owner = new Map<number, string>([[limits.restPortDefault, 'rest']]);
   for (const [kind, first] of Object.entries(kinds)) {
     for (let i = 0; i < 20; i++) {
