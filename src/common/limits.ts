@@ -60,11 +60,12 @@ export const limits = {
    */
   campaignBackoffMinMs: 250,
   /**
-   * ...and a master without etcd tries about once per TTL, not in a loop: a group left
-   * without etcd once spun at 50 % CPU each and grew to GBs (issue 9 item 4). At most a
-   * TTL, so once etcd is back a leader is elected within about two TTLs.
+   * ...and a master without etcd tries every few seconds, not in a loop: a group left
+   * without etcd once spun at 50 % CPU each and grew to GBs (issue 9 item 4)...
    */
   campaignBackoffMaxMs: 5_000,
+  /** ...and at most this share of the TTL, so once etcd is back a leader is elected about as fast as after a leader's death. */
+  campaignBackoffMaxTtlRatio: 0.5,
   /** Each backoff is drawn from [1 - this, 1] of its nominal value, so masters that failed together retry apart. */
   campaignBackoffJitterRatio: 0.5,
   /** Repeated election warnings (lease lost, etcd unreachable) are logged at most this often; the rest go to debug. */

@@ -77,7 +77,7 @@ export class Election extends EventEmitter {
     this.random = opts.random ?? Math.random;
     this.backoff = {
       minMs: Math.min(limits.campaignBackoffMinMs, opts.leaseTtlMs),
-      maxMs: Math.min(limits.campaignBackoffMaxMs, opts.leaseTtlMs),
+      maxMs: Math.max(limits.campaignBackoffMinMs, Math.min(limits.campaignBackoffMaxMs, opts.leaseTtlMs * limits.campaignBackoffMaxTtlRatio)),
       jitterRatio: limits.campaignBackoffJitterRatio,
     };
     this.client = new Etcd3({ hosts: opts.endpoints, dialTimeout: limits.electionDialTimeoutMs });
@@ -167,9 +167,8 @@ export class Election extends EventEmitter {
 
   private backoffWait(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      const done = (): void => { timer.cancel(); this.wakeCampaign = undefined; resolve(); };
       const timer = this.clock.after(ms, done);
-      const self = this;
-      function done(): void { timer.cancel(); self.wakeCampaign = undefined; resolve(); }
       this.wakeCampaign = done;
     });
   }

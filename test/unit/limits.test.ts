@@ -58,8 +58,10 @@ t.test('limits: the election lease outlives the replication heartbeat and the sa
   t.ok(limits.electionSafetyMarginMs <= limits.electionTtlMs * limits.electionSafetyMarginTtlRatio, 'a leader serves most of its lease');
   t.ok(limits.electionTtlMs / limits.electionPollsPerTtl >= limits.electionPollIntervalMinMs, 'the default TTL polls at its planned rate');
   t.ok(limits.electionDialTimeoutMs < limits.electionTtlMs, 'a dead etcd endpoint costs less than a lease');
-  t.ok(limits.campaignBackoffMinMs * 2 <= limits.campaignBackoffMaxMs, 'the backoff grows');
-  t.ok(limits.campaignBackoffMaxMs <= limits.electionTtlMs, 'once etcd is back, a leader is elected within about two TTLs');
+  const backoffMaxMs = Math.min(limits.campaignBackoffMaxMs, limits.electionTtlMs * limits.campaignBackoffMaxTtlRatio);
+  t.ok(limits.campaignBackoffMinMs * 2 <= backoffMaxMs, 'the backoff grows');
+  t.ok(backoffMaxMs <= limits.electionTtlMs, 'once etcd is back, a leader is elected within about two TTLs');
+  t.ok(limits.campaignBackoffMaxTtlRatio > 0 && limits.campaignBackoffMaxTtlRatio <= 1);
   t.ok(limits.campaignBackoffMinMs >= limits.electionPollIntervalMinMs, 'a failing campaign costs no more than polling');
   t.ok(limits.campaignBackoffJitterRatio > 0 && limits.campaignBackoffJitterRatio < 1, 'masters that failed together retry apart, and never at once');
   t.ok(limits.electionWarnIntervalMs >= limits.campaignBackoffMaxMs, 'a master without etcd logs a warning at most once per attempt');

@@ -74,7 +74,7 @@ export class ReplicatedLog {
   private closed = false;
 
   constructor(private readonly opts: ReplicatedLogOptions, durable: DurableState) {
-    this.transport = new PeerTransport(opts.id, opts.members, opts.clock);
+    this.transport = new PeerTransport(opts.id, opts.members);
     this.replica = new Replica({
       id: opts.id,
       members: [...opts.members.keys()],

@@ -6,7 +6,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReplicationClient, ReplicationService, type PeerMessage } from '../../../gen/replication';
 import { limits } from '../../common/limits';
-import { systemClock, type Clock } from '../../common/clock';
 import type { Message, NodeId } from './types';
 
 /** Replication messages may carry a whole metadata image. */
@@ -80,7 +79,7 @@ export class PeerTransport {
   private readonly queued = new Map<NodeId, Message[]>();
   private flushScheduled = false;
 
-  constructor(private readonly self: NodeId, private readonly peers: ReadonlyMap<NodeId, string>, private readonly clock: Clock = systemClock) {}
+  constructor(private readonly self: NodeId, private readonly peers: ReadonlyMap<NodeId, string>) {}
 
   send(to: NodeId, msg: Message): void {
     let q = this.queued.get(to);
@@ -106,7 +105,8 @@ export class PeerTransport {
       client = new ReplicationClient(addr, grpc.credentials.createInsecure(), channelOptions);
       this.clients.set(to, client);
     }
-    client.deliver(encodeMessage(this.self, msg), new grpc.Metadata(), { deadline: this.clock.nowMs() + limits.replicationDeliverTimeoutMs }, () => undefined);
+    // A gRPC deadline is real wall-clock time on the real network, whatever clock drives the core.
+    client.deliver(encodeMessage(this.self, msg), new grpc.Metadata(), { deadline: Date.now() + limits.replicationDeliverTimeoutMs }, () => undefined);
   }
 
   close(): void {
