@@ -5,20 +5,18 @@
  */
 import t from 'tap';
 import fs from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { cluster, eventually } from './helpers';
 import { startEtcd } from './etcd';
+import { processCpuSec } from '../../bench/lib/proc-stat';
 
-const clockTicksPerSec = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-const pageBytes = Number(execFileSync('getconf', ['PAGESIZE']).toString().trim()) || 4096;
 const MiB = 1024 * 1024;
 
-/** CPU seconds used so far (user + system) and resident bytes, from /proc/PID/stat. */
+/** CPU seconds used so far (user + system) and resident bytes (VmRSS in /proc/PID/status). */
 function usage(pid: number): { cpuSec: number; rssBytes: number } {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { cpuSec: (Number(f[11]) + Number(f[12])) / clockTicksPerSec, rssBytes: Number(f[21]) * pageBytes };
+  const rssKiB = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  const cpuSec = processCpuSec(pid);
+  if (cpuSec === undefined || rssKiB === undefined) throw new Error(`process ${pid} is gone`);
+  return { cpuSec, rssBytes: Number(rssKiB) * 1024 };
 }
 
 function countLines(file: string, text: string): number {
