@@ -18,7 +18,7 @@ import type { Clock } from '../common/clock';
 import { limits } from '../common/limits';
 import type { Logger } from '../common/log';
 import { formatDuration } from '../common/units';
-import type { CommandOutbox } from '../master/chunk-commands';
+import type { CommandOutbox } from '../master/lifecycle/chunk-commands';
 import type { ApplyResult, MetaState } from '../master/meta-state';
 import type { NodeRegistry } from '../master/registry';
 import { abandonedWrites, orphanCandidates, orphanDeletes, OrphanTracker, trashExpiry } from './gc-plan';

@@ -8,7 +8,7 @@
  * chunk checked is any of these. Empty chunks have nothing to lose and always pass.
  */
 import type { FsckChunk, FsckFile, FsckResponse } from '../../gen/gfs';
-import { chunkProblem, type ChunkHealth, type HealChunk } from './healing';
+import { chunkProblem, type ChunkHealth, type HealChunk } from './lifecycle/heal-plan';
 
 export interface FsckInputFile {
   path: string;

@@ -39,14 +39,14 @@ import { Election } from './election';
 import { MetaState, type ApplyResult, type FileNode } from './meta-state';
 import { NodeRegistry, type NodeEntry } from './registry';
 import { choosePlacement } from './placement';
-import { CommandOutbox, type PendingCommand } from './chunk-commands';
-import { Healer } from './healer';
-import { Balancer } from './balancer';
-import { SafeMode } from './safe-mode';
-import { assessChunk, chooseTrim, planHealing, readableReplicas, replicaVerdict, type ChunkHealth, type HealChunk } from './healing';
+import { CommandOutbox, type PendingCommand } from './lifecycle/chunk-commands';
+import { Healer } from './lifecycle/healer';
+import { Balancer } from './lifecycle/balancer';
+import { SafeMode } from './lifecycle/safe-mode';
+import { assessChunk, chooseTrim, planHealing, readableReplicas, replicaVerdict, type ChunkHealth, type HealChunk } from './lifecycle/heal-plan';
 import { buildFsck } from './fsck';
 import { Collector } from '../gc/collector';
-import { accountSpace, spaceClass, type SpaceSplit } from '../gc/space';
+import { accountSpace, spaceClass, type SpaceSplit } from './lifecycle/space';
 import { formatBytes } from '../common/units';
 
 /** WAL record type for a protobuf-encoded MetaOp. */

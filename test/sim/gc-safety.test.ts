@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/common/log';
 import type { Clock } from '../../src/common/clock';
 import { MetaState } from '../../src/master/meta-state';
 import { NodeRegistry } from '../../src/master/registry';
-import { CommandOutbox } from '../../src/master/chunk-commands';
+import { CommandOutbox } from '../../src/master/lifecycle/chunk-commands';
 import { Collector } from '../../src/gc/collector';
 import { GfsError } from '../../src/common/errors';
 

@@ -7,7 +7,7 @@ import t from 'tap';
 import { MetaOp } from '../../gen/gfs';
 import { MetaState } from '../../src/master/meta-state';
 import { abandonedWrites, orphanCandidates, orphanDeletes, OrphanTracker, trashExpiry } from '../../src/gc/gc-plan';
-import { accountSpace, spaceClass } from '../../src/gc/space';
+import { accountSpace, spaceClass } from '../../src/master/lifecycle/space';
 
 
 t.test('gc: trash expires after the trash period, oldest first', async (t) => {

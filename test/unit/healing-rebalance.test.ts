@@ -4,8 +4,8 @@
  * failure with GFS_SEED=<seed>.
  */
 import t from 'tap';
-import { planRebalance, type BalanceInput, type BalanceNode } from '../../src/master/rebalance';
-import { planHealing, type HealChunk } from '../../src/master/healing';
+import { planRebalance, type BalanceInput, type BalanceNode } from '../../src/master/lifecycle/balance-plan';
+import { planHealing, type HealChunk } from '../../src/master/lifecycle/heal-plan';
 import type { ReplicaView } from '../../src/master/registry';
 import { ioReference, isIoHot } from '../../src/master/placement';
 import { prng } from './prng';

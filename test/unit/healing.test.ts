@@ -5,10 +5,10 @@
  */
 import t from 'tap';
 import { prng } from './prng';
-import { assessChunk, chooseTrim, chunkProblem, planHealing, type HealChunk, type HealNode, type HealingInput, type InflightClone } from '../../src/master/healing';
+import { assessChunk, chooseTrim, chunkProblem, planHealing, type HealChunk, type HealNode, type HealingInput, type InflightClone } from '../../src/master/lifecycle/heal-plan';
 import type { ReplicaView } from '../../src/master/registry';
-import { SafeMode } from '../../src/master/safe-mode';
-import { CommandOutbox } from '../../src/master/chunk-commands';
+import { SafeMode } from '../../src/master/lifecycle/safe-mode';
+import { CommandOutbox } from '../../src/master/lifecycle/chunk-commands';
 import { TokenBucket } from '../../src/common/token-bucket';
 import { ChunkCommand_Kind } from '../../gen/gfs';
 

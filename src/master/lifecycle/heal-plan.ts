@@ -18,8 +18,8 @@
  * - Chunks being written (not committed) are left alone: their length is not final.
  * - A clone's target holds no copy of the chunk and is not already receiving it.
  */
-import type { ReplicaView } from './registry';
-import { choosePlacement, type PlacementCandidate } from './placement';
+import type { ReplicaView } from '../registry';
+import { choosePlacement, type PlacementCandidate } from '../placement';
 
 export interface HealNode extends PlacementCandidate {
   /** Alive and its full report received. */

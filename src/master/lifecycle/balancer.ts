@@ -13,14 +13,14 @@
  * Nodes are handed to the planner with their recent disk I/O and their open writes plus
  * the clones they are copying in, so moves avoid (and postpone around) busy disks.
  */
-import type { BalanceProgress } from '../../gen/gfs';
-import type { Clock } from '../common/clock';
-import { limits } from '../common/limits';
-import type { Logger } from '../common/log';
+import type { BalanceProgress } from '../../../gen/gfs';
+import type { Clock } from '../../common/clock';
+import { limits } from '../../common/limits';
+import type { Logger } from '../../common/log';
 import type { CommandOutbox } from './chunk-commands';
-import type { HealChunk } from './healing';
-import { planRebalance, type BalanceMove, type BalancePlan } from './rebalance';
-import type { NodeRegistry } from './registry';
+import type { HealChunk } from './heal-plan';
+import { planRebalance, type BalanceMove, type BalancePlan } from './balance-plan';
+import type { NodeRegistry } from '../registry';
 
 export interface BalancerOptions {
   /** 0 disables automatic rounds (gfsctl balance still runs one). */

@@ -27,9 +27,9 @@
  * - A node with hot I/O is neither a source nor a target; load never overrides the fill
  *   rules above (it only orders the nodes they allow).
  */
-import type { ReplicaView } from './registry';
-import { assessChunk, type HealChunk } from './healing';
-import { ioPenalty, ioReference, isIoHot, type NodeLoad } from './placement';
+import type { ReplicaView } from '../registry';
+import { assessChunk, type HealChunk } from './heal-plan';
+import { ioPenalty, ioReference, isIoHot, type NodeLoad } from '../placement';
 
 export interface BalanceNode extends NodeLoad {
   id: string;

@@ -7,8 +7,8 @@
  * writing + other = used (other is clamped at 0 when reports and usage disagree for a
  * moment).
  */
-import type { ReplicaVerdict } from '../master/healing';
-import type { InodeLocation } from '../master/meta-state';
+import type { ReplicaVerdict } from './heal-plan';
+import type { InodeLocation } from '../meta-state';
 
 export type SpaceClass = 'live' | 'trash' | 'orphan' | 'stale' | 'corrupt' | 'overReplicated' | 'writing';
 

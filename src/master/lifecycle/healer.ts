@@ -9,14 +9,14 @@
  * - Bytes scheduled for cloning never exceed the cluster repair bandwidth over time
  *   (token bucket with a burst of one second, and at least one chunk).
  */
-import type { RepairProgress } from '../../gen/gfs';
-import { limits } from '../common/limits';
-import type { Logger } from '../common/log';
-import type { Clock } from '../common/clock';
-import { TokenBucket } from '../common/token-bucket';
+import type { RepairProgress } from '../../../gen/gfs';
+import { limits } from '../../common/limits';
+import type { Logger } from '../../common/log';
+import type { Clock } from '../../common/clock';
+import { TokenBucket } from '../../common/token-bucket';
 import type { CommandOutbox, PendingClone } from './chunk-commands';
-import { planHealing, type HealChunk, type HealNode, type HealingSummary } from './healing';
-import type { NodeRegistry } from './registry';
+import { planHealing, type HealChunk, type HealNode, type HealingSummary } from './heal-plan';
+import type { NodeRegistry } from '../registry';
 
 export interface HealerOptions {
   repairBytesPerSec: number;

@@ -12,9 +12,9 @@
  *   present), or forgotten after a timeout so the next plan can decide again.
  * - At most one clone per (handle, target) is outstanding.
  */
-import type { ChunkCommand } from '../../gen/gfs';
-import { ChunkCommand_Kind } from '../../gen/gfs';
-import type { DeleteReason } from './healing';
+import type { ChunkCommand } from '../../../gen/gfs';
+import { ChunkCommand_Kind } from '../../../gen/gfs';
+import type { DeleteReason } from './heal-plan';
 
 export type DeleteKind = DeleteReason | 'orphan';
 
