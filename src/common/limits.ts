@@ -302,6 +302,36 @@ export const limits = {
 
   /** statusAll gives up on one master after this: a live one answers in milliseconds, a dead one must not hold up the rest. */
   statusAllTimeoutMs: 3_000,
+
+  // ---- master process, RPC service and lifecycle drivers (issue 8, helper A) ----
+  /** gRPC messages the master accepts: a full chunk report of a large chunkserver fits. */
+  masterGrpcMessageBytesMax: 512 * MiB,
+  /** A standalone master makes itself leader at once; this only bounds a broken log's recovery. */
+  standaloneServingTimeoutMs: 30_000,
+  /** How often start() polls the log for serving: short, start-up latency is what tests wait on. */
+  servingPollMs: 10,
+  /** The master's housekeeping tick (dead nodes, checkpoints) runs deadAfter/this often... */
+  masterTicksPerDeadAfter: 4,
+  /** ...but never less often than this (a node's death is noticed within a second)... */
+  masterTickMaxMs: 1_000,
+  /** ...nor more often than this (the tick walks the registry). */
+  masterTickMinMs: 100,
+  /** The next lifecycle round waits this many times the last round's run time: ~10% of a core at most. */
+  lifecycleCpuShareInverse: 10,
+  /** How often the etcd lease's validity is copied into the replication core: well under its TTL. */
+  electionLeasePollMs: 100,
+  /** In safe mode an allocation re-checks for enough chunkservers this often. */
+  allocateWaitPollMs: 100,
+  /** A list without a limit answers at most this many entries. */
+  listEntriesDefault: 10_000,
+  /** No list answers more than this many entries, whatever it asks (bounded message size). */
+  listEntriesMax: 100_000,
+  /** The repair rate (and so the ETA) is averaged over this window: smooths chunk-sized steps. */
+  repairRateWindowMs: 10_000,
+  /** The rebalance rate is averaged over this window: moves are rarer than clones. */
+  balanceRateWindowMs: 60_000,
+  /** A rebalance move not finished within this many command timeouts is dropped and decided again. */
+  balanceMoveTimeoutCommands: 4,
 } as const;
 
 export type Limits = typeof limits;

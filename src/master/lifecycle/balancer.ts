@@ -20,7 +20,7 @@ import type { Logger } from '../../common/log';
 import type { CommandOutbox } from './chunk-commands';
 import type { HealChunk } from './heal-plan';
 import { planRebalance, type BalanceMove, type BalancePlan } from './balance-plan';
-import type { NodeRegistry } from '../registry';
+import type { NodeRegistry, ReplicaView } from '../registry';
 
 export interface BalancerOptions {
   /** 0 disables automatic rounds (gfsctl balance still runs one). */
@@ -33,6 +33,8 @@ export interface BalancerOptions {
 
 export interface BalancerHost {
   registry: NodeRegistry;
+  /** The chunk's replicas as lifecycle decisions see them. */
+  replicasOf: (handle: number) => ReplicaView[];
   outbox: CommandOutbox;
   chunks: () => Iterable<HealChunk>;
   healthyOn: (handle: number, nodeId: string) => boolean;
@@ -47,7 +49,6 @@ interface TrackedMove extends BalanceMove {
   cloned: boolean;
 }
 
-const rateWindowMs = 60_000;
 
 export class Balancer {
   private readonly moves = new Map<number, TrackedMove>();
@@ -69,10 +70,9 @@ export class Balancer {
   }
 
   /** One lifecycle tick: settle moves; maybe start an automatic round. */
-  tick(active: boolean, healingIdle: boolean): void {
-    this.settle();
+  tick(active: boolean, healingIdle: boolean, now: number): void {
+    this.settle(now);
     if (!active || !this.automatic || !healingIdle) return;
-    const now = this.host.clock.monoMs();
     if (now - this.lastRoundMonoMs < this.opts.intervalMs) return;
     this.round(this.opts.thresholdRatio, false);
   }
@@ -91,7 +91,7 @@ export class Balancer {
         usable: n.alive && n.reported, draining: this.host.draining(n.id),
       })),
       chunks: this.host.chunks(),
-      replicasOf: (h) => registry.replicaViews(h),
+      replicasOf: this.host.replicasOf,
       deletingOf: (h) => outbox.deletingOf(h),
       inflight: inflight.map((c) => ({ handle: c.handle, sourceNodeId: c.sourceNodeId, targetNodeId: c.targetNodeId, bytes: c.length })),
       finishing: [...this.moves.values()].filter((m) => m.cloned),
@@ -118,8 +118,8 @@ export class Balancer {
 
   progress(): BalanceProgress {
     const now = this.host.clock.monoMs();
-    while (this.recent.length > 0 && now - this.recent[0]!.atMonoMs > rateWindowMs) this.recent.shift();
-    const rate = this.recent.reduce((s, r) => s + r.bytes, 0) / (rateWindowMs / 1000);
+    while (this.recent.length > 0 && now - this.recent[0]!.atMonoMs > limits.balanceRateWindowMs) this.recent.shift();
+    const rate = this.recent.reduce((s, r) => s + r.bytes, 0) / (limits.balanceRateWindowMs / 1000);
     const fills = (this.lastPlan?.nodes ?? []).filter((n) => n.role !== 'excluded').map((n) => n.fillRatio);
     const bytesToMove = this.lastPlan?.bytesToMove ?? 0;
     return {
@@ -137,9 +137,8 @@ export class Balancer {
   }
 
   /** Confirms moves (the source replica is gone), forgets failed or stuck ones. */
-  private settle(): void {
-    const { registry, outbox, clock, log } = this.host;
-    const now = clock.monoMs();
+  private settle(now: number): void {
+    const { registry, outbox, log } = this.host;
     const running = new Set(outbox.inflightClones().map((c) => `${c.handle}/${c.targetNodeId}`));
     for (const [handle, m] of this.moves) {
       const targetHas = this.host.healthyOn(handle, m.targetNodeId);
@@ -152,7 +151,7 @@ export class Balancer {
         log.info({ handle, source: m.sourceNodeId, target: m.targetNodeId }, 'rebalance: replica moved');
       } else if (!m.cloned && !running.has(`${handle}/${m.targetNodeId}`)) {
         this.moves.delete(handle); // the clone failed; a later round decides again
-      } else if (now - m.startedMonoMs > 4 * limits.chunkCommandTimeoutMs) {
+      } else if (now - m.startedMonoMs > limits.balanceMoveTimeoutCommands * limits.chunkCommandTimeoutMs) {
         this.moves.delete(handle);
         log.warn({ handle, source: m.sourceNodeId, target: m.targetNodeId }, 'rebalance: move did not finish in time; dropped');
       }

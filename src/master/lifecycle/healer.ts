@@ -16,7 +16,7 @@ import type { Clock } from '../../common/clock';
 import { TokenBucket } from '../../common/token-bucket';
 import type { CommandOutbox, PendingClone } from './chunk-commands';
 import { planHealing, type HealChunk, type HealNode, type HealingSummary } from './heal-plan';
-import type { NodeRegistry } from '../registry';
+import type { NodeRegistry, ReplicaView } from '../registry';
 
 export interface HealerOptions {
   repairBytesPerSec: number;
@@ -28,6 +28,8 @@ export interface HealerOptions {
 
 export interface HealerHost {
   registry: NodeRegistry;
+  /** The chunk's replicas as lifecycle decisions see them. */
+  replicasOf: (handle: number) => ReplicaView[];
   outbox: CommandOutbox;
   chunks: () => Iterable<HealChunk>;
   /** Whether a node is being drained (decommission). */
@@ -41,8 +43,6 @@ export interface HealerHost {
   log: Logger;
 }
 
-/** Window over which the repair rate is averaged for the ETA. */
-const rateWindowMs = 10_000;
 
 export class Healer {
   private readonly bucket: TokenBucket;
@@ -64,9 +64,8 @@ export class Healer {
   get lastSummary(): HealingSummary { return this.summary; }
 
   /** One healing round. Returns the summary of the chunk table it saw. */
-  tick(active: boolean): HealingSummary {
-    const { registry, outbox, clock, log } = this.host;
-    const now = clock.monoMs();
+  tick(active: boolean, now: number): HealingSummary {
+    const { registry, outbox, log } = this.host;
     const settled = outbox.settle(now, {
       holds: (id, h) => registry.holds(id, h),
       healthyOn: (h, id) => this.host.healthyOn(h, id),
@@ -89,7 +88,7 @@ export class Healer {
     const inflight = outbox.inflightClones();
     const plan = planHealing({
       chunks: this.host.chunks(),
-      replicasOf: (h) => registry.replicaViews(h),
+      replicasOf: this.host.replicasOf,
       nodes,
       inflight: inflight.map((c) => ({ handle: c.handle, sourceNodeId: c.sourceNodeId, targetNodeId: c.targetNodeId, bytes: c.length })),
       deletingOf: (h) => outbox.deletingOf(h),
@@ -130,9 +129,9 @@ export class Healer {
 
   progress(): RepairProgress {
     const now = this.host.clock.monoMs();
-    while (this.recent.length > 0 && now - this.recent[0]!.atMonoMs > rateWindowMs) this.recent.shift();
+    while (this.recent.length > 0 && now - this.recent[0]!.atMonoMs > limits.repairRateWindowMs) this.recent.shift();
     const windowBytes = this.recent.reduce((s, r) => s + r.bytes, 0);
-    const completedPerSec = windowBytes / (rateWindowMs / 1000);
+    const completedPerSec = windowBytes / (limits.repairRateWindowMs / 1000);
     // What the chunkservers are copying in right now (their heartbeats' byte counters):
     // it moves as soon as clones start, long before the first one completes.
     let livePerSec = 0;

@@ -1,0 +1,48 @@
+/**
+ * The master's /metrics gauges and running totals that are read at scrape time from the metadata, the
+ * registry and the lifecycle (counters on the commit path live with it in master.ts).
+ *
+ * Invariant: collecting changes nothing; before start() finishes (no state or lifecycle
+ * yet) a gauge reads 0 or keeps its last value.
+ */
+import { Gauge, type Registry } from 'prom-client';
+import type { RepairProgress } from '../../gen/gfs';
+import { totalCounter } from '../common/admin-http';
+import type { MetaState } from './meta-state';
+import type { NodeRegistry } from './registry';
+import type { Lifecycle } from './lifecycle/lifecycle';
+
+export interface MetricsSource {
+  state: () => MetaState | undefined;
+  registry: NodeRegistry;
+  walLastIndex: () => number;
+  lifecycle: () => Lifecycle | undefined;
+}
+
+export function registerMasterGauges(metrics: Registry, src: MetricsSource): void {
+  const gauge = (name: string, help: string, read: () => number | undefined) => new Gauge({
+    name, help, registers: [metrics], collect() { const v = read(); if (v !== undefined) this.set(v); },
+  });
+  gauge('gfs_master_files', 'Visible files', () => src.state()?.counts().files ?? 0);
+  gauge('gfs_master_chunks', 'Chunks referenced by metadata', () => src.state()?.counts().chunks ?? 0);
+  gauge('gfs_master_nodes_alive', 'Chunkservers alive', () => src.registry.alive().length);
+  gauge('gfs_master_wal_last_index', 'Last WAL index', () => src.walLastIndex());
+  const repair = (name: string, help: string, pick: (p: RepairProgress) => number) =>
+    gauge(name, help, () => { const lc = src.lifecycle(); return lc ? pick(lc.healer.progress()) : undefined; });
+  repair('gfs_master_repair_queued_chunks', 'Chunks below their goal with no clone running yet', (p) => p.queuedChunks);
+  repair('gfs_master_repair_queued_bytes', 'Bytes still to clone, not started', (p) => p.queuedBytes);
+  repair('gfs_master_repair_inflight_chunks', 'Clones running now', (p) => p.inflightChunks);
+  repair('gfs_master_repair_bytes_per_second', 'Re-replication bytes per second: copies running now, or completed clones over 10 s', (p) => p.bytesPerSec);
+  repair('gfs_master_repair_eta_seconds', 'Estimated time until every chunk is at its goal', (p) => p.etaMs / 1000);
+  repair('gfs_master_chunks_under_replicated', 'Chunks with fewer healthy replicas than their goal', (p) => p.underReplicated);
+  repair('gfs_master_chunks_missing', 'Chunks with no healthy replica', (p) => p.missingChunks);
+  repair('gfs_master_replicas_corrupt', 'Replicas reported corrupt, not yet deleted', (p) => p.corruptReplicas);
+  repair('gfs_master_replicas_stale', 'Replicas behind the master version, not yet deleted', (p) => p.staleReplicas);
+  totalCounter(metrics, 'gfs_master_repair_completed_total', 'Clones completed since start', () => src.lifecycle()?.healer.progress().completedTotal);
+  totalCounter(metrics, 'gfs_master_repair_failed_total', 'Clones failed or timed out since start', () => src.lifecycle()?.healer.progress().failedTotal);
+  gauge('gfs_master_safe_mode', '1 while in safe mode (no clones, no deletes)', () => (src.lifecycle()?.safeMode.on ? 1 : 0));
+  gauge('gfs_master_gc_orphans_tracked', 'Unreferenced handles waiting out the orphan grace', () => src.lifecycle()?.collector.orphans.size ?? 0);
+  totalCounter(metrics, 'gfs_master_gc_purged_files_total', 'Trashed files purged since start', () => src.lifecycle()?.collector.purgedTotal ?? 0);
+  totalCounter(metrics, 'gfs_master_gc_orphan_deletes_total', 'Orphan replica deletes issued since start', () => src.lifecycle()?.collector.orphanDeletesTotal ?? 0);
+  totalCounter(metrics, 'gfs_master_gc_aborted_writes_total', 'Abandoned writes aborted since start', () => src.lifecycle()?.collector.abortedTotal ?? 0);
+}
