@@ -11,6 +11,7 @@
  *   starts a grace clock.
  * - The DELETE of an orphan is decided only for a handle no file references (checked by
  *   orphanDeletes and asserted again by the master when it is delivered).
+ * - Imports nothing from src/master: what it reads and where it sends is gc-view.ts.
  */
 import assert, { AssertionError } from 'node:assert/strict';
 import { MetaOp, type GcItem } from '../../gen/gfs';
@@ -18,9 +19,7 @@ import type { Clock } from '../common/clock';
 import { limits } from '../common/limits';
 import type { Logger } from '../common/log';
 import { formatDuration } from '../common/units';
-import type { CommandOutbox } from '../master/lifecycle/chunk-commands';
-import type { ApplyResult, MetaState } from '../master/meta-state';
-import type { NodeRegistry } from '../master/registry';
+import type { GcCommandSink, GcCommitResult, GcMetadata, GcReplicas } from './gc-view';
 import { abandonedWrites, orphanCandidates, orphanDeletes, OrphanTracker, trashExpiry } from './gc-plan';
 
 export interface CollectorOptions {
@@ -30,10 +29,10 @@ export interface CollectorOptions {
 }
 
 export interface CollectorHost {
-  state: () => MetaState;
-  registry: NodeRegistry;
-  outbox: CommandOutbox;
-  commit: (kind: string, op: MetaOp) => Promise<ApplyResult>;
+  state: () => GcMetadata;
+  registry: GcReplicas;
+  outbox: GcCommandSink;
+  commit: (kind: string, op: MetaOp) => Promise<GcCommitResult>;
   /** Resolves once every op applied so far is durable. */
   durable: () => Promise<unknown>;
   isActive: () => boolean;

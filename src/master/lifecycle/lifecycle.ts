@@ -20,7 +20,7 @@ import type { ChunkCommand, MetaOp } from '../../../gen/gfs';
 import type { Clock } from '../../common/clock';
 import { limits } from '../../common/limits';
 import type { Logger } from '../../common/log';
-import { Collector } from '../../gc/collector';
+import { Collector } from '../../gc';
 import type { ApplyResult, MetaState } from '../meta-state';
 import type { NodeRegistry, ReplicaView } from '../registry';
 import { Balancer } from './balancer';
