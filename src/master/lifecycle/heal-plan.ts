@@ -18,6 +18,7 @@
  * - Chunks being written (not committed) are left alone: their length is not final.
  * - A clone's target holds no copy of the chunk and is not already receiving it.
  */
+import assert from 'node:assert/strict';
 import type { ReplicaView } from '../registry';
 import { choosePlacement, type PlacementCandidate } from '../placement';
 
@@ -179,70 +180,37 @@ interface Need {
   inflightTargets: string[];
 }
 
+/** What is already moving: clone counts per source and target, bytes coming into each node. */
+interface Traffic {
+  sources: Map<string, number>;
+  targets: Map<string, number>;
+  inboundBytes: Map<string, number>;
+  inflightByHandle: Map<number, InflightClone[]>;
+}
+
+function countInflight(inflight: readonly InflightClone[]): Traffic {
+  const t: Traffic = { sources: new Map(), targets: new Map(), inboundBytes: new Map(), inflightByHandle: new Map() };
+  for (const c of inflight) {
+    t.sources.set(c.sourceNodeId, (t.sources.get(c.sourceNodeId) ?? 0) + 1);
+    t.targets.set(c.targetNodeId, (t.targets.get(c.targetNodeId) ?? 0) + 1);
+    t.inboundBytes.set(c.targetNodeId, (t.inboundBytes.get(c.targetNodeId) ?? 0) + c.bytes);
+    const list = t.inflightByHandle.get(c.handle) ?? [];
+    list.push(c);
+    t.inflightByHandle.set(c.handle, list);
+  }
+  return t;
+}
+
 export function planHealing(input: HealingInput): HealingPlan {
   const nodes = new Map(input.nodes.map((n) => [n.id, n]));
-  const draining = (id: string) => nodes.get(id)?.draining === true;
-  const sources = new Map<string, number>();
-  const targets = new Map<string, number>();
-  const inboundBytes = new Map<string, number>();
-  const inflightByHandle = new Map<number, InflightClone[]>();
-  for (const c of input.inflight) {
-    sources.set(c.sourceNodeId, (sources.get(c.sourceNodeId) ?? 0) + 1);
-    targets.set(c.targetNodeId, (targets.get(c.targetNodeId) ?? 0) + 1);
-    inboundBytes.set(c.targetNodeId, (inboundBytes.get(c.targetNodeId) ?? 0) + c.bytes);
-    const list = inflightByHandle.get(c.handle) ?? [];
-    list.push(c);
-    inflightByHandle.set(c.handle, list);
-  }
-
+  const traffic = countInflight(input.inflight);
   const summary: HealingSummary = {
     chunks: 0, underReplicated: 0, queuedChunks: 0, queuedBytes: 0, missing: 0, corruptReplicas: 0,
     staleReplicas: 0, overReplicated: 0, unplaceable: 0, available: 0,
   };
   const deletes: DeleteAction[] = [];
   const needs: Need[] = [];
-  const versionOn = (replicas: readonly ReplicaView[], id: string) => replicas.find((r) => r.nodeId === id)?.version ?? 0;
-
-  for (const chunk of input.chunks) {
-    // Being written: not final. Empty: nothing to lose (a replica with no durable byte
-    // may even be dropped by its chunkserver at start-up).
-    if (!chunk.committed || chunk.length === 0) continue;
-    summary.chunks++;
-    const replicas = input.replicasOf(chunk.handle);
-    const health = assessChunk(chunk, replicas, input.deletingOf(chunk.handle), draining);
-    const readable = health.healthy.length + health.retiring.length;
-    summary.corruptReplicas += health.corrupt.length;
-    summary.staleReplicas += health.stale.length;
-    if (readable === 0) {
-      // Keep every stale or corrupt copy: it is all that is left.
-      summary.missing++;
-      continue;
-    }
-    summary.available++;
-    for (const nodeId of health.stale) {
-      deletes.push({
-        handle: chunk.handle, version: versionOn(replicas, nodeId), nodeId, reason: 'stale',
-        detail: `replica is behind the master (version ${versionOn(replicas, nodeId)} < ${chunk.version}, or shorter than ${chunk.length} bytes)`,
-      });
-    }
-    if (health.healthy.length >= chunk.goal) {
-      for (const nodeId of health.corrupt) {
-        deletes.push({ handle: chunk.handle, version: versionOn(replicas, nodeId), nodeId, reason: 'corrupt', detail: 'replaced: the chunk has its goal in healthy replicas' });
-      }
-    }
-    const inflight = inflightByHandle.get(chunk.handle) ?? [];
-    if (health.healthy.length > chunk.goal && inflight.length === 0) {
-      summary.overReplicated++;
-      for (const nodeId of chooseTrim(health, nodes, health.healthy.length - chunk.goal, input.trimFirst?.(chunk.handle))) {
-        deletes.push({ handle: chunk.handle, version: versionOn(replicas, nodeId), nodeId, reason: 'over-replicated', detail: `${health.healthy.length} healthy replicas, goal ${chunk.goal}` });
-      }
-    }
-    if (health.healthy.length < chunk.goal) {
-      summary.underReplicated++;
-      const wanted = chunk.goal - health.healthy.length - inflight.length;
-      if (wanted > 0) needs.push({ chunk, health, wanted, inflightTargets: inflight.map((c) => c.targetNodeId) });
-    }
-  }
+  for (const chunk of input.chunks) assessForPlan(input, nodes, traffic, chunk, summary, deletes, needs);
 
   // Most endangered first: fewest healthy replicas, then the largest gap, then handle
   // order so equal urgency is served first-allocated first and plans are reproducible.
@@ -251,60 +219,125 @@ export function planHealing(input: HealingInput): HealingPlan {
     a.chunk.handle - b.chunk.handle);
 
   const clones: CloneAction[] = [];
-  let clonesLeft = input.budget.clonesMax;
-  let bytesLeft = input.budget.bytesMax;
+  const budget = { clones: input.budget.clonesMax, bytes: input.budget.bytesMax };
   for (const need of needs) {
-    const { chunk, health } = need;
-    const holders = new Set<string>([
-      ...health.healthy, ...health.retiring, ...health.stale, ...health.corrupt, ...health.unavailable, ...health.deleting,
-      ...need.inflightTargets,
-    ]);
-    const zones = new Set<string>();
-    for (const id of [...health.healthy, ...need.inflightTargets]) {
-      const z = nodes.get(id)?.zone;
-      if (z !== undefined) zones.add(z);
-    }
-    let planned = 0;
-    for (let k = 0; k < need.wanted; k++) {
-      const structural = input.nodes.filter((n) => n.usable && !n.draining && !holders.has(n.id) &&
-        fits(n, chunk.length, inboundBytes.get(n.id) ?? 0, input.budget.fillCapRatio));
-      if (structural.length === 0) {
-        summary.unplaceable++;
-        // The only node that could take it holds a corrupt copy: that copy must go
-        // first (a healthy one exists, or we would not be here). Next tick places it.
-        const corruptHere = health.corrupt.find((id) => !deletes.some((d) => d.handle === chunk.handle && d.nodeId === id));
-        if (corruptHere !== undefined && k === 0 && planned === 0) {
-          deletes.push({ handle: chunk.handle, version: versionOn(input.replicasOf(chunk.handle), corruptHere), nodeId: corruptHere, reason: 'corrupt', detail: 'no other node can take a new replica: deleted first to make room' });
-        }
-        break;
-      }
-      if (clonesLeft <= 0 || bytesLeft <= 0) break;
-      const free = structural.filter((n) => (targets.get(n.id) ?? 0) < input.budget.targetsPerNodeMax);
-      const source = chooseSource(readableReplicas(health), nodes, sources, input.budget.sourcesPerNodeMax, input.random);
-      if (free.length === 0 || source === undefined) break;
-      const [target] = choosePlacement(free.map((n) => ({ ...n, freeBytes: n.freeBytes - (inboundBytes.get(n.id) ?? 0) })), 1, {
-        random: input.random, chunkBytes: Math.max(1, chunk.length), fillCapRatio: input.budget.fillCapRatio, avoidZones: zones,
-      });
-      if (target === undefined) break;
-      clones.push({
-        handle: chunk.handle, version: chunk.version, length: chunk.length, sourceNodeId: source, targetNodeId: target.id,
-        healthy: health.healthy.length, goal: chunk.goal,
-      });
-      planned++;
-      clonesLeft--;
-      bytesLeft -= chunk.length;
-      holders.add(target.id);
-      zones.add(target.zone);
-      sources.set(source, (sources.get(source) ?? 0) + 1);
-      targets.set(target.id, (targets.get(target.id) ?? 0) + 1);
-      inboundBytes.set(target.id, (inboundBytes.get(target.id) ?? 0) + chunk.length);
-    }
+    const planned = planNeed(input, nodes, traffic, need, budget, clones, deletes, summary);
     if (planned < need.wanted) {
       summary.queuedChunks++;
-      summary.queuedBytes += (need.wanted - planned) * chunk.length;
+      summary.queuedBytes += (need.wanted - planned) * need.chunk.length;
     }
   }
   return { clones, deletes, summary };
+}
+
+function versionOn(replicas: readonly ReplicaView[], id: string): number {
+  return replicas.find((r) => r.nodeId === id)?.version ?? 0;
+}
+
+/** One chunk: its counts, the deletes it needs now, and what it lacks (pushed to needs). */
+function assessForPlan(
+  input: HealingInput, nodes: ReadonlyMap<string, HealNode>, traffic: Traffic, chunk: HealChunk,
+  summary: HealingSummary, deletes: DeleteAction[], needs: Need[],
+): void {
+  // Being written: not final. Empty: nothing to lose (a replica with no durable byte
+  // may even be dropped by its chunkserver at start-up).
+  if (!chunk.committed || chunk.length === 0) return;
+  summary.chunks++;
+  const replicas = input.replicasOf(chunk.handle);
+  const health = assessChunk(chunk, replicas, input.deletingOf(chunk.handle), (id) => nodes.get(id)?.draining === true);
+  const readable = health.healthy.length + health.retiring.length;
+  summary.corruptReplicas += health.corrupt.length;
+  summary.staleReplicas += health.stale.length;
+  if (readable === 0) {
+    // Keep every stale or corrupt copy: it is all that is left.
+    summary.missing++;
+    return;
+  }
+  summary.available++;
+  for (const nodeId of health.stale) {
+    deletes.push({
+      handle: chunk.handle, version: versionOn(replicas, nodeId), nodeId, reason: 'stale',
+      detail: `replica is behind the master (version ${versionOn(replicas, nodeId)} < ${chunk.version}, or shorter than ${chunk.length} bytes)`,
+    });
+  }
+  if (health.healthy.length >= chunk.goal) {
+    for (const nodeId of health.corrupt) {
+      deletes.push({ handle: chunk.handle, version: versionOn(replicas, nodeId), nodeId, reason: 'corrupt', detail: 'replaced: the chunk has its goal in healthy replicas' });
+    }
+  }
+  const inflight = traffic.inflightByHandle.get(chunk.handle) ?? [];
+  if (health.healthy.length > chunk.goal && inflight.length === 0) {
+    summary.overReplicated++;
+    const trim = chooseTrim(health, nodes, health.healthy.length - chunk.goal, input.trimFirst?.(chunk.handle));
+    // Postcondition: the chunk keeps its goal in healthy replicas after the trim.
+    assert.ok(health.healthy.length - trim.length >= chunk.goal, `a trim would take chunk ${chunk.handle} below its goal`);
+    for (const nodeId of trim) {
+      deletes.push({ handle: chunk.handle, version: versionOn(replicas, nodeId), nodeId, reason: 'over-replicated', detail: `${health.healthy.length} healthy replicas, goal ${chunk.goal}` });
+    }
+  }
+  if (health.healthy.length < chunk.goal) {
+    summary.underReplicated++;
+    const wanted = chunk.goal - health.healthy.length - inflight.length;
+    if (wanted > 0) needs.push({ chunk, health, wanted, inflightTargets: inflight.map((c) => c.targetNodeId) });
+  }
+}
+
+/** Clones for one chunk below its goal, within the budget. Returns how many it planned. */
+function planNeed(
+  input: HealingInput, nodes: ReadonlyMap<string, HealNode>, traffic: Traffic, need: Need,
+  budget: { clones: number; bytes: number }, clones: CloneAction[], deletes: DeleteAction[], summary: HealingSummary,
+): number {
+  const { chunk, health } = need;
+  const { sources, targets, inboundBytes } = traffic;
+  const holders = new Set<string>([
+    ...health.healthy, ...health.retiring, ...health.stale, ...health.corrupt, ...health.unavailable, ...health.deleting,
+    ...need.inflightTargets,
+  ]);
+  const zones = new Set<string>();
+  for (const id of [...health.healthy, ...need.inflightTargets]) {
+    const z = nodes.get(id)?.zone;
+    if (z !== undefined) zones.add(z);
+  }
+  let planned = 0;
+  for (let k = 0; k < need.wanted; k++) {
+    const structural = input.nodes.filter((n) => n.usable && !n.draining && !holders.has(n.id) &&
+      fits(n, chunk.length, inboundBytes.get(n.id) ?? 0, input.budget.fillCapRatio));
+    if (structural.length === 0) {
+      summary.unplaceable++;
+      // The only node that could take it holds a corrupt copy: that copy must go
+      // first (a healthy one exists, or we would not be here). Next tick places it.
+      const corruptHere = health.corrupt.find((id) => !deletes.some((d) => d.handle === chunk.handle && d.nodeId === id));
+      if (corruptHere !== undefined && k === 0 && planned === 0) {
+        deletes.push({ handle: chunk.handle, version: versionOn(input.replicasOf(chunk.handle), corruptHere), nodeId: corruptHere, reason: 'corrupt', detail: 'no other node can take a new replica: deleted first to make room' });
+      }
+      break;
+    }
+    if (budget.clones <= 0 || budget.bytes <= 0) break;
+    const free = structural.filter((n) => (targets.get(n.id) ?? 0) < input.budget.targetsPerNodeMax);
+    const source = chooseSource(readableReplicas(health), nodes, sources, input.budget.sourcesPerNodeMax, input.random);
+    if (free.length === 0 || source === undefined) break;
+    const [target] = choosePlacement(free.map((n) => ({ ...n, freeBytes: n.freeBytes - (inboundBytes.get(n.id) ?? 0) })), 1, {
+      random: input.random, chunkBytes: Math.max(1, chunk.length), fillCapRatio: input.budget.fillCapRatio, avoidZones: zones,
+    });
+    if (target === undefined) break;
+    // A clone reads a readable replica and writes to a node that holds no copy, within the fill cap.
+    assert.ok(readableReplicas(health).includes(source), `clone source ${source} of chunk ${chunk.handle} is not a healthy replica`);
+    assert.ok(!holders.has(target.id), `clone target ${target.id} already holds chunk ${chunk.handle}`);
+    assert.ok(fits(nodes.get(target.id)!, chunk.length, inboundBytes.get(target.id) ?? 0, input.budget.fillCapRatio), `clone target ${target.id} would pass the fill cap`);
+    clones.push({
+      handle: chunk.handle, version: chunk.version, length: chunk.length, sourceNodeId: source, targetNodeId: target.id,
+      healthy: health.healthy.length, goal: chunk.goal,
+    });
+    planned++;
+    budget.clones--;
+    budget.bytes -= chunk.length;
+    holders.add(target.id);
+    zones.add(target.zone);
+    sources.set(source, (sources.get(source) ?? 0) + 1);
+    targets.set(target.id, (targets.get(target.id) ?? 0) + 1);
+    inboundBytes.set(target.id, (inboundBytes.get(target.id) ?? 0) + chunk.length);
+  }
+  return planned;
 }
 
 function fits(n: HealNode, bytes: number, inbound: number, fillCapRatio: number): boolean {
