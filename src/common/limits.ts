@@ -332,6 +332,16 @@ export const limits = {
   balanceRateWindowMs: 60_000,
   /** A rebalance move not finished within this many command timeouts is dropped and decided again. */
   balanceMoveTimeoutCommands: 4,
+  /** Random jitter added to placement scores (free-space ratio): spreads near-equal nodes, never outweighs 5 points of free space. */
+  placementJitterRatio: 0.05,
+  /** Each open write costs a node this much free-space ratio in placement... */
+  placementOpenWritePenalty: 0.02,
+  /** ...up to this much: a busy node is avoided, a much emptier one still wins. */
+  placementOpenWritesPenaltyMax: 0.5,
+  /** Each open write makes a rebalance target look this much fuller: a tie-breaker only. */
+  balanceOpenWriteWeight: 0.01,
+  /** The live clone rate a node's heartbeats give is averaged over this: three heartbeats. */
+  replicateRateWindowMs: 3_000,
 } as const;
 
 export type Limits = typeof limits;

@@ -1,11 +1,11 @@
 /**
  * fsck: every chunk of every file under a path against its goal, from the same
- * assessment healing uses (healing.ts), so fsck and the healer never disagree about what
- * "healthy" means. Pure: the master passes the files and a health lookup.
+ * assessment healing uses (lifecycle/heal-plan.ts), so fsck and the healer never disagree
+ * about what "healthy" means. Pure: the master passes the files and a health lookup.
  *
- * A file is listed when one of its chunks is missing (no healthy replica),
- * under-replicated, or still has a corrupt replica; `healthy` is true only when no
- * chunk checked is any of these. Empty chunks have nothing to lose and always pass.
+ * Invariants: fsck changes nothing; a file is listed when one of its chunks is missing
+ * (no healthy replica), under-replicated, or still has a corrupt replica; `healthy` is
+ * true only when no chunk checked is any of these. Empty chunks have nothing to lose and always pass.
  */
 import type { FsckChunk, FsckFile, FsckResponse } from '../../gen/gfs';
 import { chunkProblem, type ChunkHealth, type HealChunk } from './lifecycle/heal-plan';

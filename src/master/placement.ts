@@ -14,6 +14,7 @@
  *   near-ties and steers away from a clearly hot node, but a large difference in free
  *   space always wins.
  */
+import assert from 'node:assert/strict';
 import { limits } from '../common/limits';
 
 /** What a node is busy with now, as its heartbeats say. */
@@ -80,7 +81,7 @@ export function isIoHot(n: NodeLoad, ref: IoReference): boolean {
 
 /** Each open write is a stream about to land on the disk. */
 export function openWritesPenalty(n: NodeLoad): number {
-  return Math.min(0.5, n.openWrites * 0.02);
+  return Math.min(limits.placementOpenWritesPenaltyMax, n.openWrites * limits.placementOpenWritePenalty);
 }
 
 /**
@@ -98,7 +99,7 @@ export function choosePlacement(
     const usedAfter = n.capacityBytes - n.freeBytes + chunkBytes;
     return n.freeBytes >= chunkBytes && usedAfter <= n.capacityBytes * fillCap;
   });
-  const scored = eligible.map((n) => ({ n, score: score(n, ref) + opts.random() * 0.05 }));
+  const scored = eligible.map((n) => ({ n, score: score(n, ref) + opts.random() * limits.placementJitterRatio }));
   const chosen: PlacementCandidate[] = [];
   const usedZones = new Set<string>(opts.avoidZones ?? []);
   while (chosen.length < count && scored.length > 0) {
@@ -111,6 +112,12 @@ export function choosePlacement(
     chosen.push(best.n);
     usedZones.add(best.n.zone);
     scored.splice(scored.indexOf(best), 1);
+  }
+  // Postconditions: distinct nodes, none excluded, none past the fill cap with this chunk.
+  assert.equal(new Set(chosen.map((n) => n.id)).size, chosen.length, 'placement chose a node twice');
+  for (const n of chosen) {
+    assert.ok(!opts.exclude?.has(n.id), `placement chose excluded node ${n.id}`);
+    assert.ok(n.capacityBytes - n.freeBytes + chunkBytes <= n.capacityBytes * fillCap, `placement would fill ${n.id} past the cap`);
   }
   return chosen;
 }

@@ -14,11 +14,10 @@
  *   report arrived: until then what we remember of its chunks may be wrong, so its
  *   replicas count neither as healthy nor as deletable.
  */
+import { limits } from '../common/limits';
 import type { HeartbeatRequest, NodeInfo } from '../../gen/gfs';
 import { IoRate } from '../common/io-rate';
 
-/** The live repair rate follows clones within a few heartbeats. */
-const replicateRateWindowMs = 3_000;
 
 export interface ReplicaState { version: number; length: number }
 
@@ -78,7 +77,7 @@ export class NodeRegistry {
         capacityBytes: 0, usedBytes: 0, freeBytes: 0, openWrites: 0,
         lastHeartbeatMonoMs: monoMs, lastHeartbeatWallMs: wallMs, alive: true, reported: false, chunks: new Map(),
         corrupt: new Set(), replicating: 0, readBytesPerSec: 0, writeBytesPerSec: 0,
-        replicateRate: new IoRate(replicateRateWindowMs), replicatedBytesLast: 0, foregroundBusy: false,
+        replicateRate: new IoRate(limits.replicateRateWindowMs), replicatedBytesLast: 0, foregroundBusy: false,
       };
       this.nodes.set(node.id, node);
     }
@@ -92,7 +91,7 @@ export class NodeRegistry {
     });
     if (req.replicatedBytesTotal !== undefined) {
       // A counter that went back means the process restarted: start the rate afresh.
-      if (revived || req.replicatedBytesTotal < node.replicatedBytesLast) node.replicateRate = new IoRate(replicateRateWindowMs);
+      if (revived || req.replicatedBytesTotal < node.replicatedBytesLast) node.replicateRate = new IoRate(limits.replicateRateWindowMs);
       node.replicatedBytesLast = req.replicatedBytesTotal;
       node.replicateRate.sample(req.replicatedBytesTotal, monoMs);
     }

@@ -1,6 +1,6 @@
 /**
  * Rebalancing decisions: which replicas to move from fuller nodes to emptier ones. Pure,
- * like healing.ts: the master turns a move into a clone to the target, and once the
+ * like heal-plan.ts: the master turns a move into a clone to the target, and once the
  * clone is in, healing's over-replication trim removes the source replica first
  * (planHealing's `trimFirst`), so a move never lowers a chunk's replica count.
  *
@@ -28,6 +28,7 @@
  *   rules above (it only orders the nodes they allow).
  */
 import assert from 'node:assert/strict';
+import { limits } from '../../common/limits';
 import type { ReplicaView } from '../registry';
 import { assessChunk, type HealChunk } from './heal-plan';
 import { ioPenalty, ioReference, isIoHot, type NodeLoad } from '../placement';
@@ -215,7 +216,7 @@ class BalanceRound {
     const { opts, mean } = this;
     const holders = new Set(replicas.map((r) => r.nodeId));
     const otherZones = new Set(replicas.filter((r) => r.nodeId !== source.id).map((r) => this.nodeOf.get(r.nodeId)?.zone));
-    const targetKey = (n: BalanceNode) => this.fill(n.id) + n.openWrites * 0.01 + this.penalty.get(n.id)!;
+    const targetKey = (n: BalanceNode) => this.fill(n.id) + n.openWrites * limits.balanceOpenWriteWeight + this.penalty.get(n.id)!;
     const target = this.eligible
       .filter((n) => !holders.has(n.id) && !this.hot.has(n.id) && (this.busy.get(n.id) ?? 0) < opts.perNodeMax &&
         (n.zone === source.zone || !otherZones.has(n.zone)))

@@ -1,5 +1,5 @@
 /**
- * The rebalancing driver: runs rounds of the pure planner (rebalance.ts) automatically
+ * The rebalancing driver: runs rounds of the pure planner (balance-plan.ts) automatically
  * (every balanceIntervalMs, only while healing is idle) or on demand (`gfsctl
  * balance`), queues each move as a clone, and tells healing which replica to trim once
  * the clone is in (the move's source). Keeps the progress figures.
@@ -17,7 +17,7 @@ import type { BalanceProgress } from '../../../gen/gfs';
 import type { Clock } from '../../common/clock';
 import { limits } from '../../common/limits';
 import type { Logger } from '../../common/log';
-import type { CommandOutbox } from './chunk-commands';
+import { cloneDeadlineMs, type CommandOutbox } from './chunk-commands';
 import type { HealChunk } from './heal-plan';
 import { planRebalance, type BalanceMove, type BalancePlan } from './balance-plan';
 import type { NodeRegistry, ReplicaView } from '../registry';
@@ -108,7 +108,7 @@ export class Balancer {
       this.lastPostponed = postponed;
     }
     for (const m of plan.moves) {
-      const deadline = now + Math.max(limits.chunkCommandTimeoutMs, (m.length / limits.repairCloneRateMinBytesPerSec) * 1000);
+      const deadline = cloneDeadlineMs(now, m.length);
       if (!outbox.queueClone({ ...m, deadlineMonoMs: deadline }, now)) continue;
       this.moves.set(m.handle, { ...m, startedMonoMs: now, cloned: false });
       log.info({ handle: m.handle, source: m.sourceNodeId, target: m.targetNodeId, bytes: m.length }, 'rebalance: moving replica');

@@ -14,6 +14,7 @@
  */
 import type { ChunkCommand } from '../../../gen/gfs';
 import { ChunkCommand_Kind } from '../../../gen/gfs';
+import { limits } from '../../common/limits';
 import type { DeleteReason } from './heal-plan';
 
 export type DeleteKind = DeleteReason | 'orphan';
@@ -50,6 +51,14 @@ export interface SettleResult {
   failed: PendingClone[];
   confirmedDeletes: PendingDelete[];
   expiredDeletes: PendingDelete[];
+}
+
+/**
+ * When a clone queued now is given up: the command timeout, or longer for a big chunk
+ * copied at the slowest rate we still call working.
+ */
+export function cloneDeadlineMs(nowMonoMs: number, length: number): number {
+  return nowMonoMs + Math.max(limits.chunkCommandTimeoutMs, (length / limits.repairCloneRateMinBytesPerSec) * 1000);
 }
 
 export class CommandOutbox {

@@ -1,6 +1,6 @@
 /**
  * The healing driver: each tick it settles what chunkservers confirmed, asks the pure
- * planner (healing.ts) what to do next within the bandwidth budget, and queues the
+ * planner (heal-plan.ts) what to do next within the bandwidth budget, and queues the
  * commands; it also keeps the progress figures (rate, ETA) for status and /metrics.
  *
  * Invariants:
@@ -14,7 +14,7 @@ import { limits } from '../../common/limits';
 import type { Logger } from '../../common/log';
 import type { Clock } from '../../common/clock';
 import { TokenBucket } from '../../common/token-bucket';
-import type { CommandOutbox, PendingClone } from './chunk-commands';
+import { cloneDeadlineMs, type CommandOutbox, type PendingClone } from './chunk-commands';
 import { planHealing, type HealChunk, type HealNode, type HealingSummary } from './heal-plan';
 import type { NodeRegistry, ReplicaView } from '../registry';
 
@@ -105,7 +105,7 @@ export class Healer {
     this.summary = plan.summary;
     if (!active) return plan.summary;
     for (const c of plan.clones) {
-      const deadline = now + Math.max(limits.chunkCommandTimeoutMs, (c.length / limits.repairCloneRateMinBytesPerSec) * 1000);
+      const deadline = cloneDeadlineMs(now, c.length);
       // The last copy of a chunk is copied at full speed whatever clients are doing.
       if (outbox.queueClone({ ...c, deadlineMonoMs: deadline, urgent: c.healthy <= 1 }, now)) {
         this.bucket.take(c.length);
