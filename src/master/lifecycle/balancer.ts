@@ -14,13 +14,10 @@
  * the clones they are copying in, so moves avoid (and postpone around) busy disks.
  */
 import type { BalanceProgress } from '../../../gen/gfs';
-import type { Clock } from '../../common/clock';
 import { limits } from '../../common/limits';
-import type { Logger } from '../../common/log';
-import { cloneDeadlineMs, type CommandOutbox } from './chunk-commands';
-import type { HealChunk } from './heal-plan';
+import { cloneDeadlineMs } from './chunk-commands';
+import type { DriverHost } from './driver-host';
 import { planRebalance, type BalanceMove, type BalancePlan } from './balance-plan';
-import type { NodeRegistry, ReplicaView } from '../registry';
 
 export interface BalancerOptions {
   /** 0 disables automatic rounds (gfsctl balance still runs one). */
@@ -31,18 +28,7 @@ export interface BalancerOptions {
   fillCapRatio: number;
 }
 
-export interface BalancerHost {
-  registry: NodeRegistry;
-  /** The chunk's replicas as lifecycle decisions see them. */
-  replicasOf: (handle: number) => ReplicaView[];
-  outbox: CommandOutbox;
-  chunks: () => Iterable<HealChunk>;
-  healthyOn: (handle: number, nodeId: string) => boolean;
-  /** Whether a node is being drained (decommission, in the metadata). */
-  draining: (nodeId: string) => boolean;
-  clock: Clock;
-  log: Logger;
-}
+export type BalancerHost = DriverHost;
 
 interface TrackedMove extends BalanceMove {
   startedMonoMs: number;

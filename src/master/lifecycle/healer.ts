@@ -11,12 +11,10 @@
  */
 import type { RepairProgress } from '../../../gen/gfs';
 import { limits } from '../../common/limits';
-import type { Logger } from '../../common/log';
-import type { Clock } from '../../common/clock';
 import { TokenBucket } from '../../common/token-bucket';
-import { cloneDeadlineMs, type CommandOutbox, type PendingClone } from './chunk-commands';
-import { planHealing, type HealChunk, type HealNode, type HealingSummary } from './heal-plan';
-import type { NodeRegistry, ReplicaView } from '../registry';
+import { cloneDeadlineMs, type PendingClone } from './chunk-commands';
+import type { DriverHost } from './driver-host';
+import { planHealing, type HealNode, type HealingSummary } from './heal-plan';
 
 export interface HealerOptions {
   repairBytesPerSec: number;
@@ -26,21 +24,10 @@ export interface HealerOptions {
   fillCapRatio: number;
 }
 
-export interface HealerHost {
-  registry: NodeRegistry;
-  /** The chunk's replicas as lifecycle decisions see them. */
-  replicasOf: (handle: number) => ReplicaView[];
-  outbox: CommandOutbox;
-  chunks: () => Iterable<HealChunk>;
-  /** Whether a node is being drained (decommission). */
-  draining: (nodeId: string) => boolean;
-  /** The replica on this node is healthy for this chunk (for confirming clones). */
-  healthyOn: (handle: number, nodeId: string) => boolean;
+export interface HealerHost extends DriverHost {
   /** Replicas to trim first from an over-replicated chunk (a rebalance move's source). */
   trimFirst?: (handle: number) => ReadonlySet<string> | undefined;
-  clock: Clock;
   random: () => number;
-  log: Logger;
 }
 
 
