@@ -41,7 +41,7 @@ import type {
 } from '../../gen/gfs';
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
-import { normalizeFilePath, normalizePath } from '../common/paths';
+import { normalizeLoggedFilePath as normalizeFilePath, normalizeLoggedPath as normalizePath } from '../common/paths';
 import { ChunkTable } from './chunk-table';
 import { Dir, Namespace, childPath, comparePaths, type Probe } from './namespace';
 import { RequestIdTable, requestIdLengthMax, type RememberedResult } from './request-ids';
