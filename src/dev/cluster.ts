@@ -73,6 +73,12 @@ export interface DevClusterOptions {
   /** One human line per child death or restart (`gfs dev` prints them on the terminal). */
   report?: (line: string) => void;
   clock?: Clock;
+  /**
+   * Tests: the address master `from` dials to reach master `to` (indexes from 0; default
+   * `addr`, the master itself), e.g. a proxy that can cut that one link. Clients still
+   * dial the masters directly.
+   */
+  peerAddr?: (from: number, to: number, addr: string) => string;
 }
 
 export interface ProcInfo {
@@ -175,12 +181,15 @@ export class DevCluster {
       if (!this.opts.etcd) throw new GfsError('INVALID_ARGUMENT', 'a master group needs etcd');
       // Every member must know every address up front.
       const ports = await Promise.all(Array.from({ length: masterCount }, (_, i) => (base === 0 ? freePort(this.host) : Promise.resolve(base + i))));
-      const peers = ports.map((p, i) => `m${i + 1}=${this.host}:${p}`).join(',');
+      const peers = (from: number) => ports.map((p, to) => {
+        const addr = `${this.host}:${p}`;
+        return `m${to + 1}=${to === from || !this.opts.peerAddr ? addr : this.opts.peerAddr(from, to, addr)}`;
+      }).join(',');
       const clusterName = this.opts.cluster ?? `dev-${process.pid}-${Date.now()}`;
       this.masterProcs = await Promise.all(ports.map((p, i) => this.spawnProc(`master-${i + 1}`, [
         'master', '--id', `m${i + 1}`, '--data', this.masterDir(i),
         '--listen', `${this.host}:${p}`, '--admin', `${this.host}:${portAt(base, 80 + i)}`,
-        '--peers', peers, '--etcd', this.opts.etcd!, '--cluster', clusterName,
+        '--peers', peers(i), '--etcd', this.opts.etcd!, '--cluster', clusterName,
         ...(this.opts.electionTtlMs ? ['--election-ttl', `${this.opts.electionTtlMs}ms`] : []),
         ...this.timerFlags(),
       ])));

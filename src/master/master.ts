@@ -139,6 +139,8 @@ export class Master {
     if (!members.has(this.opts.id)) throw new GfsError('INVALID_ARGUMENT', `--peers must include this master (${this.opts.id})`);
     this.rlog = new ReplicatedLog({
       id: this.opts.id, members, dataDir: this.opts.dataDir, wal: this.wal, log: log.child({ component: 'replication' }), clock: this.clock,
+      // A leader cut off from its followers (not from etcd) gives up as fast as a dead one is replaced.
+      quorumTimeoutMs: this.opts.electionTtlMs ?? limits.electionTtlMs,
       apply: (entry) => this.applyEntry(entry),
       restore: (snap) => {
         this.state = MetaState.restore(snap.image);
@@ -276,8 +278,9 @@ export class Master {
       this.opsTotal.inc({ op: kind, outcome: 'ok' });
       return result;
     } catch (e) {
-      this.opsTotal.inc({ op: kind, outcome: (e as GfsError).code === 'NOT_LEADER' ? 'not_leader' : 'rejected' });
-      throw e;
+      const notLeader = (e as GfsError).code === 'NOT_LEADER';
+      this.opsTotal.inc({ op: kind, outcome: notLeader ? 'not_leader' : 'rejected' });
+      throw notLeader ? this.notLeader() : e;
     }
   }
 
@@ -340,8 +343,18 @@ export class Master {
   /** Not the leader: the caller should go to the one we know of. */
   private notLeader(): GfsError {
     const hint = this.rlog.replica.leaderHint;
-    const leader = hint ? this.opts.peers?.get(hint) : undefined;
+    const leader = hint ? this.clientAddrOf(hint) : undefined;
     return new GfsError('NOT_LEADER', 'this master is not the leader', { detail: leader ? { leader } : {} });
+  }
+
+  /**
+   * Where clients reach a master: the address it advertises in the election (its
+   * --advertise), not the --peers entry masters use among themselves, which may be
+   * another network (or, in tests, a proxy that can be cut).
+   */
+  private clientAddrOf(id: string): string | undefined {
+    const known = this.election?.currentLeader;
+    return known?.memberId === id ? known.value : this.opts.peers?.get(id);
   }
 
   private requireLeader(): void {

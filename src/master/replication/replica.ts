@@ -29,6 +29,12 @@
  *    A leader also stops (steps down) once its lease, checked against the local clock
  *    with a safety margin, may have expired, so it refuses proposals before the
  *    election service can name another leader.
+ * 4. Quorum contact (Raft's CheckQuorum). The election service sees only its own link
+ *    to each master, not the links between masters: a leader cut off from its
+ *    followers but not from the service keeps its lease, commits nothing, and no other
+ *    master can be named while it holds it. So a leader that has heard nothing in its
+ *    epoch from a majority (itself included) for `quorumTimeoutMs` steps down, and its
+ *    driver gives up the lease so the service can name a master that reaches a majority.
  *
  * Invariants (asserted in checkInvariants after every input, and where they are used):
  * - The epoch only grows: the promised epoch never decreases, and no log entry is newer
@@ -67,6 +73,11 @@ export const replicationDefaults = {
   leaseSafetyMarginMs: 1000,
   /** Entries per Append or FetchReply: bounds a message at 256 × walRecordBytesMax in the worst case, ~100 KiB typically. */
   entriesPerMessageMax: 256,
+  /**
+   * A leader that has heard from no majority for this long steps down: the 5 s etcd lease
+   * TTL, so a leader cut off from its followers is replaced about as fast as a dead one.
+   */
+  quorumTimeoutMs: 5000,
 } as const;
 
 /**
@@ -91,6 +102,7 @@ export interface ReplicaOptions {
   heartbeatIntervalMs?: number;
   leaseSafetyMarginMs?: number;
   entriesPerMessageMax?: number;
+  quorumTimeoutMs?: number;
 }
 
 export type Role = 'follower' | 'leader';
@@ -126,12 +138,17 @@ class Leadership {
   readonly progress = new Map<NodeId, PeerProgress>();
   /** Accepted, not yet acknowledged proposals: log index → proposal id. */
   readonly proposals = new Map<number, number>();
+  /** When each peer last answered in this epoch; a peer not heard yet counts from `sinceMs`. */
+  readonly heardMs = new Map<NodeId, number>();
+  readonly sinceMs: number;
 
   constructor(
     readonly epoch: number,
     public leaseUntilMs: number,
     public lastHeartbeatMs: number,
-  ) {}
+  ) {
+    this.sinceMs = lastHeartbeatMs;
+  }
 }
 
 interface PendingStorage {
@@ -151,6 +168,7 @@ export class Replica {
   private readonly heartbeatIntervalMs: number;
   private readonly leaseSafetyMarginMs: number;
   private readonly entriesPerMessageMax: number;
+  private readonly quorumTimeoutMs: number;
 
   private promised: number;
   private readonly log: ReplicaLog;
@@ -183,6 +201,8 @@ export class Replica {
     this.leaseSafetyMarginMs = opts.leaseSafetyMarginMs ?? replicationDefaults.leaseSafetyMarginMs;
     this.entriesPerMessageMax = opts.entriesPerMessageMax ?? replicationDefaults.entriesPerMessageMax;
     assert(this.entriesPerMessageMax >= 1);
+    this.quorumTimeoutMs = opts.quorumTimeoutMs ?? replicationDefaults.quorumTimeoutMs;
+    assert(this.quorumTimeoutMs > this.heartbeatIntervalMs, 'a peer gets several heartbeats to answer before the leader gives up');
 
     this.log = new ReplicaLog(opts.durable.checkpoint, opts.durable.entries);
     // The promise file and the WAL are separate: a crash can keep entries of an epoch
@@ -301,7 +321,7 @@ export class Replica {
       const leader = this.leader;
       if (!leader) return;
       const nowMs = this.clock.monoMs();
-      if (!this.leaseValid(leader, nowMs)) {
+      if (!this.leaseValid(leader, nowMs) || !this.quorumHeard(leader, nowMs)) {
         this.stepDown();
         return;
       }
@@ -340,6 +360,7 @@ export class Replica {
   receive(from: NodeId, msg: Message): void {
     this.run(() => {
       if (from === this.id || !this.members.includes(from)) return;
+      if (this.leader && msg.epoch === this.leader.epoch) this.leader.heardMs.set(from, this.clock.monoMs());
       switch (msg.kind) {
         case 'prepare': return this.onPrepare(from, msg);
         case 'prepareOk': return this.onPrepareOk(from, msg);
@@ -424,6 +445,15 @@ export class Replica {
 
   private majority(): number {
     return Math.floor(this.members.length / 2) + 1;
+  }
+
+  /** A majority, this leader included, answered within quorumTimeoutMs (see 4. above). */
+  private quorumHeard(leader: Leadership, nowMs: number): boolean {
+    let heard = 1;
+    for (const peer of this.peers) {
+      if (nowMs - (leader.heardMs.get(peer) ?? leader.sinceMs) < this.quorumTimeoutMs) heard++;
+    }
+    return heard >= this.majority();
   }
 
   // ------------------------------------------------------------------ recovery (leader)

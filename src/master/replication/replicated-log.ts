@@ -39,6 +39,8 @@ export interface ReplicatedLogOptions {
   restore: (snapshot: Snapshot) => void;
   heartbeatIntervalMs?: number;
   leaseSafetyMarginMs?: number;
+  /** A leader that hears from no majority for this long steps down (replica.ts, 4.). */
+  quorumTimeoutMs?: number;
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
@@ -83,6 +85,7 @@ export class ReplicatedLog {
       durable,
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? replicationDefaults.heartbeatIntervalMs,
       leaseSafetyMarginMs: opts.leaseSafetyMarginMs ?? 0,
+      quorumTimeoutMs: opts.quorumTimeoutMs,
     });
     this.drain();
   }
