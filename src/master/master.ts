@@ -139,8 +139,9 @@ export class Master {
     if (!members.has(this.opts.id)) throw new GfsError('INVALID_ARGUMENT', `--peers must include this master (${this.opts.id})`);
     this.rlog = new ReplicatedLog({
       id: this.opts.id, members, dataDir: this.opts.dataDir, wal: this.wal, log: log.child({ component: 'replication' }), clock: this.clock,
-      // A leader cut off from its followers (not from etcd) gives up as fast as a dead one is replaced.
-      quorumTimeoutMs: this.opts.electionTtlMs ?? limits.electionTtlMs,
+      // A leader cut off from its followers (not from etcd) gives up as fast as a dead one is
+      // replaced: one election TTL (etcd grants whole seconds, at least one).
+      quorumTimeoutMs: Math.max(1000, this.opts.electionTtlMs ?? limits.electionTtlMs),
       apply: (entry) => this.applyEntry(entry),
       restore: (snap) => {
         this.state = MetaState.restore(snap.image);

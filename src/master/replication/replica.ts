@@ -202,7 +202,7 @@ export class Replica {
     this.entriesPerMessageMax = opts.entriesPerMessageMax ?? replicationDefaults.entriesPerMessageMax;
     assert(this.entriesPerMessageMax >= 1);
     this.quorumTimeoutMs = opts.quorumTimeoutMs ?? replicationDefaults.quorumTimeoutMs;
-    assert(this.quorumTimeoutMs > this.heartbeatIntervalMs, 'a peer gets several heartbeats to answer before the leader gives up');
+    assert(this.quorumTimeoutMs > this.heartbeatIntervalMs, 'peers get more than a heartbeat interval to answer before the leader gives up');
 
     this.log = new ReplicaLog(opts.durable.checkpoint, opts.durable.entries);
     // The promise file and the WAL are separate: a crash can keep entries of an epoch
