@@ -29,17 +29,17 @@ t.test('names: a newline, tab or control character, or invalid UTF-8, is refused
   const m = c.masters;
   const local = path.join(dir, 'small.txt');
   fs.writeFileSync(local, 'data\n');
-  t.equal((await gfsctl(m, ['put', '--replication', '1', local, '/names/ok.txt'])).code, 0);
-  t.equal((await gfsctl(m, ['mkdir', '/names/dir'])).code, 0);
+  await client.put(Buffer.from('data\n'), '/names/ok.txt', { replication: 1 });
+  await client.mkdir('/names/dir');
   const listing = async () => (await gfsctl(m, ['ls', '-R', '/'])).stdout.toString();
   const before = await listing();
 
   // gfsctl: put, mkdir and mv of a name with a control character (or U+FFFD).
   const put = (bad: string) => ['put', '--replication', '1', local, bad];
   const mkdir = (bad: string) => ['mkdir', bad];
+  // (Every character class is covered on paths.ts itself: test/unit/paths.test.ts.)
   const cases = [
-    put('/names/new\nline'), put('/names/tab\there'), put('/names/esc\u001b[31m'),
-    mkdir('/names/new\nline'), mkdir('/names/del\u007f'), mkdir('/names/c1\u0085'), mkdir('/names/bad\ufffd'), mkdir('/na\nmes/x'),
+    put('/names/new\nline'), put('/names/tab\there'), mkdir('/names/esc\u001b[31m'), mkdir('/na\u0085mes/x'),
     ['mv', '/names/ok.txt', '/names/new\nline'],
   ];
   for (const args of cases) {
@@ -51,13 +51,11 @@ t.test('names: a newline, tab or control character, or invalid UTF-8, is refused
   }
 
   // Invalid UTF-8 bytes in a real argv (through a shell: Node cannot pass raw bytes).
-  for (const cmd of ['mkdir', 'put - ']) {
-    const r = spawnSync('/bin/sh', ['-c', `exec "$0" "$1" ${cmd} "$(printf '/names/\\377\\376')" </dev/null`, process.execPath, GFSCTL], {
-      env: { ...process.env, GFS_MASTERS: m.join(',') }, encoding: 'utf8',
-    });
-    t.not(r.status, 0, `gfsctl ${cmd} with the bytes ff fe in argv: non-zero exit`);
-    t.match(r.stderr.trim(), /^gfsctl: INVALID_PATH: path contains U\+FFFD[^\n]*$/, 'one line naming U+FFFD');
-  }
+  const argv = spawnSync('/bin/sh', ['-c', `exec "$0" "$1" put - "$(printf '/names/\\377\\376')" </dev/null`, process.execPath, GFSCTL], {
+    env: { ...process.env, GFS_MASTERS: m.join(',') }, encoding: 'utf8',
+  });
+  t.not(argv.status, 0, 'gfsctl put with the bytes ff fe in argv: non-zero exit');
+  t.match(argv.stderr.trim(), /^gfsctl: INVALID_PATH: path contains U\+FFFD[^\n]*$/, 'one line naming U+FFFD');
 
   // The client library refuses before sending anything.
   await t.rejects(client.mkdir('/names/a\nb'), { code: 'INVALID_PATH' }, 'client library: mkdir');
