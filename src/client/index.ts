@@ -37,8 +37,12 @@ export { MasterConn, type MasterConnOptions } from './master-conn';
 export interface ClientOptions {
   masters: string[];
   log?: Logger;
+  /** Caps the retries of one master call; by default only `deadlineMs` does. */
   retries?: number;
+  /** Timeout of one master call attempt. */
   timeoutMs?: number;
+  /** Time for one master call, following the leader and retrying (limits.clientCallDeadlineMs). */
+  deadlineMs?: number;
 }
 
 export interface ReadOptions {
@@ -56,7 +60,7 @@ export class GfsClient {
   private readonly locationCache = new Map<string, { info: FileInfo; expiresAtMs: number }>();
 
   constructor(opts: ClientOptions) {
-    this.conn = new MasterConn({ masters: opts.masters, retries: opts.retries, timeoutMs: opts.timeoutMs });
+    this.conn = new MasterConn({ masters: opts.masters, retries: opts.retries, timeoutMs: opts.timeoutMs, deadlineMs: opts.deadlineMs });
     this.admin = new AdminClient(this.conn, [...opts.masters]);
     this.log = opts.log ?? silentLogger;
   }
@@ -93,7 +97,10 @@ export class GfsClient {
     const self = this;
     return Readable.from((async function* () {
       const info = await self.locations(remotePath);
-      yield* self.readInfo(info, opts);
+      for await (const piece of self.readInfo(info, opts)) {
+        opts.onProgress?.(piece.length);
+        yield piece;
+      }
     })(), { objectMode: false });
   }
 

@@ -1,18 +1,21 @@
 /**
- * The client's connection to the master group: finds the leader, follows NOT_LEADER
- * redirects, and retries retryable failures with backoff.
+ * The client's connection to the master group: one gRPC client per master, and every
+ * call through the retry policy (retry-policy.ts), which follows NOT_LEADER redirects
+ * and retries until the call's deadline.
  *
  * Invariants:
  * - A retry sends the very same request, request id included, so a mutation whose
  *   answer was lost is applied once.
- * - At most `retries` + 1 attempts; only retryable codes (NOT_LEADER, UNAVAILABLE,
- *   TIMEOUT, SAFE_MODE) are retried, every other error reaches the caller at once.
+ * - A request is repeated after an unknown outcome only when that is harmless: it is
+ *   read-only, idempotent, or carries a request id (the master deduplicates those).
+ * - The leader found by one call is where the next call starts.
  */
 import * as grpc from '@grpc/grpc-js';
 import { MasterClient, type MasterServer } from '../../gen/gfs';
-import { GfsError } from '../common/errors';
 import { callUnary, grpcChannelOptions } from '../common/grpc';
 import { limits } from '../common/limits';
+import { systemClock, type Clock } from '../common/clock';
+import { callWithRetry, LeaderCursor } from './retry-policy';
 
 type Method = keyof MasterServer & Exclude<keyof MasterClient, keyof grpc.Client>;
 type ReqOf<M extends Method> = MasterServer[M] extends grpc.handleUnaryCall<infer Req, infer _Res> ? Req : never;
@@ -20,18 +23,38 @@ type ResOf<M extends Method> = MasterServer[M] extends grpc.handleUnaryCall<infe
 
 export interface MasterConnOptions {
   masters: string[];
+  /** Caps the retries of one call; by default only the deadline does. */
   retries?: number;
+  /** Timeout of one attempt. */
   timeoutMs?: number;
+  /** Time for one call, its retries included. */
+  deadlineMs?: number;
+  clock?: Clock;
+}
+
+/**
+ * Calls that change nothing, or whose repetition has the same effect as one
+ * (committing the same length, abandoning or aborting twice, a drain already asked).
+ * Every other call is repeated after an unknown outcome only with a request id.
+ */
+const REPEATABLE = new Set<Method>([
+  'stat', 'list', 'status', 'nodes', 'fsck', 'df', 'commitChunk', 'abandonChunk', 'abortFile', 'reportCorrupt', 'decommission', 'gc',
+]);
+
+function repeatable(method: Method, req: unknown): boolean {
+  if (REPEATABLE.has(method)) return true;
+  const r = req as { requestId?: string; dryRun?: boolean };
+  return Boolean(r.requestId) || r.dryRun === true;
 }
 
 export class MasterConn {
   private readonly clients = new Map<string, MasterClient>();
-  private readonly masters: string[];
-  private current = 0;
+  private readonly cursor: LeaderCursor;
+  private readonly clock: Clock;
 
   constructor(private readonly opts: MasterConnOptions) {
-    if (opts.masters.length === 0) throw new GfsError('INVALID_ARGUMENT', 'no master address given (use --masters or GFS_MASTERS)');
-    this.masters = [...opts.masters];
+    this.cursor = new LeaderCursor(opts.masters);
+    this.clock = opts.clock ?? systemClock;
   }
 
   private client(addr: string): MasterClient {
@@ -43,41 +66,24 @@ export class MasterConn {
     return c;
   }
 
-  async call<M extends Method>(method: M, req: ReqOf<M>): Promise<ResOf<M>> {
-    const retries = this.opts.retries ?? limits.clientRetries;
-    let lastError: GfsError | undefined;
-    for (let attempt = 0; attempt <= retries; attempt++) {
-      const addr = this.masters[this.current % this.masters.length]!;
+  call<M extends Method>(method: M, req: ReqOf<M>): Promise<ResOf<M>> {
+    return callWithRetry(this.cursor, (addr, timeoutMs) => {
       const client = this.client(addr);
-      try {
-        const fn = client[method] as unknown as Parameters<typeof callUnary>[1];
-        return (await callUnary(client, fn, req, this.opts.timeoutMs ?? limits.rpcTimeoutMs)) as ResOf<M>;
-      } catch (e) {
-        const err = e as GfsError;
-        if (!err.retryable) throw err;
-        lastError = err;
-        const leader = err.detail.leader;
-        if (err.code === 'NOT_LEADER' && leader) {
-          if (!this.masters.includes(leader)) this.masters.push(leader);
-          this.current = this.masters.indexOf(leader);
-        } else {
-          this.current++;
-        }
-        // Back off only once every master has been tried this round.
-        // Capped low: during a failover the next leader serves within a second or two,
-        // and a long sleep here would be most of the client's failover time.
-        if ((attempt + 1) % this.masters.length === 0) await sleep(Math.min(400, 50 * 2 ** Math.min(attempt, 4)));
-      }
-    }
-    throw lastError ?? new GfsError('UNAVAILABLE', 'no master answered');
+      const fn = client[method] as unknown as Parameters<typeof callUnary>[1];
+      return callUnary(client, fn, req, timeoutMs) as Promise<ResOf<M>>;
+    }, {
+      clock: this.clock,
+      deadlineMs: this.opts.deadlineMs ?? limits.clientCallDeadlineMs,
+      attemptTimeoutMs: this.opts.timeoutMs ?? limits.rpcTimeoutMs,
+      repeatable: repeatable(method, req),
+      maxAttempts: this.opts.retries === undefined ? undefined : this.opts.retries + 1,
+      backoffBaseMs: limits.clientBackoffBaseMs,
+      backoffMaxMs: limits.clientBackoffMaxMs,
+    });
   }
 
   close(): void {
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

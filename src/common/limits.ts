@@ -342,6 +342,19 @@ export const limits = {
   balanceOpenWriteWeight: 0.01,
   /** The live clone rate a node's heartbeats give is averaged over this: three heartbeats. */
   replicateRateWindowMs: 3_000,
+
+  // ---- client and gfsctl (src/client/master-conn.ts, src/client/retry-policy.ts, cli/gfsctl.ts) ----
+  /**
+   * Client: a master call keeps following the leader and retrying this long before it
+   * gives up: several elections (each about electionTtlMs plus a round of promises) fit.
+   */
+  clientCallDeadlineMs: 30_000,
+  /** Client: first retry backoff; doubled per failure, with full jitter. */
+  clientBackoffBaseMs: 50,
+  /** Client: backoff ceiling: a new leader serves within a second or two, so waits stay short. */
+  clientBackoffMaxMs: 1_000,
+  /** gfsctl: the documented master port, named in the hint for an address without one. */
+  masterPortDefault: 7000,
 } as const;
 
 export type Limits = typeof limits;
