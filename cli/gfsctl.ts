@@ -1,9 +1,15 @@
 #!/usr/bin/env node
 /**
- * `gfsctl`: the command-line client. Exit status 0 on success; otherwise one line on
- * stderr naming the problem and a non-zero status, with nothing changed.
+ * `gfsctl`: the command-line client.
+ *
+ * Exit status, the same for every command: 0 on success; 1 when the command failed
+ * (an error from the cluster or the local side, or fsck finding the cluster not
+ * healthy), with one line on stderr naming the problem and nothing changed; 2 for a
+ * usage error (unknown command or option, a missing argument, a value that is not a
+ * number in range, a master address without a port), with one line and a hint, before
+ * anything is sent.
  */
-import { Command, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -11,17 +17,72 @@ import { GfsClient, readLocalFile, type AdminClient, type FileInfo } from '../sr
 import { GfsError } from '../src/common/errors';
 import { formatBytes, formatDuration } from '../src/common/units';
 import { randomId } from '../src/common/ids';
+import { limits } from '../src/common/limits';
 import { FileState } from '../gen/gfs';
+import { Progress } from './progress';
+
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+/** A whole number in [min, max], or a usage error naming the range. */
+function intOption(min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
+  return (v) => {
+    const n = /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected a whole number ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}`);
+    }
+    return n;
+  };
+}
+
+/** A decimal number in (min, max], or a usage error naming the range. */
+function numberOption(minExclusive: number, max: number): (v: string) => number {
+  return (v) => {
+    const n = v.trim() === '' ? NaN : Number(v);
+    if (!Number.isFinite(n) || n <= minExclusive || n > max) throw new InvalidArgumentError(`expected a number above ${minExclusive} and at most ${max}`);
+    return n;
+  };
+}
+
+/**
+ * `--masters`: every address needs host:port. grpc-js would silently take port 443 for
+ * a bare host, so a missing port is refused with the documented default as the hint.
+ */
+function mastersOption(v: string): string {
+  const addrs = v.split(',').map((a) => a.trim()).filter(Boolean);
+  if (addrs.length === 0) throw new InvalidArgumentError('expected at least one master address host:port');
+  for (const a of addrs) {
+    const m = /^(\[[^\]]+\]|[^:\s[\]]+):(\d+)$/.exec(a);
+    if (!m) throw new InvalidArgumentError(`'${a}' has no port; masters listen on ${limits.masterPortDefault} by default, e.g. ${a.replace(/:.*$/, '')}:${limits.masterPortDefault}`);
+    const port = Number(m[2]);
+    if (port < 1 || port > 65535) throw new InvalidArgumentError(`port ${m[2]} in '${a}' is not 1..65535`);
+  }
+  return addrs.join(',');
+}
 
 const program = new Command('gfsctl')
   .description('gfs command-line client')
-  .addOption(new Option('--masters <list>', 'comma-separated master addresses').env('GFS_MASTERS').default('127.0.0.1:7000'))
+  .addOption(new Option('--masters <list>', 'comma-separated master addresses, each host:port').env('GFS_MASTERS')
+    .default(`127.0.0.1:${limits.masterPortDefault}`).argParser(mastersOption))
   .addOption(new Option('--token <token>', 'access token').env('GFS_TOKEN'))
   .option('--json', 'machine-readable output')
-  .option('--retries <n>', 'retries of a failed master call (with a short backoff: rides out a failover)', '8')
-  .showHelpAfterError();
+  .option('--retries <n>', 'at most this many retries of a master call (default: retry until --deadline)', intOption(0))
+  .option('--deadline <seconds>', 'give up on a master call after this long, following the leader and retrying meanwhile',
+    numberOption(0, 24 * 3600), limits.clientCallDeadlineMs / 1000)
+  .configureOutput({
+    // Usage errors: one line and a hint, never the whole help.
+    outputError: (msg, write) => {
+      const text = msg.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()
+        .replace(/^option '(\S+)[^']*' argument '(.*)' is invalid\. /s, "invalid $1 '$2': ")
+        .replace(/^option '[^']*' value '(.*)' from env '(\w+)' is invalid\. /s, "invalid $2 '$1': ");
+      write(`gfsctl: ${text}; see gfsctl --help\n`);
+    },
+  })
+  .exitOverride((err: CommanderError) => {
+    process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
+  });
 
-interface Globals { masters: string; json?: boolean; retries: string }
+interface Globals { masters: string; json?: boolean; retries?: number; deadline: number }
 
 function globals(): Globals { return program.opts<Globals>(); }
 
@@ -29,10 +90,10 @@ function client(): GfsClient {
   return new GfsClient(connectOptions());
 }
 
-/** --masters / GFS_MASTERS and --retries, as every connection takes them. */
-function connectOptions(): { masters: string[]; retries: number } {
+/** --masters / GFS_MASTERS, --retries and --deadline, as every connection takes them. */
+function connectOptions(): { masters: string[]; retries?: number; deadlineMs: number } {
   const g = globals();
-  return { masters: g.masters.split(',').map((s) => s.trim()).filter(Boolean), retries: Number(g.retries) };
+  return { masters: g.masters.split(','), retries: g.retries, deadlineMs: g.deadline * 1000 };
 }
 
 /** Any failure: one line on stderr and the given exit code. */
@@ -42,57 +103,35 @@ function reportFailure(e: unknown, exitCode: number): void {
   process.exitCode = exitCode;
 }
 
-/** Runs a command with a client, and turns every failure into one line and `failureExitCode`. */
-function run(fn: (c: GfsClient) => Promise<void>, failureExitCode = 1): () => Promise<void> {
+/** Runs a command with a client, and turns every failure into one line and exit 1. */
+function run(fn: (c: GfsClient) => Promise<void>): () => Promise<void> {
   return async () => {
     let c: GfsClient | undefined;
     try {
       c = client();
       await fn(c);
     } catch (e) {
-      reportFailure(e, failureExitCode);
+      reportFailure(e, EXIT_FAILURE);
     } finally {
       await c?.close();
     }
   };
 }
 
-/** Lifecycle and admin calls (client.admin): a failure exits 2, as 1 is fsck's "not healthy". */
+/** Lifecycle and admin calls (client.admin). */
 function runAdmin(fn: (a: AdminClient) => Promise<void>): () => Promise<void> {
-  return run((c) => fn(c.admin), 2);
+  return run((c) => fn(c.admin));
 }
 
-/** A one-line progress bar with rate and ETA, drawn only on a TTY. */
-class Progress {
-  private done = 0;
-  private lastDrawMs = 0;
-  private readonly startMs = Date.now();
-  private readonly enabled = process.stderr.isTTY === true;
-
-  constructor(private readonly label: string, private readonly total: number | undefined) {}
-
-  add(bytes: number): void {
-    this.done += bytes;
-    const now = Date.now();
-    if (this.enabled && now - this.lastDrawMs > 100) { this.lastDrawMs = now; this.draw(); }
-  }
-
-  private draw(): void {
-    const secs = Math.max(0.001, (Date.now() - this.startMs) / 1000);
-    const rate = this.done / secs;
-    let line = `${this.label} ${formatBytes(this.done)}`;
-    if (this.total) {
-      const frac = Math.min(1, this.done / this.total);
-      const width = 24;
-      const filled = Math.round(frac * width);
-      const eta = rate > 0 ? ((this.total - this.done) / rate) * 1000 : 0;
-      line = `${this.label} [${'='.repeat(filled)}${' '.repeat(width - filled)}] ${(frac * 100).toFixed(0)}% ${formatBytes(this.done)}/${formatBytes(this.total)} ETA ${formatDuration(eta)}`;
-    }
-    process.stderr.write(`\r${line} ${formatBytes(rate)}/s\x1b[K`);
-  }
-
-  finish(): void {
-    if (this.enabled) { this.draw(); process.stderr.write('\n'); }
+/**
+ * A goal above the live chunkservers is accepted (nodes may join later) but said
+ * plainly: until then every chunk of the file stays under-replicated.
+ */
+async function warnIfGoalAboveNodes(c: GfsClient, replication: number): Promise<void> {
+  const { nodes } = await c.admin.nodes();
+  const alive = nodes.filter((n) => n.state === 'alive').length;
+  if (replication > alive) {
+    process.stderr.write(`gfsctl: warning: replication ${replication} but only ${alive} chunkserver${alive === 1 ? ' is' : 's are'} alive; the file stays under-replicated (goal ${replication}, only ${alive} nodes) until more join\n`);
   }
 }
 
@@ -100,12 +139,16 @@ function printJson(v: unknown): void {
   process.stdout.write(JSON.stringify(v, null, 2) + '\n');
 }
 
-function fileJson(f: FileInfo): unknown {
+/**
+ * A file as JSON. Chunks only where the reply carries them (stat, put): a listing has
+ * no chunk locations, and an empty list there would claim the file has none.
+ */
+function fileJson(f: FileInfo, withChunks = true): unknown {
   return {
     path: f.path, type: f.isDir ? 'dir' : 'file', size: f.size, mtime: new Date(f.mtimeMs).toISOString(),
     state: f.isDir ? undefined : f.state === FileState.FILE_STATE_SEALED ? 'sealed' : 'writing',
     replication: f.isDir ? undefined : f.replication, checksum: f.checksum || undefined, inode: f.isDir ? undefined : f.inode,
-    chunks: f.isDir ? undefined : f.chunks.map((c) => ({
+    chunks: f.isDir || !withChunks ? undefined : f.chunks.map((c) => ({
       handle: c.handle, version: c.version, offset: c.offset, length: c.length,
       replicas: c.replicas.map((r) => r.nodeId), addrs: c.replicas.map((r) => r.addr),
     })),
@@ -117,8 +160,8 @@ program.command('put')
   .argument('<local>', 'local file, or - for stdin')
   .argument('<remote>', 'remote path /<namespace>/<name>')
   .option('-f, --force', 'overwrite an existing remote file')
-  .option('--replication <n>', 'replication factor for this file')
-  .action((local: string, remote: string, o: { force?: boolean; replication?: string }) => run(async (c) => {
+  .option('--replication <n>', `replication factor for this file (1..${limits.replicationMax}; default: the master's)`, intOption(1, limits.replicationMax))
+  .action((local: string, remote: string, o: { force?: boolean; replication?: number }) => run(async (c) => {
     let source: NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
     let total: number | undefined;
     if (local === '-') {
@@ -134,9 +177,10 @@ program.command('put')
       total = st.size;
       source = readLocalFile(local);
     }
+    if (o.replication !== undefined) await warnIfGoalAboveNodes(c, o.replication);
     const progress = new Progress(`put ${remote}`, total);
     const info = await c.put(source, remote, {
-      force: o.force, replication: o.replication ? Number(o.replication) : undefined, onProgress: (n) => progress.add(n),
+      force: o.force, replication: o.replication, onProgress: (n) => progress.add(n),
     });
     progress.finish();
     if (globals().json) printJson(fileJson(info));
@@ -183,7 +227,7 @@ program.command('ls')
   .option('-R, --recursive', 'list subdirectories too')
   .action((p: string, o: { long?: boolean; recursive?: boolean }) => run(async (c) => {
     const res = await c.list(p, { recursive: o.recursive });
-    if (globals().json) return printJson(res.entries.map(fileJson));
+    if (globals().json) return printJson(res.entries.map((e) => fileJson(e, false)));
     for (const e of res.entries) {
       if (!o.long) { process.stdout.write(`${e.path}${e.isDir ? '/' : ''}\n`); continue; }
       const kind = e.isDir ? 'd' : '-';
@@ -211,7 +255,14 @@ program.command('rm')
   .argument('<path>')
   .option('-r, --recursive', 'remove a directory and everything below it')
   .action((p: string, o: { recursive?: boolean }) => run(async (c) => {
-    await c.delete(p, { recursive: o.recursive });
+    try {
+      await c.delete(p, { recursive: o.recursive });
+    } catch (e) {
+      if (e instanceof GfsError && e.code === 'DIRECTORY_NOT_EMPTY' && !o.recursive) {
+        throw new GfsError(e.code, `${e.message}; use rm -r to move it and everything below it to the trash`);
+      }
+      throw e;
+    }
   })());
 
 program.command('mv')
@@ -297,9 +348,10 @@ program.command('gc')
 program.command('balance')
   .description('move replicas from fuller to emptier nodes now (one round), or show the plan with --dry-run')
   .option('--dry-run', 'only show the plan')
-  .option('--threshold <ratio>', 'fill difference from the mean that counts as unbalanced (default: the master\'s)')
-  .action((o: { dryRun?: boolean; threshold?: string }) => runAdmin(async (a) => {
-    const r = await a.balance({ dryRun: o.dryRun, thresholdRatio: o.threshold ? Number(o.threshold) : 0 });
+  .option('--threshold <ratio>', 'fill difference from the mean that counts as unbalanced, above 0 and at most 1 (default: the master\'s)',
+    numberOption(0, 1))
+  .action((o: { dryRun?: boolean; threshold?: number }) => runAdmin(async (a) => {
+    const r = await a.balance({ dryRun: o.dryRun, thresholdRatio: o.threshold ?? 0 });
     if (globals().json) return printJson(r);
     if (r.blockedReason) process.stdout.write(`balance is holding off: ${r.blockedReason}\n`);
     const p = r.progress!;
@@ -367,5 +419,5 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`gfsctl: ${e.message}\n`);
-  process.exit(1);
+  process.exit(EXIT_FAILURE);
 });

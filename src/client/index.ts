@@ -72,6 +72,7 @@ export class GfsClient {
   async put(source: NodeJS.ReadableStream | AsyncIterable<Uint8Array> | Uint8Array, remotePath: string, opts: PutOptions = {}): Promise<FileInfo> {
     await initChecksums();
     const path = normalizeFilePath(remotePath);
+    checkReplication(opts.replication);
     const iterable: AsyncIterable<Uint8Array> = source instanceof Uint8Array
       ? (async function* () { yield source; })()
       : (source as AsyncIterable<Uint8Array>);
@@ -183,5 +184,17 @@ export class GfsClient {
 
   async close(): Promise<void> {
     this.conn.close();
+  }
+}
+
+/**
+ * A replication goal must be a whole number in 1..replicationMax. Checked here because
+ * on the wire 0 means "the cluster default", so a 0 (or a NaN, which the encoder would
+ * refuse as INTERNAL) must never reach the master.
+ */
+function checkReplication(replication: number | undefined): void {
+  if (replication === undefined) return;
+  if (!Number.isInteger(replication) || replication < 1 || replication > limits.replicationMax) {
+    throw new GfsError('INVALID_ARGUMENT', `replication must be a whole number from 1 to ${limits.replicationMax}, not ${replication}`);
   }
 }

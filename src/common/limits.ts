@@ -353,8 +353,6 @@ export const limits = {
   clientBackoffBaseMs: 50,
   /** Client: backoff ceiling: a new leader serves within a second or two, so waits stay short. */
   clientBackoffMaxMs: 1_000,
-  /** gfsctl: the documented master port, named in the hint for an address without one. */
-  masterPortDefault: 7000,
 } as const;
 
 export type Limits = typeof limits;

@@ -19,6 +19,7 @@ t.test('gfs dev: one ready line, endpoints.json with every chunkserver pid, SIGT
     child.once('exit', (code) => reject(new Error(`gfs dev exited ${code}`)));
   });
   t.match(line, /^gfs dev ready: masters=127\.0\.0\.1:\d+ rest=http:\/\/127\.0\.0\.1:\d+ /);
+  t.match(line, /; next: export GFS_MASTERS=127\.0\.0\.1:\d+ and run gfsctl status$/, 'the ready line says what to do next');
   const ep = JSON.parse(fs.readFileSync(path.join(data, 'endpoints.json'), 'utf8'));
   t.equal(ep.masters.length, 1);
   t.match(ep.rest, /^http:\/\//);
