@@ -8,7 +8,7 @@
  *   entry would get live data deleted.
  */
 import assert from 'node:assert/strict';
-import type { ChunkRef, FileNode } from './meta-state';
+import type { ChunkRef, FileNode } from './meta-types';
 
 export interface ChunkEntry {
   file: FileNode;

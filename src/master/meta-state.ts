@@ -44,153 +44,43 @@ import { limits } from '../common/limits';
 import { normalizeLoggedFilePath as normalizeFilePath, normalizeLoggedPath as normalizePath } from '../common/paths';
 import { ChunkTable } from './chunk-table';
 import { Dir, Namespace, childPath, comparePaths, type Probe } from './namespace';
+import {
+  opKinds,
+  type ApplyResult,
+  type ChunkLifecycleState,
+  type ChunkRef,
+  type ChunkSummary,
+  type DirNode,
+  type FileNode,
+  type InodeLocation,
+  type ListOptions,
+  type ListResult,
+  type MetaCounts,
+  type MetaStateOptions,
+  type OpKind,
+  type TrashEntry,
+} from './meta-types';
 import { RequestIdTable, requestIdLengthMax, type RememberedResult } from './request-ids';
+import { decodeSnapshot, encodeSnapshot, snapshotCorrupt, type TrashedFile } from './snapshot-codec';
 
-export interface ChunkRef {
-  handle: number;
-  version: number;
-  /** Bytes in the chunk; 0 until committed. */
-  length: number;
-  committed: boolean;
-}
-
-export interface FileNode {
-  kind: 'file';
-  inode: number;
-  /** Where it is (tree), will be linked (pending) or was (trash). */
-  path: string;
-  size: number;
-  mtimeMs: number;
-  state: 'writing' | 'sealed';
-  chunks: ChunkRef[];
-  replication: number;
-  contentType: string;
-  metadata: Record<string, string>;
-  /** Whole-file checksum as the writer gave it at complete; '' while writing. */
-  checksum: string;
-  visible: boolean;
-  /** The create asked to replace an existing file at `path`. */
-  overwrite: boolean;
-}
-
-export interface DirNode {
-  kind: 'dir';
-  path: string;
-  mtimeMs: number;
-}
-
-export interface TrashEntry {
-  inode: number;
-  path: string;
-  deletedAtMs: number;
-}
-
-export type OpKind =
-  | 'createFile'
-  | 'allocateChunk'
-  | 'commitChunk'
-  | 'abandonChunk'
-  | 'completeFile'
-  | 'abortFile'
-  | 'mkdir'
-  | 'rename'
-  | 'delete'
-  | 'purge'
-  | 'decommission';
-
-export const opKinds: readonly OpKind[] = [
-  'createFile',
-  'allocateChunk',
-  'commitChunk',
-  'abandonChunk',
-  'completeFile',
-  'abortFile',
-  'mkdir',
-  'rename',
-  'delete',
-  'purge',
-  'decommission',
-];
-
-export interface ApplyResult {
-  op: OpKind;
-  /** createFile, allocate/commit/abandonChunk, completeFile, abortFile. */
-  inode?: number;
-  /** allocate/commit/abandonChunk. */
-  handle?: number;
-  /** allocateChunk. */
-  version?: number;
-  /** The file as it is now (a live object: read it, never change it); absent once it is gone. */
-  file?: FileNode;
-  /** Inodes this op moved to trash (overwrite, delete), ascending. Not kept for replays. */
-  trashed?: number[];
-  /** purge: chunk handles that are no longer referenced. Not kept for replays. */
-  released?: number[];
-  /** The request id was seen before: nothing was applied, this is the first result. */
-  replayed?: boolean;
-}
-
-export interface ListOptions {
-  recursive: boolean;
-  /** At most this many entries; 0 or less means no limit (the server should bound it). */
-  limit: number;
-  /** A full path: only entries sorting after it ('' for all). */
-  startAfter: string;
-  /** Leave directories out (S3-style listings). */
-  filesOnly?: boolean;
-}
-
-export interface ListResult {
-  entries: (FileNode | DirNode)[];
-  truncated: boolean;
-}
-
-export interface ChunkSummary {
-  handle: number;
-  version: number;
-  length: number;
-  inode: number;
-  replication: number;
-}
-
-/** A chunk as healing and GC need it: also whether it is final and where its file is. */
-export interface ChunkLifecycleState extends ChunkSummary {
-  /** False while the chunk is being written: its length is not final. */
-  committed: boolean;
-  /** Where its file is: tree (visible), pending (being written) or trash. */
-  location: InodeLocation;
-}
-
-export interface MetaCounts {
-  /** Visible files in the tree. */
-  files: number;
-  /** Directories, the root excluded. */
-  dirs: number;
-  chunks: number;
-  trash: number;
-  pending: number;
-}
-
-export type InodeLocation = 'pending' | 'tree' | 'trash';
-
-export interface MetaStateOptions {
-  /** Request ids remembered; every master of a group must use the same value. */
-  requestIdsMax?: number;
-}
-
-/** Byte offset of each chunk in its file: chunk i starts where chunk i-1 ends. */
-export function chunkOffsets(file: FileNode): number[] {
-  const offsets: number[] = [];
-  let offset = 0;
-  for (const c of file.chunks) {
-    offsets.push(offset);
-    offset += c.length;
-  }
-  return offsets;
-}
-
-const SNAPSHOT_FORMAT = 'gfs-meta';
-const SNAPSHOT_VERSION = 1;
+// The types moved to meta-types.ts (so nothing imports back into this module); they are
+// re-exported here for the modules that take them from the state machine.
+export { chunkOffsets, opKinds } from './meta-types';
+export type {
+  ApplyResult,
+  ChunkLifecycleState,
+  ChunkRef,
+  ChunkSummary,
+  DirNode,
+  FileNode,
+  InodeLocation,
+  ListOptions,
+  ListResult,
+  MetaCounts,
+  MetaStateOptions,
+  OpKind,
+  TrashEntry,
+} from './meta-types';
 
 /** A checked op, ready to change the state. run() never throws a GfsError. */
 interface Prepared {
@@ -721,163 +611,82 @@ export class MetaState {
   // ------------------------------------------------------------------ snapshot
 
   /**
-   * The whole state as bytes, a pure function of the logical state: two masters
-   * with the same state produce the same bytes. One JSON value per line:
-   *   {"format":"gfs-meta","version":1,"nextInode":..,"nextHandle":..,"requestIdsMax":..}
-   *   ["d", path, mtimeMs]                  directories, pre-order, children by name
-   *   ["f", ...file]                        visible files, in the same walk
-   *   ["p", ...file]                        pending files by inode
-   *   ["t", deletedAtMs, ...file]           trash by inode
-   *   ["r", id, op, inode, handle, version] request ids, oldest first (null = absent)
-   *   ["n", nodeId, sinceMs]                chunkservers being drained, by id (absent in older images)
-   *   ["end", files, dirs, pending, trash, requestIds, chunks]
-   * where file = inode, path, size, mtimeMs, state, replication, contentType,
-   * metadata, checksum, visible, overwrite, [[handle, version, length, committed]...].
+   * The whole state as a `gfs-meta` image (snapshot-codec.ts, SNAPSHOT-FORMAT.md), a
+   * pure function of the logical state: two masters with the same state produce the
+   * same bytes, because every part is handed to the codec in a fixed order.
    */
   snapshot(): Uint8Array {
-    const out = new LineWriter();
-    out.line({
-      format: SNAPSHOT_FORMAT,
-      version: SNAPSHOT_VERSION,
-      nextInode: this.inodeNext,
-      nextHandle: this.handleNext,
-      requestIdsMax: this.requests.capacity,
+    return encodeSnapshot({
+      header: { nextInode: this.inodeNext, nextHandle: this.handleNext, requestIdsMax: this.requests.capacity },
+      tree: this.treeInImageOrder(),
+      pending: this.pending.values(),
+      trash: this.trashInImageOrder(),
+      requests: this.requests.entries(),
+      draining: [...this.draining.keys()].sort().map((id) => [id, this.draining.get(id)!] as const),
     });
+  }
+
+  /** Rebuilds the state from snapshot(); a damaged image throws CORRUPT. */
+  static restore(bytes: Uint8Array): MetaState {
+    const image = decodeSnapshot(bytes);
+    const state = new MetaState({ requestIdsMax: image.header.requestIdsMax });
+    state.inodeNext = image.header.nextInode;
+    state.handleNext = image.header.nextHandle;
+    for (const node of image.tree) {
+      if (node.kind === 'dir') {
+        if (!state.tree.restoreDir(node.path, node.mtimeMs)) snapshotCorrupt(`directory "${node.path}" out of place`);
+      } else {
+        state.adopt(node);
+        if (!state.tree.restoreFile(node)) snapshotCorrupt(`file "${node.path}" out of place`);
+      }
+    }
+    state.tree.endRestore();
+    for (const file of image.pending) {
+      state.adopt(file);
+      state.pending.set(file.inode, file);
+    }
+    for (const { deletedAtMs, file } of image.trash) {
+      state.adopt(file);
+      state.trashed.set(file.inode, { inode: file.inode, path: file.path, deletedAtMs });
+    }
+    for (const [id, r] of image.requests) state.requests.remember(id, r);
+    for (const [id, sinceMs] of image.draining) state.draining.set(id, sinceMs);
+    state.assertInvariants();
+    return state;
+  }
+
+  /** Restore: takes a decoded file into the inode map and its chunks into the chunk table. */
+  private adopt(file: FileNode): void {
+    if (this.files.has(file.inode)) snapshotCorrupt(`inode ${file.inode} repeated`);
+    for (const ref of file.chunks) {
+      if (this.chunks.get(ref.handle) !== undefined) snapshotCorrupt(`chunk ${ref.handle} repeated`);
+      this.chunks.add(file, ref);
+    }
+    this.files.set(file.inode, file);
+  }
+
+  /** Directories and visible files in pre-order: a directory, its files by name, then its subdirectories by name. */
+  private *treeInImageOrder(): Generator<Dir | FileNode> {
     const stack: Dir[] = [this.tree.root];
     while (stack.length > 0) {
       const dir = stack.pop()!;
-      out.line(['d', dir.path, dir.mtimeMs]);
+      yield dir;
       const names = [...dir.children.keys()].sort(comparePaths);
       const subdirs: Dir[] = [];
       for (const name of names) {
         const child = dir.children.get(name)!;
         if (child.kind === 'dir') subdirs.push(child);
-        else out.raw('["f",' + fileJson(child) + ']');
+        else yield child;
       }
       for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
     }
-    for (const file of this.pending.values()) out.raw('["p",' + fileJson(file) + ']');
+  }
+
+  private *trashInImageOrder(): Generator<TrashedFile> {
     for (const inode of [...this.trashed.keys()].sort((a, b) => a - b)) {
-      out.raw('["t",' + this.trashed.get(inode)!.deletedAtMs + ',' + fileJson(this.files.get(inode)!) + ']');
+      yield { deletedAtMs: this.trashed.get(inode)!.deletedAtMs, file: this.files.get(inode)! };
     }
-    for (const [id, r] of this.requests.entries()) {
-      out.line(['r', id, r.op, r.inode ?? null, r.handle ?? null, r.version ?? null]);
-    }
-    for (const id of [...this.draining.keys()].sort()) out.line(['n', id, this.draining.get(id)!]);
-    const c = this.counts();
-    out.line(['end', c.files, c.dirs, c.pending, c.trash, this.requests.size, c.chunks]);
-    return out.bytes();
   }
-
-  /** Rebuilds the state from snapshot(); a damaged image throws CORRUPT. */
-  static restore(image: Uint8Array): MetaState {
-    const lines = readLines(image);
-    const first = lines.next();
-    if (first.done) corrupt('empty snapshot');
-    const header = first.value as Record<string, unknown>;
-    if (header === null || typeof header !== 'object' || header['format'] !== SNAPSHOT_FORMAT) corrupt('not a metadata snapshot');
-    if (header['version'] !== SNAPSHOT_VERSION) corrupt(`unknown snapshot version ${String(header['version'])}`);
-    const state = new MetaState({ requestIdsMax: intField(header['requestIdsMax'], 1) });
-    state.inodeNext = intField(header['nextInode'], 1);
-    state.handleNext = intField(header['nextHandle'], 1);
-    let end: unknown[] | undefined;
-    for (const value of lines) {
-      if (end !== undefined) corrupt('data after the end record');
-      if (!Array.isArray(value)) corrupt('record is not an array');
-      const rec = value as unknown[];
-      switch (rec[0]) {
-        case 'd':
-          if (!state.tree.restoreDir(str(rec[1]), intField(rec[2], 0))) corrupt(`directory "${String(rec[1])}" out of place`);
-          break;
-        case 'f': {
-          const file = state.restoreFile(rec.slice(1));
-          if (file.state !== 'sealed' || !file.visible || !state.tree.restoreFile(file)) corrupt(`file "${file.path}" out of place`);
-          break;
-        }
-        case 'p': {
-          const file = state.restoreFile(rec.slice(1));
-          if (file.state !== 'writing' || file.visible) corrupt(`pending file ${file.inode} is not writing`);
-          if (!isFilePath(file.path)) corrupt(`bad path "${file.path}"`);
-          state.pending.set(file.inode, file);
-          break;
-        }
-        case 't': {
-          const deletedAtMs = intField(rec[1], 0);
-          const file = state.restoreFile(rec.slice(2));
-          if (file.state !== 'sealed' || file.visible) corrupt(`trashed file ${file.inode} is not sealed and hidden`);
-          if (!isFilePath(file.path)) corrupt(`bad path "${file.path}"`);
-          state.trashed.set(file.inode, { inode: file.inode, path: file.path, deletedAtMs });
-          break;
-        }
-        case 'r': {
-          const op = rec[2];
-          if (!opKinds.includes(op as OpKind)) corrupt(`unknown op ${String(op)}`);
-          const r: RememberedResult = { op: op as OpKind };
-          if (rec[3] !== null) r.inode = intField(rec[3], 1);
-          if (rec[4] !== null) r.handle = intField(rec[4], 1);
-          if (rec[5] !== null) r.version = intField(rec[5], 0);
-          const id = str(rec[1]);
-          if (id === '' || state.requests.get(id) !== undefined) corrupt(`request id "${id}" repeated`);
-          state.requests.remember(id, r);
-          break;
-        }
-        case 'n': {
-          const id = str(rec[1]);
-          if (id === '' || state.draining.has(id)) corrupt(`drained node "${id}" repeated or empty`);
-          state.draining.set(id, intField(rec[2], 0));
-          break;
-        }
-        case 'end':
-          end = rec;
-          break;
-        default:
-          corrupt(`unknown record ${JSON.stringify(rec[0])}`);
-      }
-    }
-    state.tree.endRestore();
-    if (end === undefined) corrupt('snapshot is truncated (no end record)');
-    const c = state.counts();
-    const expected = [c.files, c.dirs, c.pending, c.trash, state.requests.size, c.chunks];
-    if (JSON.stringify(end.slice(1)) !== JSON.stringify(expected)) corrupt('snapshot counts do not match its records');
-    state.assertInvariants();
-    return state;
-  }
-
-  private restoreFile(rec: unknown[]): FileNode {
-    const chunkRecs = rec[11];
-    if (!Array.isArray(chunkRecs)) corrupt('file chunks are not an array');
-    const metadata = rec[7];
-    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) corrupt('file metadata is not an object');
-    for (const v of Object.values(metadata as object)) str(v);
-    const state = rec[4];
-    if (state !== 'writing' && state !== 'sealed') corrupt(`bad file state ${String(state)}`);
-    const file: FileNode = {
-      kind: 'file',
-      inode: intField(rec[0], 1),
-      path: str(rec[1]),
-      size: intField(rec[2], 0),
-      mtimeMs: intField(rec[3], 0),
-      state,
-      chunks: [],
-      replication: intField(rec[5], 1),
-      contentType: str(rec[6]),
-      metadata: metadata as Record<string, string>,
-      checksum: str(rec[8]),
-      visible: bool(rec[9]),
-      overwrite: bool(rec[10]),
-    };
-    if (this.files.has(file.inode)) corrupt(`inode ${file.inode} repeated`);
-    for (const c of chunkRecs as unknown[]) {
-      if (!Array.isArray(c)) corrupt('chunk is not an array');
-      const ref: ChunkRef = { handle: intField(c[0], 1), version: intField(c[1], 0), length: intField(c[2], 0), committed: bool(c[3]) };
-      if (this.chunks.get(ref.handle) !== undefined) corrupt(`chunk ${ref.handle} repeated`);
-      file.chunks.push(ref);
-      this.chunks.add(file, ref);
-    }
-    this.files.set(file.inode, file);
-    return file;
-  }
-
   // ------------------------------------------------------------------ invariants
 
   /** Checks every invariant with a full walk (O(state)): for tests, restore and fsck, not the hot path. */
@@ -988,96 +797,4 @@ function sortedMetadata(metadata: Record<string, string> | undefined): Record<st
   }
   entries.sort(([a], [b]) => comparePaths(a, b));
   return Object.fromEntries(entries);
-}
-
-/**
- * A file record's JSON, written by hand because it is most of a snapshot and this is
- * several times faster than JSON.stringify of an array. Integers and booleans print
- * exactly as JSON.stringify prints them.
- */
-function fileJson(f: FileNode): string {
-  let s = f.inode + ',' + JSON.stringify(f.path) + ',' + f.size + ',' + f.mtimeMs + ',"' + f.state + '",' +
-    f.replication + ',' + JSON.stringify(f.contentType) + ',' + JSON.stringify(f.metadata) + ',' +
-    JSON.stringify(f.checksum) + ',' + f.visible + ',' + f.overwrite + ',[';
-  for (let i = 0; i < f.chunks.length; i++) {
-    const c = f.chunks[i]!;
-    s += (i === 0 ? '[' : ',[') + c.handle + ',' + c.version + ',' + c.length + ',' + c.committed + ']';
-  }
-  return s + ']';
-}
-
-/** Accumulates lines into ~1 MiB buffers so a big image never becomes one giant string. */
-class LineWriter {
-  private readonly parts: Buffer[] = [];
-  private pending = '';
-
-  line(value: unknown): void {
-    this.raw(JSON.stringify(value));
-  }
-
-  /** A line that is already JSON. */
-  raw(json: string): void {
-    this.pending += json + '\n';
-    if (this.pending.length >= 1 << 20) this.flush();
-  }
-
-  bytes(): Uint8Array {
-    this.flush();
-    return Buffer.concat(this.parts);
-  }
-
-  private flush(): void {
-    if (this.pending.length > 0) this.parts.push(Buffer.from(this.pending, 'utf8'));
-    this.pending = '';
-  }
-}
-
-/** Decodes about 1 MiB of whole lines at a time: one toString per line is slow at millions of lines. */
-function* readLines(image: Uint8Array): Generator<unknown> {
-  const buf = Buffer.from(image.buffer, image.byteOffset, image.byteLength);
-  let start = 0;
-  while (start < buf.length) {
-    let end = buf.lastIndexOf(0x0a, Math.min(buf.length, start + (1 << 20)) - 1);
-    if (end < start) end = buf.indexOf(0x0a, start); // one line longer than the block
-    if (end < 0) corrupt('snapshot is truncated (partial line)');
-    const block = buf.toString('utf8', start, end);
-    start = end + 1;
-    for (const line of block.split('\n')) {
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        corrupt(`bad JSON in ${JSON.stringify(line.slice(0, 80))}`);
-      }
-      yield value;
-    }
-  }
-}
-
-function corrupt(message: string): never {
-  throw new GfsError('CORRUPT', `metadata snapshot: ${message}`);
-}
-
-function intField(value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) corrupt(`bad number ${String(value)}`);
-  return value;
-}
-
-function str(value: unknown): string {
-  if (typeof value !== 'string') corrupt(`bad string ${String(value)}`);
-  return value;
-}
-
-function bool(value: unknown): boolean {
-  if (typeof value !== 'boolean') corrupt(`bad boolean ${String(value)}`);
-  return value;
-}
-
-/** A normalized file path (tree files are checked by their place instead: that is cheaper). */
-function isFilePath(path: string): boolean {
-  try {
-    return normalizeFilePath(path) === path;
-  } catch {
-    return false;
-  }
 }

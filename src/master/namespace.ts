@@ -20,7 +20,7 @@
  */
 import assert from 'node:assert/strict';
 import { GfsError } from '../common/errors';
-import type { DirNode, FileNode } from './meta-state';
+import type { DirNode, FileNode } from './meta-types';
 
 export class Dir {
   readonly kind = 'dir' as const;

@@ -12,7 +12,7 @@
  * - An id is remembered once; a later op with the same id is a replay, never an insert.
  */
 import assert from 'node:assert/strict';
-import type { OpKind } from './meta-state';
+import type { OpKind } from './meta-types';
 
 /**
  * Longest request id accepted, in UTF-16 units. Ids are client-made random strings

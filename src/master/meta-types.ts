@@ -1,0 +1,157 @@
+/**
+ * The shapes of the master's metadata (DESIGN §3-4): file and directory nodes, chunk
+ * refs, trash entries, op kinds and what applying an op answers. Types only (and one
+ * pure helper on them), so that the namespace, the chunk table, the request-id table,
+ * the snapshot codec and everything outside the master can name them without
+ * importing the state machine in meta-state.ts; this module imports nothing of the
+ * master, so no import cycle can pass through it.
+ *
+ * Invariants these shapes carry (MetaState enforces them, see its opening comment):
+ * - A FileNode is in exactly one place: pending (state 'writing', not visible),
+ *   the tree (sealed, visible) or trash (sealed, not visible).
+ * - A ChunkRef with committed false has length 0; a chunk's version only grows.
+ * - Chunk offsets are not stored: chunk i starts where chunk i-1 ends (chunkOffsets).
+ */
+
+export interface ChunkRef {
+  handle: number;
+  version: number;
+  /** Bytes in the chunk; 0 until committed. */
+  length: number;
+  committed: boolean;
+}
+
+export interface FileNode {
+  kind: 'file';
+  inode: number;
+  /** Where it is (tree), will be linked (pending) or was (trash). */
+  path: string;
+  size: number;
+  mtimeMs: number;
+  state: 'writing' | 'sealed';
+  chunks: ChunkRef[];
+  replication: number;
+  contentType: string;
+  metadata: Record<string, string>;
+  /** Whole-file checksum as the writer gave it at complete; '' while writing. */
+  checksum: string;
+  visible: boolean;
+  /** The create asked to replace an existing file at `path`. */
+  overwrite: boolean;
+}
+
+export interface DirNode {
+  kind: 'dir';
+  path: string;
+  mtimeMs: number;
+}
+
+export interface TrashEntry {
+  inode: number;
+  path: string;
+  deletedAtMs: number;
+}
+
+export type OpKind =
+  | 'createFile'
+  | 'allocateChunk'
+  | 'commitChunk'
+  | 'abandonChunk'
+  | 'completeFile'
+  | 'abortFile'
+  | 'mkdir'
+  | 'rename'
+  | 'delete'
+  | 'purge'
+  | 'decommission';
+
+export const opKinds: readonly OpKind[] = [
+  'createFile',
+  'allocateChunk',
+  'commitChunk',
+  'abandonChunk',
+  'completeFile',
+  'abortFile',
+  'mkdir',
+  'rename',
+  'delete',
+  'purge',
+  'decommission',
+];
+
+export interface ApplyResult {
+  op: OpKind;
+  /** createFile, allocate/commit/abandonChunk, completeFile, abortFile. */
+  inode?: number;
+  /** allocate/commit/abandonChunk. */
+  handle?: number;
+  /** allocateChunk. */
+  version?: number;
+  /** The file as it is now (a live object: read it, never change it); absent once it is gone. */
+  file?: FileNode;
+  /** Inodes this op moved to trash (overwrite, delete), ascending. Not kept for replays. */
+  trashed?: number[];
+  /** purge: chunk handles that are no longer referenced. Not kept for replays. */
+  released?: number[];
+  /** The request id was seen before: nothing was applied, this is the first result. */
+  replayed?: boolean;
+}
+
+export interface ListOptions {
+  recursive: boolean;
+  /** At most this many entries; 0 or less means no limit (the server should bound it). */
+  limit: number;
+  /** A full path: only entries sorting after it ('' for all). */
+  startAfter: string;
+  /** Leave directories out (S3-style listings). */
+  filesOnly?: boolean;
+}
+
+export interface ListResult {
+  entries: (FileNode | DirNode)[];
+  truncated: boolean;
+}
+
+export interface ChunkSummary {
+  handle: number;
+  version: number;
+  length: number;
+  inode: number;
+  replication: number;
+}
+
+/** A chunk as healing and GC need it: also whether it is final and where its file is. */
+export interface ChunkLifecycleState extends ChunkSummary {
+  /** False while the chunk is being written: its length is not final. */
+  committed: boolean;
+  /** Where its file is: tree (visible), pending (being written) or trash. */
+  location: InodeLocation;
+}
+
+export interface MetaCounts {
+  /** Visible files in the tree. */
+  files: number;
+  /** Directories, the root excluded. */
+  dirs: number;
+  chunks: number;
+  trash: number;
+  pending: number;
+}
+
+export type InodeLocation = 'pending' | 'tree' | 'trash';
+
+export interface MetaStateOptions {
+  /** Request ids remembered; every master of a group must use the same value. */
+  requestIdsMax?: number;
+}
+
+/** Byte offset of each chunk in its file: chunk i starts where chunk i-1 ends. */
+export function chunkOffsets(file: FileNode): number[] {
+  const offsets: number[] = [];
+  let offset = 0;
+  for (const c of file.chunks) {
+    offsets.push(offset);
+    offset += c.length;
+  }
+  return offsets;
+}
