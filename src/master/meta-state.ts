@@ -10,7 +10,10 @@
  * state exactly as it was, and validate(op) runs the same checks without applying,
  * so the leader only logs ops that apply cleanly.
  *
- * Invariants (assertInvariants() checks them all; apply asserts the local ones):
+ * Invariants (assertInvariants() checks them all with a full walk; apply asserts, in
+ * production too, the ones an op can break where it touches: ids only grow, a new
+ * handle is in no file yet, a file's chunk list and the chunk table agree on the
+ * chunks the op moved, a trashed file is no longer reachable by its path):
  * - A chunk handle belongs to at most one file, and the chunk table holds exactly the
  *   chunks of the files it knows (pending, in the tree, in trash).
  * - nextHandle > every handle ever seen and nextInode > every inode ever seen: apply
@@ -121,7 +124,9 @@ export class MetaState {
   apply(op: MetaOp): ApplyResult {
     const prepared = this.prepare(op);
     if (prepared.replay !== undefined) return prepared.replay;
+    const ids = [this.inodeNext, this.handleNext] as const;
     const result = prepared.run();
+    assert.ok(this.inodeNext >= ids[0] && this.handleNext >= ids[1], `${result.op} moved an id counter back`);
     const id = op.requestId ?? '';
     if (id !== '') this.requests.remember(id, remembered(result));
     return result;
@@ -221,6 +226,7 @@ export class MetaState {
     const version = count(o.version, 'chunk version');
     return {
       run: () => {
+        assert.ok(handle >= this.handleNext, `chunk handle ${handle} would be reused`);
         const ref: ChunkRef = { handle, version, length: 0, committed: false };
         file.chunks.push(ref);
         this.chunks.add(file, ref);
@@ -268,6 +274,7 @@ export class MetaState {
         assert.ok(i >= 0);
         file.chunks.splice(i, 1);
         this.chunks.remove(ref.handle);
+        assert.ok(!file.chunks.includes(ref), `chunk ${ref.handle} is still in file ${file.inode}`);
         return { op: 'abandonChunk', inode: file.inode, handle: ref.handle, file };
       },
     };
@@ -306,6 +313,7 @@ export class MetaState {
         file.visible = true;
         this.pending.delete(file.inode);
         this.tree.linkFile(file, mtimeMs);
+        assert.ok(this.tree.lookup(file.path) === file, `completed file ${file.inode} is not at "${file.path}"`);
         return { op: 'completeFile', inode: file.inode, file, trashed };
       },
     };
@@ -321,7 +329,7 @@ export class MetaState {
     return {
       run: () => {
         // Its chunks become orphans: their replicas are reclaimed by GC.
-        for (const c of file.chunks) this.chunks.remove(c.handle);
+        this.releaseChunks(file);
         this.pending.delete(inode);
         this.files.delete(inode);
         return { op: 'abortFile', inode };
@@ -451,10 +459,7 @@ export class MetaState {
         for (const inode of seen) {
           const file = this.files.get(inode);
           assert.ok(file !== undefined && this.trashed.has(inode));
-          for (const c of file.chunks) {
-            this.chunks.remove(c.handle);
-            released.push(c.handle);
-          }
+          released.push(...this.releaseChunks(file));
           this.trashed.delete(inode);
           this.files.delete(inode);
         }
@@ -463,10 +468,23 @@ export class MetaState {
     };
   }
 
+  /** The file must already be unlinked from the tree: what is trashed is not reachable by path. */
   private toTrash(file: FileNode, deletedAtMs: number): void {
     assert.ok(file.state === 'sealed' && !this.trashed.has(file.inode) && !this.pending.has(file.inode));
+    assert.ok(this.tree.lookup(file.path) !== file, `trashed file ${file.inode} is still linked at "${file.path}"`);
     file.visible = false;
     this.trashed.set(file.inode, { inode: file.inode, path: file.path, deletedAtMs });
+  }
+
+  /** Takes a file's chunks out of the chunk table (the file is leaving for good); returns their handles. */
+  private releaseChunks(file: FileNode): number[] {
+    const handles: number[] = [];
+    for (const c of file.chunks) {
+      assert.ok(this.chunks.get(c.handle)?.ref === c, `chunk ${c.handle} of file ${file.inode} is not in the chunk table`);
+      this.chunks.remove(c.handle);
+      handles.push(c.handle);
+    }
+    return handles;
   }
 
   /** A chunk of this file, or NO_SUCH_CHUNK / INVALID_ARGUMENT. */

@@ -8,6 +8,9 @@
  *   (the root is '/'); a rename rewrites the paths of the whole moved subtree.
  * - Names are valid path components (src/common/paths.ts); a name never holds '/'.
  * - `dirCount` (root excluded) and `fileCount` equal what a full walk would count.
+ * Asserted where a change could break them (kept on in production): a name is taken
+ * only when free and released only by its holder, the counts never go negative, and
+ * a moved node is found at its new path and not at its old one.
  *
  * Cost: lookups are O(depth) map gets. Listing sorts a directory's names on demand
  * and caches the order until that directory next changes, so paging through a large
@@ -162,6 +165,7 @@ export class Namespace {
   unlinkFile(parent: Dir, file: FileNode, mtimeMs: number): void {
     this.detach(parent, nameOf(file.path), file, mtimeMs);
     this.fileCount--;
+    assert.ok(this.fileCount >= 0, 'more files unlinked than linked');
   }
 
   /** Removes a directory and everything below it; returns the files that were in it. */
@@ -180,6 +184,7 @@ export class Namespace {
     this.detach(parent, nameOf(dir.path), dir, mtimeMs);
     this.dirCount -= dirs;
     this.fileCount -= files.length;
+    assert.ok(this.dirCount >= 0 && this.fileCount >= 0, 'more nodes removed than the tree held');
     return files;
   }
 
@@ -205,6 +210,7 @@ export class Namespace {
       }
     }
     this.attach(targetParent, target.slice(i + 1), node, mtimeMs);
+    assert.ok(this.lookup(target) === node && this.lookup(source) !== node, `move of "${source}" to "${target}" left it elsewhere`);
   }
 
   /** Restore: adds a directory under its already restored parent, keeping every mtime as stored. */
