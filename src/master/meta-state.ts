@@ -636,7 +636,7 @@ export class MetaState {
   snapshot(): Uint8Array {
     return encodeSnapshot({
       header: { nextInode: this.inodeNext, nextHandle: this.handleNext, requestIdsMax: this.requests.capacity },
-      tree: this.treeInImageOrder(),
+      tree: (visit) => this.walkInImageOrder(visit),
       pending: this.pending.values(),
       trash: this.trashInImageOrder(),
       requests: this.requests.entries(),
@@ -684,17 +684,17 @@ export class MetaState {
   }
 
   /** Directories and visible files in pre-order: a directory, its files by name, then its subdirectories by name. */
-  private *treeInImageOrder(): Generator<Dir | FileNode> {
+  private walkInImageOrder(visit: (node: Dir | FileNode) => void): void {
     const stack: Dir[] = [this.tree.root];
     while (stack.length > 0) {
       const dir = stack.pop()!;
-      yield dir;
+      visit(dir);
       const names = [...dir.children.keys()].sort(comparePaths);
       const subdirs: Dir[] = [];
       for (const name of names) {
         const child = dir.children.get(name)!;
         if (child.kind === 'dir') subdirs.push(child);
-        else yield child;
+        else visit(child);
       }
       for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
     }

@@ -45,13 +45,20 @@ export interface TrashedFile {
 }
 
 /**
- * Everything an image holds, each part in image order. Iterables, so encoding a large
- * state walks it once and builds no lists.
+ * Items in order: a list, or a function that calls `visit` on each, which lets a large
+ * state be walked in place. (A generator would do too, but encoding a tree of 200,000
+ * files through one took half again as long as through a callback.)
+ */
+export type Sequence<T> = Iterable<T> | ((visit: (item: T) => void) => void);
+
+/**
+ * Everything an image holds, each part in image order, so encoding a large state
+ * walks it once and builds no lists.
  */
 export interface MetaImage {
   header: SnapshotHeader;
   /** Pre-order from the root: a directory, its files by name, then each subdirectory by name. */
-  tree: Iterable<DirNode | FileNode>;
+  tree: Sequence<DirNode | FileNode>;
   /** Files being written, by inode. */
   pending: Iterable<FileNode>;
   /** By inode. */
@@ -95,7 +102,7 @@ export function encodeSnapshot(image: MetaImage): Uint8Array {
   const { nextInode, nextHandle, requestIdsMax } = image.header;
   out.line({ format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, nextInode, nextHandle, requestIdsMax });
   const counts: SnapshotCounts = { files: 0, dirs: 0, pending: 0, trash: 0, requestIds: 0, chunks: 0 };
-  for (const node of image.tree) {
+  forEach(image.tree, (node) => {
     if (node.kind === 'dir') {
       out.line(['d', node.path, node.mtimeMs]);
       if (node.path !== '/') counts.dirs++;
@@ -104,7 +111,7 @@ export function encodeSnapshot(image: MetaImage): Uint8Array {
       counts.files++;
       counts.chunks += node.chunks.length;
     }
-  }
+  });
   let previous = 0;
   for (const file of image.pending) {
     assert.ok(file.inode > previous, 'pending files are written by inode');
@@ -134,6 +141,11 @@ export function encodeSnapshot(image: MetaImage): Uint8Array {
   }
   out.line(['end', counts.files, counts.dirs, counts.pending, counts.trash, counts.requestIds, counts.chunks]);
   return out.bytes();
+}
+
+function forEach<T>(items: Sequence<T>, visit: (item: T) => void): void {
+  if (typeof items === 'function') items(visit);
+  else for (const item of items) visit(item);
 }
 
 /**
