@@ -12,6 +12,7 @@
  *   (fencing: a deposed leader cannot delete or copy anything).
  * - A DELETE removes only a replica at or below the version the master named.
  */
+import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Metric, Registry } from 'prom-client';
 import { MasterClient, ChunkCommand_Kind, type HeartbeatRequest, type HeartbeatResponse } from '../../gen/gfs';
@@ -85,6 +86,18 @@ export class Chunkserver {
   private scrubber!: Scrubber;
   /** Newest master epoch seen in a reply: older ones are fenced off. */
   private epochSeen = 0;
+
+  /**
+   * The data dir's file system: its device id and size (Node exposes no statfs f_fsid).
+   * Nodes sharing a disk report the same id, so df counts the disk once.
+   */
+  private fsId(capacityBytes: number): string {
+    try {
+      return `${fs.statSync(this.opts.dataDir).dev}:${capacityBytes}`;
+    } catch {
+      return '';
+    }
+  }
 
   constructor(private readonly opts: ChunkserverOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -228,6 +241,7 @@ export class Chunkserver {
         writeBytesPerSec: io.writeBytesPerSec,
         replicatedBytesTotal: io.replicatedBytesTotal,
         foregroundBusy: this.foreground.localBusy(),
+        fsId: this.fsId(space.capacityBytes),
       };
       const timeoutMs = Math.max(limits.heartbeatTimeoutMinMs, this.opts.heartbeatIntervalMs * limits.heartbeatTimeoutIntervals);
       const res: HeartbeatResponse = await callUnary(link.client, link.client.heartbeat, req, timeoutMs);

@@ -353,6 +353,14 @@ export const limits = {
   clientBackoffBaseMs: 50,
   /** Client: backoff ceiling: a new leader serves within a second or two, so waits stay short. */
   clientBackoffMaxMs: 1_000,
+
+  // ---- status and repair that tell the truth (issue 9, items 7-9)
+  /** Below this recent repair rate (bytes/s) the ETA is "unknown": a decaying rate gives absurd ETAs. */
+  repairEtaRateMinBytesPerSec: 64 * 1024,
+  /** An ETA beyond this is no estimate (and must stay far below Number.MAX_SAFE_INTEGER): reported unknown. */
+  repairEtaMaxMs: 30 * 24 * 3600_000,
+  /** Distinct unrepairable reasons listed in status: enough to explain, small enough to read. */
+  unrepairableReasonsMax: 5,
 } as const;
 
 export type Limits = typeof limits;

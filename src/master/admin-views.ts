@@ -9,6 +9,8 @@
  *   without dry-run, decommission), and then only through the lifecycle's usual checks
  *   or a committed op: nothing is forced.
  * - Views answer on any master; actions that change state need the leader.
+ * - No number in a reply can fail to serialize: every reply passes boundedReply (finite,
+ *   non-negative, at most Number.MAX_SAFE_INTEGER) on its way out.
  */
 import {
   MetaOp,
@@ -25,7 +27,8 @@ import type { ApplyResult, FileNode, MetaState } from './meta-state';
 import type { NodeEntry, NodeRegistry } from './registry';
 import type { Lifecycle } from './lifecycle/lifecycle';
 import { assessChunk, chooseTrim, planHealing, readableReplicas, type ChunkHealth } from './lifecycle/heal-plan';
-import { accountSpace, spaceClass, type SpaceSplit } from './lifecycle/space';
+import { accountSpace, spaceClass, type SpaceNode, type SpaceSplit } from './lifecycle/space';
+import { boundedReply } from './reply-bounds';
 import { buildFsck } from './fsck';
 
 /** What the views read from the master process. */
@@ -61,7 +64,8 @@ export class AdminViews {
     const nodes = [...this.host.registry.nodes.values()];
     const alive = nodes.filter((n) => n.alive);
     const counts = this.host.state().counts();
-    return {
+    const space = accountSpace(this.spaceNodes(), () => [], () => 'live');
+    return this.bounded('status', {
       masters: [this.host.masterInfo()],
       nodesAlive: alive.length,
       nodesDead: nodes.length - alive.length,
@@ -69,18 +73,31 @@ export class AdminViews {
       chunks: counts.chunks,
       underReplicated: summary.underReplicated,
       missing: summary.missing,
-      capacityBytes: alive.reduce((s, n) => s + n.capacityBytes, 0),
-      usedBytes: alive.reduce((s, n) => s + n.usedBytes, 0),
+      // Each file system once, used = capacity - free: the numbers add up however nodes share disks.
+      capacityBytes: space.capacityBytes,
+      usedBytes: space.usedBytes,
       safeMode: this.lc.safeMode.on,
       safeModeReason: this.lc.safeMode.reason,
       repair: this.lc.healer.progress(),
       balance: this.lc.balancer.progress(),
-    };
+    });
+  }
+
+  /** Clamps what cannot be serialized (and logs it): a view must never break its RPC. */
+  private bounded<T extends object>(what: string, reply: T): T {
+    return boundedReply(reply, (path, value) => this.host.log.error({ view: what, field: path, value: String(value) }, 'reply number out of range: clamped'));
+  }
+
+  private spaceNodes(): SpaceNode[] {
+    return [...this.host.registry.nodes.values()].map((n) => ({
+      id: n.id, addr: n.addr, state: n.alive ? 'alive' : 'dead', capacityBytes: n.capacityBytes, usedBytes: n.usedBytes,
+      freeBytes: n.freeBytes, counted: n.alive, fsId: n.fsId,
+    }));
   }
 
   nodes(): NodesResponse {
     const inflight = this.lc.outbox.inflightClones();
-    return {
+    return this.bounded('nodes', {
       nodes: [...this.host.registry.nodes.values()].map((n) => {
         const info = {
           ...this.host.registry.toInfo(n),
@@ -94,7 +111,7 @@ export class AdminViews {
         }
         return info;
       }),
-    };
+    });
   }
 
   /** Plans (dryRun) or runs one rebalance round now. */
@@ -140,6 +157,7 @@ export class AdminViews {
   drainProgress(node: NodeEntry): DrainProgress {
     let chunksLeft = 0;
     let bytesLeft = 0;
+    const stuck = new Map<string, number>();
     for (const handle of node.chunks.keys()) {
       const owner = this.host.state().chunkOwner(handle);
       if (!owner) continue; // an orphan: GC's, not needed elsewhere
@@ -148,14 +166,17 @@ export class AdminViews {
       if (!c.committed || this.lc.chunkHealth(c).healthy.length < c.goal) {
         chunksLeft++;
         bytesLeft += c.length;
+        const why = this.lc.healer.unrepairableReason(handle);
+        if (why !== '') stuck.set(why, (stuck.get(why) ?? 0) + 1);
       }
     }
+    const blocked = [...stuck].map(([why, n]) => `${n} cannot be copied now: ${why}`).join('; ');
     // Until its full report arrives (say, after a master restart) the node's chunks are unknown.
     const removable = node.reported && chunksLeft === 0 && node.openWrites === 0;
     const detail = removable
       ? 'removable: every chunk here has its goal on other nodes'
       : !node.reported ? 'draining: waiting for the node\'s chunk report'
-      : `draining: ${chunksLeft} chunks (${formatBytes(bytesLeft)}) still below their goal without this node${node.openWrites ? `, ${node.openWrites} writes open` : ''}`;
+      : `draining: ${chunksLeft} chunks (${formatBytes(bytesLeft)}) still below their goal without this node${node.openWrites ? `, ${node.openWrites} writes open` : ''}${blocked ? ` (${blocked})` : ''}`;
     return { chunksLeft, bytesLeft, removable, detail };
   }
 
@@ -168,12 +189,13 @@ export class AdminViews {
       ? [node]
       : state.list(p, { recursive: true, limit: 0, startAfter: '', filesOnly: true }).entries as FileNode[];
     const repairing = new Set(this.lc.outbox.inflightClones().map((c) => c.handle));
-    return buildFsck(
+    return this.bounded('fsck', buildFsck(
       files.map((f) => ({ path: f.path, inode: f.inode, size: f.size, chunks: f.chunks.map((c) => this.lc.healChunkOf(c, f.inode)) })),
       (c) => this.lc.chunkHealth(c),
       (h) => repairing.has(h),
+      (h) => this.lc.healer.unrepairableReason(h),
       { filesMax: limits.fsckFilesMax, safeMode: this.lc.safeMode.on },
-    );
+    ));
   }
 
   /**
@@ -271,21 +293,19 @@ export class AdminViews {
       return spaceClass(owner && location ? { location, committed: owner.ref.committed } : undefined, verdict, facts?.extra.has(nodeId) ?? false);
     };
     const report = accountSpace(
-      [...registry.nodes.values()].map((n) => ({
-        id: n.id, addr: n.addr, state: n.alive ? 'alive' : 'dead', capacityBytes: n.capacityBytes, usedBytes: n.usedBytes,
-        freeBytes: n.freeBytes, counted: n.alive,
-      })),
+      this.spaceNodes(),
       (nodeId) => [...(registry.nodes.get(nodeId)?.chunks ?? new Map()).entries()].map(([handle, r]) => ({ handle, length: r.length })),
       classify,
     );
-    return {
+    return this.bounded('df', {
       capacityBytes: report.capacityBytes, usedBytes: report.usedBytes, freeBytes: report.freeBytes, ...fromSplit(report.split),
       nodes: report.nodes.map((n) => ({
         nodeId: n.id, addr: n.addr, state: n.state, capacityBytes: n.capacityBytes, usedBytes: n.usedBytes, freeBytes: n.freeBytes,
-        ...fromSplit(n.split),
+        ...fromSplit(n.split), fsId: n.fsId ?? '', gfsUsedBytes: n.gfsUsedBytes, sharesFsWith: n.sharesFsWith,
       })),
       safeMode: this.lc.safeMode.on,
-    };
+      gfsUsedBytes: report.gfsUsedBytes, filesystems: report.filesystems, sharedNotes: report.sharedNotes,
+    });
   }
 }
 

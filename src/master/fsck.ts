@@ -21,6 +21,8 @@ export function buildFsck(
   files: Iterable<FsckInputFile>,
   healthOf: (chunk: HealChunk) => ChunkHealth,
   repairing: (handle: number) => boolean,
+  /** Why healing cannot fix the chunk now ('' = it can). */
+  unrepairable: (handle: number) => string,
   opts: { filesMax: number; safeMode: boolean },
 ): FsckResponse {
   const res: FsckResponse = {
@@ -44,6 +46,7 @@ export function buildFsck(
           handle: c.handle, index, offset, length: c.length, goal: c.goal, healthy: h.healthy.length,
           healthyNodes: [...h.healthy, ...h.retiring], corruptNodes: h.corrupt, staleNodes: h.stale,
           deadNodes: h.unavailable, problem, repairing: repairing(c.handle),
+          reason: unrepairable(c.handle),
         });
       }
       offset += c.length;

@@ -13,6 +13,9 @@
  * - A node that came back (or is new to this master) is `reported` only once its full
  *   report arrived: until then what we remember of its chunks may be wrong, so its
  *   replicas count neither as healthy nor as deletable.
+ * - A node is suspect from the moment a client or chunkserver reports it unreachable
+ *   until its next heartbeat: placement and cloning avoid it at once, while it is still
+ *   declared dead only after deadAfterMs of silence (a suspect node stays alive).
  */
 import { limits } from '../common/limits';
 import type { HeartbeatRequest, NodeInfo } from '../../gen/gfs';
@@ -49,6 +52,10 @@ export interface NodeEntry {
   replicatedBytesLast: number;
   /** Served client reads or chain writes within the last second, as it last said. */
   foregroundBusy: boolean;
+  /** Why it is suspect ('' = not): reported unreachable since its last heartbeat. */
+  suspect: string;
+  /** The file system of its data dir, as it last said ('' = unknown). */
+  fsId: string;
 }
 
 /** One replica as the lifecycle planners see it (pure data, no registry references). */
@@ -78,6 +85,7 @@ export class NodeRegistry {
         lastHeartbeatMonoMs: monoMs, lastHeartbeatWallMs: wallMs, alive: true, reported: false, chunks: new Map(),
         corrupt: new Set(), replicating: 0, readBytesPerSec: 0, writeBytesPerSec: 0,
         replicateRate: new IoRate(limits.replicateRateWindowMs), replicatedBytesLast: 0, foregroundBusy: false,
+        suspect: '', fsId: '',
       };
       this.nodes.set(node.id, node);
     }
@@ -87,7 +95,7 @@ export class NodeRegistry {
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, freeBytes: req.freeBytes, openWrites: req.openWrites,
       lastHeartbeatMonoMs: monoMs, lastHeartbeatWallMs: wallMs, alive: true, replicating: req.replicating ?? 0,
       readBytesPerSec: req.readBytesPerSec ?? 0, writeBytesPerSec: req.writeBytesPerSec ?? 0,
-      foregroundBusy: req.foregroundBusy ?? false,
+      foregroundBusy: req.foregroundBusy ?? false, suspect: '', fsId: req.fsId ?? '',
     });
     if (req.replicatedBytesTotal !== undefined) {
       // A counter that went back means the process restarted: start the rate afresh.
@@ -124,12 +132,29 @@ export class NodeRegistry {
     return { needFullReport: false, revived };
   }
 
+  /**
+   * A client or chunkserver could not reach the node: avoid it for placement and cloning
+   * until it heartbeats again. Returns whether it was not suspect before.
+   */
+  markSuspect(nodeId: string, why: string): boolean {
+    const node = this.nodes.get(nodeId);
+    if (!node || !node.alive || node.suspect !== '') return false;
+    node.suspect = why;
+    return true;
+  }
+
+  /** Alive and not suspect: may receive a new chunk or a clone. */
+  placeable(): NodeEntry[] {
+    return [...this.nodes.values()].filter((n) => n.alive && n.suspect === '');
+  }
+
   /** Marks silent nodes dead; returns the ids that just died. */
   tick(monoMs: number): string[] {
     const died: string[] = [];
     for (const n of this.nodes.values()) {
       if (n.alive && monoMs - n.lastHeartbeatMonoMs > this.deadAfterMs) {
         n.alive = false;
+        n.suspect = '';
         died.push(n.id);
       }
     }
@@ -223,10 +248,11 @@ export class NodeRegistry {
   toInfo(n: NodeEntry): NodeInfo {
     return {
       id: n.id, addr: n.addr, zone: n.zone, tier: n.tier, capacityBytes: n.capacityBytes, usedBytes: n.usedBytes,
-      freeBytes: n.freeBytes, chunkCount: n.chunks.size, state: n.alive ? 'alive' : 'dead',
+      freeBytes: n.freeBytes, chunkCount: n.chunks.size, state: !n.alive ? 'dead' : n.suspect !== '' ? 'suspect' : 'alive',
       lastHeartbeatMs: n.lastHeartbeatWallMs, adminAddr: n.adminAddr, openWrites: n.openWrites,
       corruptCount: n.corrupt.size, repairsIn: 0, repairsOut: 0, drainingDetail: '',
       readBytesPerSec: Math.round(n.readBytesPerSec), writeBytesPerSec: Math.round(n.writeBytesPerSec),
+      suspect: n.suspect !== '', fsId: n.fsId,
     };
   }
 

@@ -225,6 +225,8 @@ class FileCalls {
   private async allocate(inode: number, excludeNodes: string[], requestId: string): Promise<{ chunk: ChunkInfo }> {
     this.requireLeader();
     const file = this.state.checkWritable(inode);
+    // The client excludes nodes its writes failed on: none gets a chunk or a clone until it heartbeats again.
+    this.host.lifecycle().unreachableReported(excludeNodes, `a client writing inode ${inode}`);
     return this.allocateFor(inode, file.replication, excludeNodes, requestId, file.chunks);
   }
 
@@ -264,7 +266,7 @@ class FileCalls {
   /** Alive and not draining: may take a new chunk. */
   private placeable(): NodeEntry[] {
     const lifecycle = this.host.lifecycle();
-    return this.host.registry.alive().filter((n) => !lifecycle.isDraining(n.id));
+    return this.host.registry.placeable().filter((n) => !lifecycle.isDraining(n.id));
   }
 
   /**

@@ -74,7 +74,7 @@ export class Balancer {
       nodes: [...registry.nodes.values()].map((n) => ({
         id: n.id, zone: n.zone, capacityBytes: n.capacityBytes, freeBytes: n.freeBytes, openWrites: n.openWrites + n.replicating,
         readBytesPerSec: n.readBytesPerSec, writeBytesPerSec: n.writeBytesPerSec,
-        usable: n.alive && n.reported, draining: this.host.draining(n.id),
+        usable: n.alive && n.reported && n.suspect === '', draining: this.host.draining(n.id),
       })),
       chunks: this.host.chunks(),
       replicasOf: this.host.replicasOf,

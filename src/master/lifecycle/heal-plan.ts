@@ -17,6 +17,12 @@
  *   otherwise it is the best data left.
  * - Chunks being written (not committed) are left alone: their length is not final.
  * - A clone's target holds no copy of the chunk and is not already receiving it.
+ * - A suspect node (one a client or chunkserver could not reach since its last
+ *   heartbeat) is neither a clone's source nor its target; its replicas still count.
+ * - A chunk below its goal that no clone can help now (too few eligible nodes, no
+ *   reachable healthy source) is not queued: it is reported as unrepairable with its
+ *   reason, and planned again every round, so a node joining heals it. Chunks of files
+ *   in the trash are healed but never counted as under-replicated.
  */
 import assert from 'node:assert/strict';
 import type { ReplicaView } from '../registry';
@@ -27,6 +33,8 @@ export interface HealNode extends PlacementCandidate {
   usable: boolean;
   /** Being decommissioned: never a target, and its replicas do not count toward a goal. */
   draining?: boolean;
+  /** Unreachable by a client or chunkserver since its last heartbeat: no clone reads or writes it. */
+  suspect?: boolean;
 }
 
 export interface HealChunk {
@@ -35,6 +43,8 @@ export interface HealChunk {
   length: number;
   goal: number;
   committed: boolean;
+  /** The file is in the trash: healed, but not reported as under-replicated. */
+  trashed?: boolean;
 }
 
 export interface ChunkHealth {
@@ -164,6 +174,15 @@ export interface HealingSummary {
   unplaceable: number;
   /** Chunks with at least one readable replica (for safe mode). */
   available: number;
+  /** Below their goal with nothing healing can do now: handle -> reason. Not queued. */
+  unrepairable: Map<number, string>;
+}
+
+export function emptyHealingSummary(): HealingSummary {
+  return {
+    chunks: 0, underReplicated: 0, queuedChunks: 0, queuedBytes: 0, missing: 0, corruptReplicas: 0,
+    staleReplicas: 0, overReplicated: 0, unplaceable: 0, available: 0, unrepairable: new Map(),
+  };
 }
 
 export interface HealingPlan {
@@ -204,10 +223,7 @@ function countInflight(inflight: readonly InflightClone[]): Traffic {
 export function planHealing(input: HealingInput): HealingPlan {
   const nodes = new Map(input.nodes.map((n) => [n.id, n]));
   const traffic = countInflight(input.inflight);
-  const summary: HealingSummary = {
-    chunks: 0, underReplicated: 0, queuedChunks: 0, queuedBytes: 0, missing: 0, corruptReplicas: 0,
-    staleReplicas: 0, overReplicated: 0, unplaceable: 0, available: 0,
-  };
+  const summary = emptyHealingSummary();
   const deletes: DeleteAction[] = [];
   const needs: Need[] = [];
   for (const chunk of input.chunks) assessForPlan(input, nodes, traffic, chunk, summary, deletes, needs);
@@ -222,7 +238,8 @@ export function planHealing(input: HealingInput): HealingPlan {
   const budget = { clones: input.budget.clonesMax, bytes: input.budget.bytesMax };
   for (const need of needs) {
     const planned = planNeed(input, nodes, traffic, need, budget, clones, deletes, summary);
-    if (planned < need.wanted) {
+    const stuck = summary.unrepairable.has(need.chunk.handle);
+    if (planned < need.wanted && !stuck) {
       summary.queuedChunks++;
       summary.queuedBytes += (need.wanted - planned) * need.chunk.length;
     }
@@ -251,6 +268,7 @@ function assessForPlan(
   if (readable === 0) {
     // Keep every stale or corrupt copy: it is all that is left.
     summary.missing++;
+    summary.unrepairable.set(chunk.handle, 'no healthy replica');
     return;
   }
   summary.available++;
@@ -276,7 +294,9 @@ function assessForPlan(
     }
   }
   if (health.healthy.length < chunk.goal) {
-    summary.underReplicated++;
+    // A trashed file's chunk is still healed (it may be restored, or sit on a draining
+    // node) but is not reported as under-replicated: no visible file is at risk.
+    if (chunk.trashed !== true) summary.underReplicated++;
     const wanted = chunk.goal - health.healthy.length - inflight.length;
     if (wanted > 0) needs.push({ chunk, health, wanted, inflightTargets: inflight.map((c) => c.targetNodeId) });
   }
@@ -300,16 +320,21 @@ function planNeed(
   }
   let planned = 0;
   for (let k = 0; k < need.wanted; k++) {
-    const structural = input.nodes.filter((n) => n.usable && !n.draining && !holders.has(n.id) &&
+    const structural = input.nodes.filter((n) => eligibleTarget(n) && !holders.has(n.id) &&
       fits(n, chunk.length, inboundBytes.get(n.id) ?? 0, input.budget.fillCapRatio));
     if (structural.length === 0) {
       summary.unplaceable++;
+      summary.unrepairable.set(chunk.handle, noTargetReason(input.nodes, chunk.goal));
       // The only node that could take it holds a corrupt copy: that copy must go
       // first (a healthy one exists, or we would not be here). Next tick places it.
       const corruptHere = health.corrupt.find((id) => !deletes.some((d) => d.handle === chunk.handle && d.nodeId === id));
       if (corruptHere !== undefined && k === 0 && planned === 0) {
         deletes.push({ handle: chunk.handle, version: versionOn(input.replicasOf(chunk.handle), corruptHere), nodeId: corruptHere, reason: 'corrupt', detail: 'no other node can take a new replica: deleted first to make room' });
       }
+      break;
+    }
+    if (!readableReplicas(health).some((id) => nodes.get(id)?.usable === true && nodes.get(id)?.suspect !== true)) {
+      summary.unrepairable.set(chunk.handle, 'no healthy replica reachable (its nodes are suspect)');
       break;
     }
     if (budget.clones <= 0 || budget.bytes <= 0) break;
@@ -340,6 +365,17 @@ function planNeed(
   return planned;
 }
 
+/** A node that may receive a new replica: alive with its report in, not draining, not suspect. */
+function eligibleTarget(n: HealNode): boolean {
+  return n.usable && n.draining !== true && n.suspect !== true;
+}
+
+/** Why no node can take another replica of a chunk, in the operator's words. */
+function noTargetReason(nodes: readonly HealNode[], goal: number): string {
+  const eligible = nodes.filter(eligibleTarget).length;
+  return eligible < goal ? `goal ${goal}, only ${eligible} nodes` : 'no eligible node has room for another replica';
+}
+
 function fits(n: HealNode, bytes: number, inbound: number, fillCapRatio: number): boolean {
   const free = n.freeBytes - inbound;
   return free >= bytes && n.capacityBytes - free + bytes <= n.capacityBytes * fillCapRatio;
@@ -354,7 +390,8 @@ function chooseSource(
   let bestScore = Infinity;
   for (const id of candidates) {
     const busy = sources.get(id) ?? 0;
-    if (busy >= perNodeMax || nodes.get(id)?.usable !== true) continue;
+    const n = nodes.get(id);
+    if (busy >= perNodeMax || n?.usable !== true || n.suspect === true) continue;
     const score = busy + random() * 0.5;
     if (score < bestScore) { best = id; bestScore = score; }
   }

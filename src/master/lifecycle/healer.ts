@@ -4,6 +4,8 @@
  * commands; it also keeps the progress figures (rate, ETA) for status and /metrics.
  *
  * Invariants:
+ * - An ETA is given only from a real rate (at least repairEtaRateMinBytesPerSec) and is
+ *   at most repairEtaMaxMs; otherwise it is unknown, never a huge number.
  * - Nothing is queued while `active` is false (safe mode, not leader, stopping); the
  *   plan is still computed so status and fsck stay truthful.
  * - Bytes scheduled for cloning never exceed the cluster repair bandwidth over time
@@ -14,7 +16,7 @@ import { limits } from '../../common/limits';
 import { TokenBucket } from '../../common/token-bucket';
 import { cloneDeadlineMs, type PendingClone } from './chunk-commands';
 import type { DriverHost } from './driver-host';
-import { planHealing, type HealNode, type HealingSummary } from './heal-plan';
+import { emptyHealingSummary, planHealing, type HealNode, type HealingSummary } from './heal-plan';
 
 export interface HealerOptions {
   repairBytesPerSec: number;
@@ -33,10 +35,7 @@ export interface HealerHost extends DriverHost {
 
 export class Healer {
   private readonly bucket: TokenBucket;
-  private summary: HealingSummary = {
-    chunks: 0, underReplicated: 0, queuedChunks: 0, queuedBytes: 0, missing: 0, corruptReplicas: 0,
-    staleReplicas: 0, overReplicated: 0, unplaceable: 0, available: 0,
-  };
+  private summary: HealingSummary = emptyHealingSummary();
   private readonly recent: { atMonoMs: number; bytes: number }[] = [];
   completedTotal = 0;
   completedBytesTotal = 0;
@@ -70,7 +69,7 @@ export class Healer {
     const nodes: HealNode[] = [...registry.nodes.values()].map((n) => ({
       id: n.id, zone: n.zone, capacityBytes: n.capacityBytes, freeBytes: n.freeBytes, openWrites: n.openWrites,
       readBytesPerSec: n.readBytesPerSec, writeBytesPerSec: n.writeBytesPerSec,
-      usable: n.alive && n.reported, draining: this.host.draining(n.id),
+      usable: n.alive && n.reported, draining: this.host.draining(n.id), suspect: n.suspect !== '',
     }));
     const inflight = outbox.inflightClones();
     const plan = planHealing({
@@ -109,9 +108,10 @@ export class Healer {
   }
 
   /** A chunkserver reported that a REPLICATE failed. */
-  cloneFailed(targetNodeId: string, handle: number): void {
+  cloneFailed(targetNodeId: string, handle: number): PendingClone | undefined {
     const c = this.host.outbox.cloneFailed(targetNodeId, handle);
     if (c) this.noteFailure(c, 'the target reported a failure');
+    return c;
   }
 
   progress(): RepairProgress {
@@ -127,14 +127,17 @@ export class Healer {
     const inflight = this.host.outbox.inflightClones();
     const inflightBytes = inflight.reduce((s, c) => s + c.length, 0);
     const remaining = this.summary.queuedBytes + inflightBytes;
+    const etaMs = repairEtaMs(remaining, bytesPerSec);
     return {
       queuedChunks: this.summary.queuedChunks,
       queuedBytes: this.summary.queuedBytes,
       inflightChunks: inflight.length,
       inflightBytes,
       bytesPerSec,
-      // No rate yet (nothing started): no ETA, rather than a guess from the configured limit.
-      etaMs: remaining > 0 && bytesPerSec > 0 ? Math.round((remaining / bytesPerSec) * 1000) : 0,
+      etaMs: etaMs ?? 0,
+      etaKnown: etaMs !== undefined,
+      unrepairableChunks: this.summary.unrepairable.size,
+      unrepairableReasons: reasonCounts(this.summary.unrepairable),
       missingChunks: this.summary.missing,
       corruptReplicas: this.summary.corruptReplicas,
       staleReplicas: this.summary.staleReplicas,
@@ -145,8 +148,34 @@ export class Healer {
     };
   }
 
+  /** Why healing cannot fix this chunk now ('' when it can, or it needs nothing). */
+  unrepairableReason(handle: number): string {
+    return this.summary.unrepairable.get(handle) ?? '';
+  }
+
   private noteFailure(c: PendingClone, why: string): void {
     this.failedTotal++;
     this.host.log.warn({ handle: c.handle, source: c.sourceNodeId, target: c.targetNodeId, why }, 'clone failed; will plan again');
   }
+}
+
+/**
+ * The repair ETA, only from a real rate: enough bytes copied recently or a live rate
+ * worth the name. A rate decaying toward zero (nothing moves) gives no ETA rather than
+ * an absurd one; undefined = unknown.
+ */
+export function repairEtaMs(remainingBytes: number, bytesPerSec: number): number | undefined {
+  if (remainingBytes <= 0) return 0;
+  if (!(bytesPerSec >= limits.repairEtaRateMinBytesPerSec)) return undefined;
+  const eta = Math.round((remainingBytes / bytesPerSec) * 1000);
+  return eta <= limits.repairEtaMaxMs ? eta : undefined;
+}
+
+/** "<n> chunks: <reason>" per distinct reason, most common first. */
+function reasonCounts(byHandle: ReadonlyMap<number, string>): string[] {
+  const counts = new Map<string, number>();
+  for (const r of byHandle.values()) counts.set(r, (counts.get(r) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, limits.unrepairableReasonsMax)
+    .map(([r, n]) => `${n} chunk${n === 1 ? '' : 's'}: ${r}`);
 }

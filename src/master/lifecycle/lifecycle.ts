@@ -167,7 +167,21 @@ export class Lifecycle {
 
   /** The node reported REPLICATEs that failed. */
   clonesFailed(nodeId: string, handles: readonly number[]): void {
-    for (const handle of handles) this.healer.cloneFailed(nodeId, handle);
+    for (const handle of handles) {
+      const c = this.healer.cloneFailed(nodeId, handle);
+      // The usual cause is a source that went away: avoid it until it heartbeats again
+      // (at once, not after dead-after). A live source clears this within a heartbeat.
+      if (c && this.host.registry.markSuspect(c.sourceNodeId, `clone of chunk ${handle} from it failed on ${nodeId}`)) {
+        this.host.log.warn({ node: c.sourceNodeId, handle, target: nodeId }, 'chunkserver suspect: a clone reading from it failed');
+      }
+    }
+  }
+
+  /** A client could not write to these nodes (it asks for a chunk elsewhere): suspect them. */
+  unreachableReported(nodeIds: readonly string[], by: string): void {
+    for (const id of nodeIds) {
+      if (this.host.registry.markSuspect(id, `unreachable by ${by}`)) this.host.log.warn({ node: id, by }, 'chunkserver suspect: reported unreachable');
+    }
   }
 
   /** The registry declared the node dead: what it never received is dropped. */
@@ -197,12 +211,15 @@ export class Lifecycle {
 
   healChunkOf(ref: { handle: number; version: number; length: number; committed: boolean }, inode: number): HealChunk {
     const file = this.host.state().fileByInode(inode);
-    return { handle: ref.handle, version: ref.version, length: ref.length, committed: ref.committed, goal: file?.replication ?? limits.replicationDefault };
+    return {
+      handle: ref.handle, version: ref.version, length: ref.length, committed: ref.committed, goal: file?.replication ?? limits.replicationDefault,
+      trashed: this.host.state().inodeLocation(inode) === 'trash',
+    };
   }
 
   *healChunks(): Iterable<HealChunk> {
     for (const c of this.host.state().lifecycleChunks()) {
-      yield { handle: c.handle, version: c.version, length: c.length, goal: c.replication, committed: c.committed };
+      yield { handle: c.handle, version: c.version, length: c.length, goal: c.replication, committed: c.committed, trashed: c.location === 'trash' };
     }
   }
 
@@ -260,7 +277,8 @@ export class Lifecycle {
   private cloneHolds(cmd: PendingClone, replicas: readonly ReplicaView[], health: ChunkHealth): boolean {
     const source = replicas.find((r) => r.nodeId === cmd.sourceNodeId);
     const target = this.host.registry.nodes.get(cmd.targetNodeId);
-    return source !== undefined && readableReplicas(health).includes(cmd.sourceNodeId) &&
-      target !== undefined && target.alive && !replicas.some((r) => r.nodeId === cmd.targetNodeId);
+    const sourceNode = this.host.registry.nodes.get(cmd.sourceNodeId);
+    return source !== undefined && readableReplicas(health).includes(cmd.sourceNodeId) && sourceNode?.suspect === '' &&
+      target !== undefined && target.alive && target.suspect === '' && !replicas.some((r) => r.nodeId === cmd.targetNodeId);
   }
 }
