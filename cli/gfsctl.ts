@@ -294,8 +294,9 @@ program.command('status')
     if (r) {
       const busy = r.queuedChunks + r.inflightChunks > 0;
       process.stdout.write(busy
-        ? `repair: ${r.queuedChunks} chunks queued (${formatBytes(r.queuedBytes)}), ${r.inflightChunks} copying (${formatBytes(r.inflightBytes)}), ${formatBytes(r.bytesPerSec)}/s, ETA ${r.etaMs > 0 ? formatDuration(r.etaMs) : 'unknown'}; ${r.completedTotal} done, ${r.failedTotal} failed\n`
+        ? `repair: ${r.queuedChunks} chunks queued (${formatBytes(r.queuedBytes)}), ${r.inflightChunks} copying (${formatBytes(r.inflightBytes)}), ${formatBytes(r.bytesPerSec)}/s, ETA ${r.etaKnown && r.etaMs > 0 ? formatDuration(r.etaMs) : 'unknown'}; ${r.completedTotal} done, ${r.failedTotal} failed\n`
         : `repair: idle; ${r.completedTotal} clones done, ${r.failedTotal} failed; corrupt replicas ${r.corruptReplicas}, stale ${r.staleReplicas}, over-replicated chunks ${r.overReplicated}\n`);
+      if (r.unrepairableChunks > 0) process.stdout.write(`cannot repair now: ${r.unrepairableReasons.join('; ')}\n`);
     }
     const b = s.balance;
     if (b) {
@@ -320,6 +321,7 @@ program.command('fsck')
             c.staleNodes.length ? `stale on ${c.staleNodes.join(',')}` : '',
             c.deadNodes.length ? `unavailable on ${c.deadNodes.join(',')}` : '',
             c.repairing ? 'repairing' : '',
+            c.reason ? `cannot repair now: ${c.reason}` : '',
           ].filter(Boolean).join('; ');
           process.stdout.write(`  chunk #${c.index} handle ${c.handle} @${c.offset} +${c.length}: ${c.problem}, ${c.healthy}/${c.goal} healthy${c.healthyNodes.length ? ` (${c.healthyNodes.join(',')})` : ''}${extra ? `; ${extra}` : ''}\n`);
         }
@@ -385,7 +387,7 @@ program.command('df')
     if (globals().json) return printJson(r);
     const cols: [string, (x: typeof r) => number][] = [
       ['SIZE', (x) => x.capacityBytes], ['USED', (x) => x.usedBytes], ['FREE', (x) => x.freeBytes],
-      ['LIVE', (x) => x.liveBytes], ['TRASH', (x) => x.trashBytes], ['ORPHANED', (x) => x.orphanBytes],
+      ['GFS', (x) => x.gfsUsedBytes], ['LIVE', (x) => x.liveBytes], ['TRASH', (x) => x.trashBytes], ['ORPHANED', (x) => x.orphanBytes],
       ['STALE', (x) => x.staleBytes], ['CORRUPT', (x) => x.corruptBytes], ['EXTRA', (x) => x.overReplicatedBytes],
       ['WRITING', (x) => x.writingBytes], ['OTHER', (x) => x.otherBytes],
     ];
@@ -395,7 +397,8 @@ program.command('df')
       process.stdout.write(`${n.nodeId.padEnd(18)}${n.state.padEnd(7)}${cols.map(([, f]) => formatBytes(f(asTotals)).padStart(11)).join('')}\n`);
     }
     process.stdout.write(`${'total'.padEnd(18)}${''.padEnd(7)}${cols.map(([, f]) => formatBytes(f(r)).padStart(11)).join('')}\n`);
-    process.stdout.write('LIVE = replicas of files up to their goal; TRASH = deleted files (purged after the trash period); ORPHANED = no file references them (deleted after the orphan grace); STALE/CORRUPT = replaced replicas awaiting deletion; EXTRA = beyond the goal; OTHER = checksums and temporary files\n');
+    for (const note of r.sharedNotes) process.stdout.write(`note: ${note}\n`);
+    process.stdout.write('USED = SIZE - FREE of the file system (anything on it); GFS = chunk files there; LIVE = replicas of files up to their goal; TRASH = deleted files (purged after the trash period); ORPHANED = no file references them (deleted after the orphan grace); STALE/CORRUPT = replaced replicas awaiting deletion; EXTRA = beyond the goal; OTHER = checksums and temporary files\n');
     if (r.safeMode) process.stdout.write('note: the master is in safe mode; nothing is being reclaimed yet\n');
   })());
 
