@@ -126,6 +126,7 @@ export class Chunkserver {
       onCorrupt: (handle) => this.markCorrupt(handle),
       onChunkChanged: (handle) => { for (const l of this.links) l.changed.add(handle); },
       foreground: this.foreground,
+      clock: this.clock,
       backgroundReads: new TokenBucket(this.opts.replicateBytesPerSecBusy ?? limits.replicateBytesPerSecBusy, limits.readPieceBytes, () => this.clock.monoMs()),
     });
     await this.data.start();

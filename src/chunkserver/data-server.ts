@@ -20,6 +20,7 @@ import assert from 'node:assert/strict';
 import type { Logger } from '../common/log';
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
+import { sleep, systemClock, type Clock } from '../common/clock';
 import { splitHostPort } from '../common/admin-http';
 import {
   ChainLink, FrameParser, FrameType, decodeSums, encodeFrame, encodeFrameHead, errorFrame, type Frame,
@@ -46,6 +47,8 @@ export interface DataServerOptions {
   foreground: ForegroundActivity;
   /** Paces background (re-replication) reads while the node is busy with foreground work. */
   backgroundReads: TokenBucket;
+  /** Paced reads wait on this clock (default: the system clock). */
+  clock?: Clock;
 }
 
 export class DataServer {
@@ -405,7 +408,7 @@ class ReadSession {
         }
         const bytes = piece.bytes;
         if (!background) foreground.note();
-        else if (paced && foreground.busy()) await backgroundReads.consume(bytes.length, sleep);
+        else if (paced && foreground.busy()) await backgroundReads.consume(bytes.length, (ms) => sleep(this.server.options.clock ?? systemClock, ms));
         this.socket.write(encodeFrameHead(FrameType.READ_DATA, {}, bytes.length));
         const ok = this.socket.write(bytes, () => piece.release());
         metrics.bytesRead.inc(bytes.length);
@@ -421,10 +424,6 @@ class ReadSession {
       if (!this.socket.destroyed) this.socket.write(errorFrame(e));
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function waitDrain(socket: net.Socket): Promise<void> {

@@ -10,6 +10,7 @@
  */
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
+import { sleep, systemClock } from '../common/clock';
 import type { Logger } from '../common/log';
 import type { ChunkInfo, FileInfo } from '../../gen/gfs';
 import type { MasterConn } from './master-conn';
@@ -73,7 +74,7 @@ async function* readChunkRange(locations: Locations, i: number, from: number, to
       // chunkservers report: wait for them a little. Every location failing is not.
       const waitForReports = c.replicas.length === 0 && refreshes < limits.clientRetries;
       if (refreshes > 0 && !waitForReports) throw lastError ?? new GfsError('UNAVAILABLE', `no live replica of chunk ${c.handle}`);
-      if (refreshes > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** refreshes)));
+      if (refreshes > 0) await sleep(systemClock, Math.min(limits.clientBackoffMaxMs, limits.clientLocationWaitBaseMs * 2 ** refreshes));
       refreshes++;
       tried.clear();
       const fresh = await locations.refresh(i, refreshes > 1);

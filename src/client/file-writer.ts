@@ -15,6 +15,7 @@
  */
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
+import { sleep, systemClock } from '../common/clock';
 import { createXxh64, hex64, xxh64, type Hasher64 } from '../common/checksum';
 import { ChainLink, FRAME_PREFIX_BYTES, FrameType, sealReplica, writeFramePrefix } from '../dataplane';
 import type { Logger } from '../common/log';
@@ -223,7 +224,7 @@ export class FileWriter {
           const code = (e as GfsError).code;
           if ((code !== 'NO_SPACE' && code !== 'NO_CHUNKSERVERS') || this.excluded.size === 0 || attempt >= limits.clientRetries) throw e;
           this.excluded.clear();
-          await new Promise((r) => setTimeout(r, 500));
+          await sleep(systemClock, limits.clientAllocRetryWaitMs);
           continue;
         }
       }

@@ -297,6 +297,12 @@ export const limits = {
   devRestartBackoffMaxMs: 30_000,
   /** A child that stayed up this long is healthy again: its next death waits the minimum. */
   devRestartStableMs: 60_000,
+  /** gfs dev polls a master's /status this often while it waits for chunkservers to register. */
+  devPollIntervalMs: 100,
+  /** A child that has not printed its ready line by then is killed: a server starts in well under a second. */
+  devChildReadyTimeoutMs: 30_000,
+  /** A child asked to stop (SIGTERM) gets this long to close its files before SIGKILL. */
+  devStopGraceMs: 5_000,
 
   // ---- client library: admin surface (src/client/admin.ts) ----
 
@@ -353,6 +359,10 @@ export const limits = {
   clientBackoffBaseMs: 50,
   /** Client: backoff ceiling: a new leader serves within a second or two, so waits stay short. */
   clientBackoffMaxMs: 1_000,
+  /** Client read: first wait for a chunk's locations after a master (re)start; doubled per try, capped at clientBackoffMaxMs. */
+  clientLocationWaitBaseMs: 100,
+  /** Client write: wait before re-allocating with every exclusion forgotten (a node may be back). */
+  clientAllocRetryWaitMs: 500,
 
   // ---- status and repair that tell the truth (issue 9, items 7-9)
   /** Below this recent repair rate (bytes/s) the ETA is "unknown": a decaying rate gives absurd ETAs. */

@@ -27,10 +27,11 @@ import readline from 'node:readline';
 import net from 'node:net';
 import pino, { type Logger } from 'pino';
 import { GfsError } from '../common/errors';
-import { systemClock, type Clock, type Timer } from '../common/clock';
+import { sleep, systemClock, type Clock, type Timer } from '../common/clock';
 import { assertDataDirFree, lockDataDir, type DataDirLock } from '../common/data-dir-lock';
 import { writeFileAtomically } from '../wal';
 import { restartDelayMs } from './restart-backoff';
+import { limits } from '../common/limits';
 
 export interface DevClusterOptions {
   dataDir: string;
@@ -262,7 +263,7 @@ export class DevCluster {
         }
       } catch { /* master not answering yet */ }
       if (Date.now() > deadline) throw new GfsError('TIMEOUT', `fewer than ${count} chunkservers registered within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(this.clock, limits.devPollIntervalMs);
     }
   }
 
@@ -346,7 +347,7 @@ export class DevCluster {
     await Promise.all(this.restarting);
     const procs = this.current();
     for (const p of procs) this.deliberate.add(p);
-    await Promise.all(procs.map((p) => stopProc(p)));
+    await Promise.all(procs.map((p) => stopProc(p, this.clock)));
     // endpoints.json describes running servers only: gone with them.
     if (this.endpointsWrite) {
       await this.endpointsWrite.catch(() => undefined);
@@ -398,7 +399,7 @@ export class DevCluster {
     }
     if (this.stopped) {
       this.deliberate.add(proc);
-      await stopProc(proc);
+      await stopProc(proc, this.clock);
       return;
     }
     if (this.gateway === old) this.gateway = proc;
@@ -425,10 +426,10 @@ export class DevCluster {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { live.delete(child); resolve(code); }));
     return new Promise((resolve, reject) => {
       const lines = readline.createInterface({ input: child.stdout! });
-      const timer = setTimeout(() => {
+      const timer = this.clock.after(limits.devChildReadyTimeoutMs, () => {
         child.kill('SIGKILL');
         reject(new GfsError('TIMEOUT', `${name} did not become ready; see ${logFile}`));
-      }, 30_000);
+      });
       // Keep reading stdout for the child's whole life (a full pipe would block it); the
       // ready line is the first JSON object with `ready`, anything else goes to its log.
       let isReady = false;
@@ -438,7 +439,7 @@ export class DevCluster {
           try { ready = JSON.parse(line); } catch { ready = undefined; }
           if (ready?.ready) {
             isReady = true;
-            clearTimeout(timer);
+            timer.cancel();
             const info: ProcInfo = {
               name, pid: child.pid!, addr: ready.addr, adminAddr: ready.admin, nodeId: ready.nodeId,
               dataDir: args[args.indexOf('--data') + 1] ?? '', child, args, exited, readyAtMs: this.clock.monoMs(),
@@ -453,7 +454,7 @@ export class DevCluster {
         fs.appendFile(logFile, `${line}\n`, () => undefined);
       });
       void exited.then((code) => {
-        clearTimeout(timer);
+        timer.cancel();
         reject(new GfsError('UNAVAILABLE', `${name} exited with code ${code} before it was ready; see ${logFile}`));
       });
     });
@@ -473,12 +474,12 @@ function pinnedArgs(old: ProcInfo): string[] {
   return args;
 }
 
-async function stopProc(p: ProcInfo): Promise<void> {
+async function stopProc(p: ProcInfo, clock: Clock): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
   p.child.kill('SIGTERM');
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), 5000);
+  const timer = clock.after(limits.devStopGraceMs, () => p.child.kill('SIGKILL'));
   await p.exited;
-  clearTimeout(timer);
+  timer.cancel();
 }
 
 export async function startDevCluster(opts: DevClusterOptions): Promise<DevCluster> {
