@@ -279,6 +279,31 @@ program.command('mkdir')
   .argument('<path>')
   .action((p: string) => run(async (c) => { await c.mkdir(p); })());
 
+const trash = program.command('trash').description('deleted files, restorable until their trash period ends');
+trash.command('ls')
+  .description('what is in the trash: original path, deletion time, size, when it will be purged')
+  .action(() => run(async (c) => {
+    const { entries } = await c.trash();
+    if (globals().json) return printJson(entries);
+    process.stdout.write(`${'DELETED'.padEnd(25)}${'PURGED AFTER'.padEnd(25)}${'SIZE'.padStart(11)}${'INODE'.padStart(9)}  PATH\n`);
+    const iso = (ms: number) => new Date(ms).toISOString();
+    for (const e of entries) {
+      process.stdout.write(`${iso(e.deletedAtMs).padEnd(25)}${iso(e.purgeAtMs).padEnd(25)}${formatBytes(e.size).padStart(11)}${String(e.inode).padStart(9)}  ${e.path}\n`);
+    }
+  })());
+
+program.command('restore')
+  .description('put a trashed file back at its original path (the newest trashed version unless --deleted-at or --inode picks one)')
+  .argument('<path>', 'the path the file had when it was deleted')
+  .option('--to <newpath>', 'restore it here instead (needed when a live file is at the original path)')
+  .option('--deleted-at <ms>', 'the version deleted at this time (ms since the epoch, as trash ls --json shows)', intOption(1))
+  .option('--inode <n>', 'the version with this inode (as trash ls shows)', intOption(1))
+  .action((p: string, o: { to?: string; deletedAt?: number; inode?: number }) => run(async (c) => {
+    const f = await c.restore(p, { to: o.to, deletedAtMs: o.deletedAt, inode: o.inode });
+    if (globals().json) return printJson(fileJson(f));
+    process.stdout.write(`restored ${f.path} (inode ${f.inode}, ${formatBytes(f.size)})\n`);
+  })());
+
 program.command('status')
   .description('cluster health: masters, nodes, files, chunks, replication')
   .action(() => run(async (c) => {

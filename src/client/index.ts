@@ -8,7 +8,7 @@
  */
 import { Readable, Writable } from 'node:stream';
 import { once } from 'node:events';
-import { FileState, type FileInfo, type ListResponse, type NodesResponse, type StatusResponse } from '../../gen/gfs';
+import { FileState, type FileInfo, type ListResponse, type NodesResponse, type StatusResponse, type TrashResponse } from '../../gen/gfs';
 import { limits } from '../common/limits';
 import { GfsError } from '../common/errors';
 import { initChecksums } from '../common/checksum';
@@ -165,6 +165,25 @@ export class GfsClient {
     this.locationCache.clear();
     await this.conn.call('delete', { path: normalizePath(path), recursive: opts.recursive ?? false, requestId: randomId() });
     this.locationCache.clear();
+  }
+
+  /** What is in the trash: original path, inode, deletion time, size, when its trash period ends. */
+  trash(): Promise<TrashResponse> {
+    return this.conn.call('trash', {});
+  }
+
+  /**
+   * Puts a trashed file back at its original path (or `to`). Among several trashed
+   * versions of the path the newest is restored unless deletedAtMs or inode picks one.
+   * ALREADY_EXISTS when a live file is there. Carries a request id: a retry is applied once.
+   */
+  async restore(path: string, opts: { to?: string; deletedAtMs?: number; inode?: number } = {}): Promise<FileInfo> {
+    const target = opts.to === undefined ? '' : normalizeFilePath(opts.to);
+    const info = await this.conn.call('restore', {
+      path: normalizePath(path), target, deletedAtMs: opts.deletedAtMs ?? 0, inode: opts.inode ?? 0, requestId: randomId(),
+    });
+    this.locationCache.clear();
+    return info;
   }
 
   /** The leader's cluster view (admin.status()). */

@@ -41,6 +41,7 @@ import type {
   OpPurge,
   OpDecommission,
   OpRename,
+  OpRestore,
 } from '../../gen/gfs';
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
@@ -171,6 +172,7 @@ export class MetaState {
       case 'delete': return this.prepareDelete(op.delete!);
       case 'purge': return this.preparePurge(op.purge!);
       case 'decommission': return this.prepareDecommission(op.decommission!);
+      case 'restore': return this.prepareRestore(op.restore!);
     }
   }
 
@@ -466,6 +468,57 @@ export class MetaState {
         return { op: 'purge', released };
       },
     };
+  }
+
+  /**
+   * Puts a trashed file back into the tree at target (its original path or another),
+   * creating missing parents: trash keeps files only, so a directory removed with
+   * rm -r comes back file by file. The file keeps its inode and chunks, so nothing is
+   * copied, and once out of the trash no purge can name it (a purge of it fails).
+   * Named by inode: after a purge of that file, the restore fails with NO_SUCH_FILE.
+   */
+  private prepareRestore(o: OpRestore): Prepared {
+    const inode = positiveId(o.inode, 'inode');
+    if (!this.trashed.has(inode)) throw new GfsError('NO_SUCH_FILE', `file ${inode} is not in the trash`);
+    const file = this.files.get(inode);
+    assert.ok(file !== undefined);
+    const target = normalizeFilePath(o.target === '' ? file.path : o.target);
+    const mtimeMs = count(o.mtimeMs, 'mtime');
+    const existing = this.tree.probe(target);
+    if (existing.kind === 'file') throw new GfsError('ALREADY_EXISTS', `"${target}" exists; restore it elsewhere with --to`);
+    if (existing.kind === 'dir') throw new GfsError('ALREADY_EXISTS', `"${target}" is a directory`);
+    return {
+      run: () => {
+        this.trashed.delete(inode);
+        file.path = target;
+        file.visible = true;
+        this.tree.linkFile(file, mtimeMs);
+        assert.ok(this.tree.lookup(target) === file, `restored file ${inode} is not at "${target}"`);
+        return { op: 'restore', inode, file };
+      },
+    };
+  }
+
+  /**
+   * The trashed file a restore of `path` means: the one with that inode or deletion
+   * time if given, else the newest deleted (highest inode among equal times).
+   */
+  findTrashed(path: string, pick: { deletedAtMs?: number; inode?: number } = {}): TrashEntry {
+    const p = normalizePath(path);
+    const matches = [...this.trashed.values()].filter((e) => e.path === p
+      && (pick.inode === undefined || pick.inode === 0 || e.inode === pick.inode)
+      && (pick.deletedAtMs === undefined || pick.deletedAtMs === 0 || e.deletedAtMs === pick.deletedAtMs));
+    if (matches.length === 0) {
+      // Trash keeps files only: a directory removed with rm -r comes back file by file.
+      const below = [...this.trashed.values()].filter((e) => e.path.startsWith(p === '/' ? '/' : p + '/')).length;
+      const hint = below > 0 ? `; ${below} trashed files were below it: restore them one by one (gfsctl trash ls)` : '';
+      throw new GfsError('NO_SUCH_FILE', `no trashed file "${p}" matches${hint}`);
+    }
+    return matches.reduce((a, b) => (b.deletedAtMs > a.deletedAtMs || (b.deletedAtMs === a.deletedAtMs && b.inode > a.inode) ? b : a));
+  }
+
+  checkRestore(inode: number, target: string): void {
+    this.prepareRestore({ inode, target, mtimeMs: 0 });
   }
 
   /** The file must already be unlinked from the tree: what is trashed is not reachable by path. */

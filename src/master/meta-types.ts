@@ -63,7 +63,8 @@ export type OpKind =
   | 'rename'
   | 'delete'
   | 'purge'
-  | 'decommission';
+  | 'decommission'
+  | 'restore';
 
 export const opKinds: readonly OpKind[] = [
   'createFile',
@@ -77,6 +78,7 @@ export const opKinds: readonly OpKind[] = [
   'delete',
   'purge',
   'decommission',
+  'restore',
 ];
 
 export interface ApplyResult {

@@ -186,6 +186,26 @@ class FileCalls {
         await host.commit('delete', MetaOp.fromPartial({ requestId: req.requestId, delete: { path, recursive: req.recursive, mtimeMs: this.now() } }));
         return {};
       }),
+      trash: unaryHandler(async () => {
+        const periodMs = host.lifecycle().opts.trashPeriodMs;
+        return {
+          entries: this.state.trash().map((e) => ({
+            path: e.path, inode: e.inode, deletedAtMs: e.deletedAtMs,
+            size: this.state.fileByInode(e.inode)?.size ?? 0, purgeAtMs: e.deletedAtMs + periodMs,
+          })),
+        };
+      }),
+      restore: unaryHandler(async (req) => {
+        // A retry of an applied restore answers with the file where it now is.
+        const retried = req.requestId ? this.state.seenRequest(req.requestId) : undefined;
+        if (retried?.file !== undefined) return this.fileInfo(retried.file);
+        const { inode } = this.state.findTrashed(req.path, { deletedAtMs: req.deletedAtMs, inode: req.inode });
+        const target = req.target === '' ? '' : normalizeFilePath(req.target);
+        this.state.checkRestore(inode, target);
+        const result = await host.commit('restore', MetaOp.fromPartial({ requestId: req.requestId, restore: { inode, target, mtimeMs: this.now() } }));
+        assert.ok(result.file !== undefined);
+        return this.fileInfo(result.file);
+      }),
     };
   }
 
