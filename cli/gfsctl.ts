@@ -18,6 +18,7 @@ import { GfsError } from '../src/common/errors';
 import { formatBytes, formatDuration } from '../src/common/units';
 import { randomId } from '../src/common/ids';
 import { limits } from '../src/common/limits';
+import { sleep, systemClock } from '../src/common/clock';
 import { FileState } from '../gen/gfs';
 import { Progress } from './progress';
 
@@ -397,7 +398,7 @@ program.command('decommission')
     let r = await a.decommission(node, { cancel: o.cancel });
     while (o.wait && !o.cancel && !r.removable) {
       if (process.stderr.isTTY) process.stderr.write(`\r${r.nodeId}: ${r.detail}\x1b[K`);
-      await new Promise((res) => setTimeout(res, 1000));
+      await sleep(systemClock, limits.decommissionPollMs);
       r = await a.decommission(node, { cancel: false });
     }
     if (o.wait && process.stderr.isTTY) process.stderr.write('\n');

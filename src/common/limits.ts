@@ -363,6 +363,8 @@ export const limits = {
   clientLocationWaitBaseMs: 100,
   /** Client write: wait before re-allocating with every exclusion forgotten (a node may be back). */
   clientAllocRetryWaitMs: 500,
+  /** gfsctl decommission --wait asks for progress this often: a heartbeat round moves it. */
+  decommissionPollMs: 1_000,
 
   // ---- status and repair that tell the truth (issue 9, items 7-9)
   /** Below this recent repair rate (bytes/s) the ETA is "unknown": a decaying rate gives absurd ETAs. */
