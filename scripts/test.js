@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every test (unit, simulation, integration) with tap and ends with the line
 // "N passed, M failed", counting each named test (t.test) inside each file.
-// Integration tests need etcd and nats-server; when they are missing and we run as
+// Integration tests need etcd, nats-server and promtool; when they are missing and we run as
 // root, they are installed from Debian's packages, otherwise we say how.
 'use strict';
 const { spawnSync, spawn } = require('node:child_process');
@@ -12,7 +12,8 @@ function have(bin) {
   return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 }
 
-const missing = [['etcd', 'etcd-server'], ['nats-server', 'nats-server']].filter(([bin]) => !have(bin));
+// promtool (Debian's prometheus) lints every /metrics; script (util-linux) gives gfsctl a TTY.
+const missing = [['etcd', 'etcd-server'], ['nats-server', 'nats-server'], ['promtool', 'prometheus'], ['script', 'util-linux']].filter(([bin]) => !have(bin));
 if (missing.length > 0) {
   const pkgs = missing.map(([, pkg]) => pkg);
   if (process.getuid && process.getuid() === 0) {
