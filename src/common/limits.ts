@@ -366,6 +366,12 @@ export const limits = {
   /** gfsctl decommission --wait asks for progress this often: a heartbeat round moves it. */
   decommissionPollMs: 1_000,
 
+  // ---- metadata input bounds (src/master/meta-state.ts) ----
+  /** Longest request id, in UTF-16 units: ids are client-made random strings (16-32 hex), so the id table stays small. */
+  requestIdLengthMax: 128,
+  /** Longest chunkserver id a decommission names: ids are 16 hex chars; the bound keeps a bad argument out of the log. */
+  nodeIdLengthMax: 128,
+
   // ---- status and repair that tell the truth (issue 9, items 7-9)
   /** Below this recent repair rate (bytes/s) the ETA is "unknown": a decaying rate gives absurd ETAs. */
   repairEtaRateMinBytesPerSec: 64 * 1024,

@@ -47,7 +47,7 @@ import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import { normalizeLoggedFilePath as normalizeFilePath, normalizeLoggedPath as normalizePath } from '../common/paths';
 import { ChunkTable } from './chunk-table';
-import { Dir, Namespace, childPath, comparePaths, type Probe } from './namespace';
+import { Dir, Namespace, childPath, comparePaths, type Probe, type TreeNode } from './namespace';
 import {
   opKinds,
   type ApplyResult,
@@ -64,7 +64,7 @@ import {
   type OpKind,
   type TrashEntry,
 } from './meta-types';
-import { RequestIdTable, requestIdLengthMax, type RememberedResult } from './request-ids';
+import { RequestIdTable, type RememberedResult } from './request-ids';
 import { decodeSnapshot, encodeSnapshot, snapshotCorrupt, type TrashedFile } from './snapshot-codec';
 
 // The types moved to meta-types.ts (so nothing imports back into this module); they are
@@ -148,8 +148,8 @@ export class MetaState {
     const kind = opKindOf(op);
     const id = op.requestId ?? '';
     if (id !== '') {
-      if (typeof id !== 'string' || id.length > requestIdLengthMax) {
-        throw new GfsError('INVALID_ARGUMENT', `request id longer than ${requestIdLengthMax} characters`);
+      if (typeof id !== 'string' || id.length > limits.requestIdLengthMax) {
+        throw new GfsError('INVALID_ARGUMENT', `request id longer than ${limits.requestIdLengthMax} characters`);
       }
       const seen = this.requests.get(id);
       if (seen !== undefined) {
@@ -302,12 +302,7 @@ export class MetaState {
     const existing = this.probeCreate(file.path, file.overwrite);
     return {
       run: () => {
-        const trashed: number[] = [];
-        if (existing.kind === 'file') {
-          this.tree.unlinkFile(existing.parent, existing.file, mtimeMs);
-          this.toTrash(existing.file, mtimeMs);
-          trashed.push(existing.file.inode);
-        }
+        const trashed = this.trashReplaced(existing, mtimeMs);
         file.size = size;
         file.checksum = checksum;
         file.mtimeMs = mtimeMs;
@@ -352,14 +347,27 @@ export class MetaState {
     };
   }
 
+  /** A file that an op replaces goes to trash (restorable), like a delete; returns its inode. */
+  private trashReplaced(existing: Probe, mtimeMs: number): number[] {
+    if (existing.kind !== 'file') return [];
+    this.tree.unlinkFile(existing.parent, existing.file, mtimeMs);
+    this.toTrash(existing.file, mtimeMs);
+    return [existing.file.inode];
+  }
+
+  /** The node an op moves or removes: it exists and is not the root. */
+  private locateMovable(rawPath: string, verb: string): { path: string; node: TreeNode; parent: Dir } {
+    const path = normalizePath(rawPath);
+    if (path === '/') throw new GfsError('INVALID_ARGUMENT', `cannot ${verb} /`);
+    const found = this.tree.find(path);
+    if (found === undefined) throw new GfsError('NO_SUCH_FILE', `no such file or directory: "${path}"`);
+    assert.ok(found.parent !== undefined, 'only the root has no parent');
+    return { path, node: found.node, parent: found.parent };
+  }
+
   private prepareRename(o: OpRename): Prepared {
-    const source = normalizePath(o.source);
-    if (source === '/') throw new GfsError('INVALID_ARGUMENT', 'cannot rename /');
     const mtimeMs = count(o.mtimeMs, 'mtime');
-    const found = this.tree.find(source);
-    if (found === undefined) throw new GfsError('NO_SUCH_FILE', `no such file or directory: "${source}"`);
-    const { node, parent } = found;
-    assert.ok(parent !== undefined);
+    const { path: source, node, parent } = this.locateMovable(o.source, 'rename');
     const target = node.kind === 'file' ? normalizeFilePath(o.target) : normalizePath(o.target);
     if (target === source) return { run: () => ({ op: 'rename' }) };
     if (node.kind === 'dir' && (target + '/').startsWith(source + '/')) {
@@ -373,12 +381,7 @@ export class MetaState {
     }
     return {
       run: () => {
-        const trashed: number[] = [];
-        if (existing.kind === 'file') {
-          this.tree.unlinkFile(existing.parent, existing.file, mtimeMs);
-          this.toTrash(existing.file, mtimeMs);
-          trashed.push(existing.file.inode);
-        }
+        const trashed = this.trashReplaced(existing, mtimeMs);
         this.tree.move(parent, node, target, mtimeMs);
         return { op: 'rename', trashed };
       },
@@ -386,13 +389,8 @@ export class MetaState {
   }
 
   private prepareDelete(o: OpDelete): Prepared {
-    const path = normalizePath(o.path);
-    if (path === '/') throw new GfsError('INVALID_ARGUMENT', 'cannot delete /');
     const mtimeMs = count(o.mtimeMs, 'mtime');
-    const found = this.tree.find(path);
-    if (found === undefined) throw new GfsError('NO_SUCH_FILE', `no such file or directory: "${path}"`);
-    const { node, parent } = found;
-    assert.ok(parent !== undefined);
+    const { path, node, parent } = this.locateMovable(o.path, 'delete');
     if (node.kind === 'file') {
       return {
         run: () => {
@@ -421,7 +419,7 @@ export class MetaState {
    */
   private prepareDecommission(o: OpDecommission): Prepared {
     const nodeId = o.nodeId ?? '';
-    if (nodeId === '' || nodeId.length > 128 || /[\s\u0000]/.test(nodeId)) {
+    if (nodeId === '' || nodeId.length > limits.nodeIdLengthMax || /[\s\u0000]/.test(nodeId)) {
       throw new GfsError('INVALID_ARGUMENT', `bad chunkserver id "${nodeId}"`);
     }
     const sinceMs = count(o.mtimeMs, 'mtime');

@@ -14,12 +14,6 @@
 import assert from 'node:assert/strict';
 import type { OpKind } from './meta-types';
 
-/**
- * Longest request id accepted, in UTF-16 units. Ids are client-made random strings
- * (16-32 hex chars); the bound keeps the table's memory at capacity × small.
- * TODO: move to src/common/limits.ts with the other limits.
- */
-export const requestIdLengthMax = 128;
 
 /** What a replay needs to answer exactly as the first application did. Small on purpose. */
 export interface RememberedResult {
