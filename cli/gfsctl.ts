@@ -15,7 +15,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { GfsClient, readLocalFile, type AdminClient, type FileInfo } from '../src/client';
 import { GfsError } from '../src/common/errors';
-import { formatBytes, formatDuration } from '../src/common/units';
+import { formatBytes, formatDuration, parseDecimal, parseInteger } from '../src/common/units';
 import { randomId } from '../src/common/ids';
 import { limits } from '../src/common/limits';
 import { sleep, systemClock } from '../src/common/clock';
@@ -28,19 +28,20 @@ const EXIT_USAGE = 2;
 /** A whole number in [min, max], or a usage error naming the range. */
 function intOption(min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
   return (v) => {
-    const n = /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
-    if (!Number.isSafeInteger(n) || n < min || n > max) {
+    try {
+      return parseInteger(v, min, max);
+    } catch {
       throw new InvalidArgumentError(`expected a whole number ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}`);
     }
-    return n;
   };
 }
 
 /** A decimal number in (min, max], or a usage error naming the range. */
 function numberOption(minExclusive: number, max: number): (v: string) => number {
   return (v) => {
-    const n = v.trim() === '' ? NaN : Number(v);
-    if (!Number.isFinite(n) || n <= minExclusive || n > max) throw new InvalidArgumentError(`expected a number above ${minExclusive} and at most ${max}`);
+    let n = NaN;
+    try { n = parseDecimal(v, minExclusive, max); } catch { /* refused below, with gfsctl's wording */ }
+    if (!(n > minExclusive)) throw new InvalidArgumentError(`expected a number above ${minExclusive} and at most ${max}`);
     return n;
   };
 }
