@@ -63,21 +63,24 @@ t.test('replicated log: a leader commits on a majority over gRPC, a new leader k
   for (const m of members) addrs.set(m.id, await m.listen());
   for (const m of members) await m.open(addrs);
   const [m1, m2, m3] = members as [Member, Member, Member];
+  // Generous deadlines: each is a few round trips and fsyncs when idle, but a loaded CI
+  // machine once took over 5 s for m1's recovery; the condition, not the time, is the test.
+  const waitMs = 30_000;
 
   t.ok(m1.rlog.becomeLeader(10, Number.MAX_SAFE_INTEGER));
-  await eventually(() => m1.rlog.replica.serving, 5000, 'm1 to finish recovery');
+  await eventually(() => m1.rlog.replica.serving, waitMs, 'm1 to finish recovery');
   const acked: string[] = [];
   await Promise.all(Array.from({ length: 50 }, async (_, i) => {
     await m1.rlog.propose(1, Buffer.from(`k${i}=v${i}`));
     acked.push(`k${i}`);
   }));
   t.equal(acked.length, 50);
-  await eventually(() => m2.kv.size === 50 && m3.kv.size === 50, 5000, 'followers to apply');
+  await eventually(() => m2.kv.size === 50 && m3.kv.size === 50, waitMs, 'followers to apply');
 
   // The leader dies; m2 takes over with a newer epoch and keeps serving with m3.
   await m1.stop();
   t.ok(m2.rlog.becomeLeader(20, Number.MAX_SAFE_INTEGER));
-  await eventually(() => m2.rlog.replica.serving, 5000, 'm2 to recover');
+  await eventually(() => m2.rlog.replica.serving, waitMs, 'm2 to recover');
   for (const k of acked) t.equal(m2.kv.get(k), `v${k.slice(1)}`, `${k} survived the failover`);
   await m2.rlog.propose(1, Buffer.from('after=failover'));
   t.equal(m2.kv.get('after'), 'failover');
@@ -88,6 +91,6 @@ t.test('replicated log: a leader commits on a majority over gRPC, a new leader k
   members[0] = again;
   await again.listen(Number(addrs.get('m1')!.split(':')[1]));
   await again.open(addrs);
-  await eventually(() => again.kv.get('after') === 'failover' && again.kv.size === 51, 10_000, 'm1 to catch up');
+  await eventually(() => again.kv.get('after') === 'failover' && again.kv.size === 51, waitMs, 'm1 to catch up');
   t.pass('the old leader rejoined as a follower and caught up');
 });
