@@ -224,6 +224,7 @@ export class Chunkserver {
       const io = await ioSample;
       const req: HeartbeatRequest = {
         nodeId: this.nodeId,
+        leases: [],
         addr: this.data.addr,
         adminAddr: this.admin.addr,
         zone: this.opts.zone,

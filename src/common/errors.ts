@@ -28,6 +28,12 @@ export const ERROR_TABLE = {
   NO_SUCH_CHUNK: { grpc: GrpcStatus.NOT_FOUND, http: 404, s3: 'NoSuchKey' },
   STALE_VERSION: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409, s3: 'InternalError' },
   LEASE_EXPIRED: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409, s3: 'InternalError' },
+  // An append's expectedOffset did not match the log's length: nothing was stored.
+  PRECONDITION_FAILED: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 412, s3: 'PreconditionFailed' },
+  // An append chunk cannot take this record (it ended, or the record does not fit): append to the next chunk.
+  CHUNK_FULL: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409, s3: 'InternalError' },
+  // An append reached a chunkserver that is not (or no longer) the chunk's primary.
+  NOT_PRIMARY: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409, s3: 'InternalError' },
   STALE_EPOCH: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409, s3: 'InternalError' },
   PERMISSION_DENIED: { grpc: GrpcStatus.PERMISSION_DENIED, http: 403, s3: 'AccessDenied' },
   UNAUTHENTICATED: { grpc: GrpcStatus.UNAUTHENTICATED, http: 401, s3: 'AccessDenied' },

@@ -379,6 +379,22 @@ export const limits = {
   repairEtaMaxMs: 30 * 24 * 3600_000,
   /** Distinct unrepairable reasons listed in status: enough to explain, small enough to read. */
   unrepairableReasonsMax: 5,
+
+  // ---- logs and streams (issue 10, docs/LOG-STREAMS.md)
+  /** An append chunk's primary lease (DESIGN §4): renewed by heartbeats, so ten beats may be missed before it lapses. */
+  appendLeaseMs: 10_000,
+  /** Records per writer whose offsets a sealed chunk keeps for exactly-once retries; also the client's in-flight cap per writer. */
+  appendDedupPerWriter: 1024,
+  /** How long a stat waits for an open log's primary before sealing its chunk to learn the length. */
+  appendStatTimeoutMs: 1_000,
+  /** Records a primary orders into one group commit (one write, one fsync per replica). */
+  appendBatchRecordsMax: 4096,
+  /** Bytes a primary orders into one group commit. */
+  appendBatchBytesMax: 1 * MiB,
+  /** Appends a client keeps in flight on one connection to a primary. */
+  appendInFlightMax: 1024,
+  /** Streams: the lifecycle checks rolls and retention this often; data outlives retention by at most a roll plus this. */
+  streamTickMs: 1_000,
 } as const;
 
 export type Limits = typeof limits;

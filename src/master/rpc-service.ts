@@ -100,7 +100,7 @@ function heartbeatHandler(host: RpcHost): MasterServer['heartbeat'] {
     }
     lifecycle.clonesFailed(req.nodeId, req.replicateFailed ?? []);
     const commands = needFullReport ? [] : lifecycle.commandsFor(req.nodeId);
-    return { needFullReport, epoch: host.currentEpoch(), commands, clusterBusy: lifecycle.clusterBusy };
+    return { needFullReport, epoch: host.currentEpoch(), commands, clusterBusy: lifecycle.clusterBusy, leases: [] };
   });
 }
 
@@ -331,6 +331,7 @@ class FileCalls {
       path: f.path, inode: f.inode, isDir: false, size: f.size, mtimeMs: f.mtimeMs,
       state: f.state === 'sealed' ? FileState.FILE_STATE_SEALED : FileState.FILE_STATE_WRITING,
       chunks, contentType: f.contentType, checksum: f.checksum, replication: f.replication, metadata: f.metadata,
+      log: false,
     };
   }
 }
@@ -338,6 +339,6 @@ class FileCalls {
 function dirInfo(path: string, mtimeMs: number): FileInfo {
   return {
     path, inode: 0, isDir: true, size: 0, mtimeMs, state: FileState.FILE_STATE_UNSPECIFIED, chunks: [],
-    contentType: '', checksum: '', replication: 0, metadata: {},
+    contentType: '', checksum: '', replication: 0, metadata: {}, log: false,
   };
 }

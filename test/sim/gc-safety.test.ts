@@ -112,7 +112,7 @@ t.test('sim: gc safety: no schedule of ops, late reports, safe mode, failovers a
       for (const n of nodes) {
         const late = new Set(w.lateReports.filter((r) => r.nodeId === n && r.atStep > step).map((r) => r.handle));
         w.registry.heartbeat({
-          nodeId: n, addr: `${n}:1`, zone: 'z', tier: 'hot', capacityBytes: 1e12, usedBytes: 0, freeBytes: 1e12, openWrites: 0,
+          nodeId: n, addr: `${n}:1`, zone: 'z', tier: 'hot', capacityBytes: 1e12, usedBytes: 0, freeBytes: 1e12, openWrites: 0, leases: [],
           fullReport: true, chunks: [...w.held.get(n)!].filter((h) => !late.has(h)).map((h) => ({ handle: h, version: 1, length: 1 })),
           removed: [], corrupt: [], adminAddr: '', replicateFailed: [], replicating: 0,
         }, w.nowMs, w.nowMs);

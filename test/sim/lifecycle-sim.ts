@@ -307,7 +307,7 @@ class LifecycleWorld {
     n.failed = [];
     return {
       nodeId: n.id, addr: n.addr, zone: n.zone, tier: 'hot', capacityBytes: n.capacityBytes, usedBytes: used, freeBytes: n.capacityBytes - used,
-      openWrites: 0, fullReport: full, removed, adminAddr: '', replicateFailed: failed, replicating: n.copying.length,
+      openWrites: 0, leases: [], fullReport: full, removed, adminAddr: '', replicateFailed: failed, replicating: n.copying.length,
       chunks: changed.map((h) => ({ handle: h, version: n.replicas.get(h)!.version, length: n.replicas.get(h)!.length })),
       corrupt: [...n.replicas].filter(([, r]) => r.corrupt).map(([h]) => h),
     };

@@ -96,7 +96,7 @@ t.test('registry: a heartbeat\'s I/O rates reach the placement inputs and `gfsct
   const registry = new NodeRegistry(30_000);
   const beat = (nodeId: string, extra: Partial<HeartbeatRequest>): HeartbeatRequest => ({
     nodeId, addr: `${nodeId}:1`, zone: 'z', tier: 'hot', capacityBytes: capacity, usedBytes: 0, freeBytes: capacity, openWrites: 0,
-    fullReport: true, chunks: [], removed: [], corrupt: [], adminAddr: '', replicateFailed: [], replicating: 0, ...extra,
+    fullReport: true, chunks: [], removed: [], corrupt: [], adminAddr: '', replicateFailed: [], replicating: 0, leases: [], ...extra,
   });
   registry.heartbeat(beat('busy', { readBytesPerSec: 150 * MiB, writeBytesPerSec: 50 * MiB }), 0, 0);
   registry.heartbeat(beat('old', {}), 0, 0);
@@ -115,7 +115,7 @@ t.test('registry: the live repair rate follows the replicated-bytes counter, and
   const registry = new NodeRegistry(30_000);
   const beat = (total: number): HeartbeatRequest => ({
     nodeId: 'n', addr: 'n:1', zone: 'z', tier: 'hot', capacityBytes: capacity, usedBytes: 0, freeBytes: capacity, openWrites: 0,
-    fullReport: true, chunks: [], removed: [], corrupt: [], adminAddr: '', replicateFailed: [], replicating: 0, replicatedBytesTotal: total,
+    fullReport: true, chunks: [], removed: [], corrupt: [], adminAddr: '', replicateFailed: [], replicating: 0, leases: [], replicatedBytesTotal: total,
   });
   registry.heartbeat(beat(0), 0, 0);
   for (let s = 1; s <= 20; s++) registry.heartbeat(beat(s * 100 * MiB), s * 1000, s * 1000); // 100 MiB/s for 20 s

@@ -87,7 +87,7 @@ t.test('reply bounds: a number that cannot be serialized is clamped, and the rep
 
 const beat = (nodeId: string): HeartbeatRequest => ({
   nodeId, addr: `${nodeId}:1`, zone: 'z', tier: 'hot', capacityBytes: GiB, usedBytes: 0, freeBytes: GiB, openWrites: 0,
-  fullReport: true, chunks: [], removed: [], corrupt: [], adminAddr: '', replicateFailed: [], replicating: 0,
+  fullReport: true, chunks: [], removed: [], corrupt: [], adminAddr: '', replicateFailed: [], replicating: 0, leases: [],
 });
 
 t.test('registry: a node reported unreachable is suspect at once, dead only after dead-after, and clears on its next heartbeat', async (t) => {
