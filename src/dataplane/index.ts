@@ -12,4 +12,9 @@ export {
 } from './frames';
 export { ChainLink, type ChainLinkOptions } from './chain-link';
 export { readReplica, type ReadReplicaOptions } from './replica-reader';
-export { sealReplica } from './seal';
+export { sealReplica, querySealReplica, grantLease, truncateReplica, chunkStat } from './seal';
+export { AppendLink, type AppendRecord, type AppendResult, type RecordIdLike } from './append-link';
+export { followChunk, type FollowItem } from './follow';
+export {
+  decodeRecordIds, encodeRecordIds, RECORD_ID_FIXED_BYTES, RECORD_WRITER_BYTES_MAX, type RecordIdEntry,
+} from './record-ids';
