@@ -157,15 +157,15 @@ export function handleName(handle: number): string {
   return handle.toString(16).padStart(16, '0');
 }
 
-const chunkFileRe = /^([0-9a-f]{16})\.(chk|sum)$/;
+const chunkFileRe = /^([0-9a-f]{16})\.(chk|sum|rid)$/;
 
-/** Parses `<16 hex>.chk` / `<16 hex>.sum`; undefined for anything else (including `.tmp` files). */
-export function parseChunkFileName(name: string): { handle: number; kind: 'chk' | 'sum' } | undefined {
+/** Parses `<16 hex>.chk` / `.sum` / `.rid` (record-id sidecar); undefined for anything else (including `.tmp` files). */
+export function parseChunkFileName(name: string): { handle: number; kind: 'chk' | 'sum' | 'rid' } | undefined {
   const m = chunkFileRe.exec(name);
   if (!m) return undefined;
   const handle = Number.parseInt(m[1]!, 16);
   if (!Number.isSafeInteger(handle)) return undefined;
-  return { handle, kind: m[2] as 'chk' | 'sum' };
+  return { handle, kind: m[2] as 'chk' | 'sum' | 'rid' };
 }
 
 /** The shard directory name of a handle: its low byte in two hex digits (= the last two digits of its name). */
@@ -177,6 +177,8 @@ export interface ChunkPaths {
   shardDir: string;
   chk: string;
   sum: string;
+  /** Record-id sidecar of an append chunk (optional file). */
+  rid: string;
   chkTmp: string;
   sumTmp: string;
 }
@@ -188,6 +190,7 @@ export function chunkPaths(dataDir: string, handle: number): ChunkPaths {
     shardDir,
     chk: `${base}.chk`,
     sum: `${base}.sum`,
+    rid: `${base}.rid`,
     chkTmp: `${base}.chk${tmpSuffix}`,
     sumTmp: `${base}.sum${tmpSuffix}`,
   };

@@ -34,6 +34,7 @@ import {
 } from './chunk-format';
 import { ChunkFileWriter, type ChunkState, type ChunkWriter, type WriterHost } from './chunk-writer';
 import { errnoCode, fsyncDir, readFully, toStoreError, unlinkIfExists, writeFully } from './file-io';
+import { cutSidecar } from './append/rid-sidecar';
 
 export type { ChunkWriter } from './chunk-writer';
 
@@ -245,6 +246,68 @@ export class ChunkStore {
     }
   }
 
+  /** Where the chunk's record-id sidecar lives (it may not exist). */
+  sidecarPath(handle: number): string {
+    return chunkPaths(this.dataDir, handle).rid;
+  }
+
+  /**
+   * Cuts the chunk (data, sums, record-id sidecar) to `length` at `version` (the
+   * master sealing an open append chunk: bytes past the smallest durable length among
+   * the replicas were never acknowledged). Never extends: a chunk holding fewer bytes
+   * is an error. The new, shorter header is written first, so a crash leaves files that
+   * start-up cuts to it. This is the one place a durable length shrinks; the version
+   * was bumped by the seal just before, and nothing reads that version yet.
+   */
+  async truncate(handle: number, version: number, length: number): Promise<number> {
+    this.checkOpen();
+    const state = this.requireChunk(handle, version);
+    if (!Number.isSafeInteger(length) || length < 0) throw new GfsError('INVALID_ARGUMENT', `bad length ${length}`);
+    if (length > state.durableLength) {
+      throw new GfsError('IO_ERROR', `chunk ${handle} holds ${state.durableLength} durable bytes, cannot truncate up to ${length}`,
+        { detail: { handle: String(handle), length: String(state.durableLength) } });
+    }
+    const paths = chunkPaths(this.dataDir, handle);
+    if (length === state.durableLength) {
+      await cutSidecar(paths.rid, length);
+      return length;
+    }
+    this.claim(handle, 'setVersion');
+    try {
+      // The new tail block's bytes, from a verified read of the block holding them.
+      const tailStart = Math.floor(length / blockBytes) * blockBytes;
+      const parts: Buffer[] = [];
+      if (length > tailStart) {
+        for await (const piece of this.readVerified(state, state.durableLength, state.tailSum, tailStart, length)) parts.push(Buffer.from(piece.bytes));
+      }
+      const tail = Buffer.concat(parts);
+      assert.equal(tail.length, length - tailStart);
+      const header: ChunkHeader = {
+        handle, seq: state.seq + 1, chunkVersion: version, durableLength: length, tailSum: tail.length > 0 ? xxh64(tail) : 0n,
+      };
+      const sumFile = await fs.open(paths.sum, 'r+');
+      try {
+        await writeFully(sumFile, [encodeHeader(header)], headerSlotOffset(header.seq));
+        await sumFile.datasync();
+        state.seq = header.seq;
+        state.durableLength = length;
+        state.tailSum = header.tailSum;
+        await sumFile.truncate(sumFileBytes(length));
+        await sumFile.datasync();
+      } finally {
+        await sumFile.close();
+      }
+      await fs.truncate(paths.chk, length);
+      await cutSidecar(paths.rid, length);
+      await this.recordDurable(state);
+      return length;
+    } catch (e) {
+      throw toStoreError(e, `chunk ${handle}: truncate`);
+    } finally {
+      this.unclaim(handle);
+    }
+  }
+
   /**
    * Streams `length` bytes from `offset`, in pieces of at most readPieceBytes aligned to
    * readPieceBytes in the chunk, each read with one syscall. Every block a piece touches
@@ -414,6 +477,7 @@ export class ChunkStore {
       if (existing) {
         // The stale copy's .sum goes first, durably: a new .chk must never meet an old .sum.
         this.forget(handle);
+        await unlinkIfExists(paths.rid);
         await unlinkIfExists(paths.sum);
         await fsyncDir(paths.shardDir);
         await this.indexDel(handle);
@@ -550,7 +614,7 @@ export class ChunkStore {
   private async recover(): Promise<void> {
     const chunksDir = path.join(this.dataDir, chunksDirName);
     const dirsToSync = new Set<string>();
-    const found = new Map<number, { chk: boolean; sum: boolean }>();
+    const found = new Map<number, { chk: boolean; sum: boolean; rid: boolean }>();
     for (const shard of await fs.readdir(chunksDir)) {
       const shardDir = path.join(chunksDir, shard);
       if (!/^[0-9a-f]{2}$/.test(shard)) {
@@ -572,7 +636,7 @@ export class ChunkStore {
           this.log.warn({ path: file }, 'unexpected file in a chunk directory; left alone');
           continue;
         }
-        const files = found.get(parsed.handle) ?? { chk: false, sum: false };
+        const files = found.get(parsed.handle) ?? { chk: false, sum: false, rid: false };
         files[parsed.kind] = true;
         found.set(parsed.handle, files);
       }
@@ -590,12 +654,13 @@ export class ChunkStore {
   }
 
   /** Brings one chunk's files back to its newest valid header; undefined if the chunk is dropped. */
-  private async recoverChunk(handle: number, files: { chk: boolean; sum: boolean },
+  private async recoverChunk(handle: number, files: { chk: boolean; sum: boolean; rid: boolean },
     dirsToSync: Set<string>): Promise<ChunkState | undefined> {
     const paths = chunkPaths(this.dataDir, handle);
     const drop = async (why: string, level: 'warn' | 'error' = 'warn'): Promise<undefined> => {
       this.log[level]({ handle, why }, 'removing chunk at start-up');
       // .sum first, like delete: a lone .chk is dropped on the next open too.
+      await unlinkIfExists(paths.rid);
       await unlinkIfExists(paths.sum);
       await unlinkIfExists(paths.chk);
       dirsToSync.add(paths.shardDir);
@@ -629,6 +694,8 @@ export class ChunkStore {
       problems.push(`.sum holds ${sumStat.size} of ${sumBytes} bytes`);
     }
     if (problems.length > 0) this.markCorrupt(handle, problems.join('; '));
+    // Record ids of appends past the durable length were never acknowledged.
+    if (files.rid) await cutSidecar(paths.rid, Math.min(header.durableLength, chkStat.size));
     return {
       handle,
       version: header.chunkVersion,
@@ -695,6 +762,7 @@ export class ChunkStore {
   private async removeChunkFiles(handle: number): Promise<void> {
     const paths = chunkPaths(this.dataDir, handle);
     // .sum first: a crash in between leaves a headerless .chk, which open removes.
+    await unlinkIfExists(paths.rid);
     await unlinkIfExists(paths.sum);
     await unlinkIfExists(paths.chk);
     await fsyncDir(paths.shardDir);

@@ -51,6 +51,11 @@ export interface ChunkWriter {
   append(data: Buffer, pieceSums?: readonly bigint[], onReleased?: () => void): void;
   /** Makes everything appended so far durable; resolves to the new durable length. */
   sync(): Promise<number>;
+  /**
+   * Work every later sync does with its data fsync, before it writes the header that
+   * makes the new length durable (an append chunk's record-id sidecar, FORMAT.md).
+   */
+  setBeforeHeader(fn: () => Promise<void>): void;
   /** Releases the writer. Does not sync: bytes appended since the last sync are dropped. */
   close(): Promise<void>;
   /** Like close, but also fails any append or sync still to come. */
@@ -106,6 +111,7 @@ export class ChunkFileWriter implements ChunkWriter {
   private syncChain: Promise<unknown> = Promise.resolve();
   /** A new chunk's directory entries must be fsynced with its first sync. */
   private needsDirSync: boolean;
+  private beforeHeader: (() => Promise<void>) | undefined;
 
   private constructor(
     private readonly host: WriterHost,
@@ -277,6 +283,10 @@ export class ChunkFileWriter implements ChunkWriter {
     }
   }
 
+  setBeforeHeader(fn: () => Promise<void>): void {
+    this.beforeHeader = fn;
+  }
+
   sync(): Promise<number> {
     const run = this.syncChain.then(() => this.syncNow());
     this.syncChain = run.catch(() => undefined);
@@ -288,7 +298,10 @@ export class ChunkFileWriter implements ChunkWriter {
     const state = this.state;
     assert.equal(state.version, this.version, 'the version cannot change under an open writer');
     const targetLength = this.summer.length;
-    if (targetLength === state.durableLength && state.seq > 0) return targetLength;
+    if (targetLength === state.durableLength && state.seq > 0) {
+      await this.beforeHeader?.();
+      return targetLength;
+    }
 
     // Snapshot synchronously: appends may continue while this sync waits on the disk.
     const firstNewBlock = fullBlockCount(state.durableLength);
@@ -316,6 +329,7 @@ export class ChunkFileWriter implements ChunkWriter {
         this.chkFile.datasync(),
         this.sumFile.datasync(),
         this.needsDirSync ? fsyncDir(this.paths.shardDir) : undefined,
+        this.beforeHeader?.(),
       ]);
       await failpoint('chunk.afterDataBeforeHeader');
       // The header is what makes the new length durable: written last, to the slot not

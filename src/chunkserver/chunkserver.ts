@@ -224,7 +224,8 @@ export class Chunkserver {
       const io = await ioSample;
       const req: HeartbeatRequest = {
         nodeId: this.nodeId,
-        leases: [],
+        // Append leases held as primary: the leader renews those still open (LOG-STREAMS.md).
+        leases: this.data.leases.held().map((l) => ({ handle: l.handle, version: l.version, durationMs: 0 })),
         addr: this.data.addr,
         adminAddr: this.admin.addr,
         zone: this.opts.zone,
@@ -246,8 +247,11 @@ export class Chunkserver {
         fsId: this.fsId(space.capacityBytes),
       };
       const timeoutMs = Math.max(limits.heartbeatTimeoutMinMs, this.opts.heartbeatIntervalMs * limits.heartbeatTimeoutIntervals);
+      const sentMono = this.clock.monoMs();
       const res: HeartbeatResponse = await callUnary(link.client, link.client.heartbeat, req, timeoutMs);
       this.heartbeatsOk++;
+      // A renewal counts from when the heartbeat was sent: never later than the leader's view of it.
+      for (const l of res.leases ?? []) this.data.leases.renew(l.handle, l.version, sentMono + l.durationMs);
       for (const h of corrupt) link.corrupt.delete(h);
       if (full) { link.needFull = false; link.lastFullMonoMs = now; }
       if (res.needFullReport) link.needFull = true;

@@ -30,6 +30,9 @@ import { BufferPool } from '../common/buffer-pool';
 import type { DataPlaneMetrics } from './metrics';
 import type { ForegroundActivity } from './foreground';
 import type { TokenBucket } from '../common/token-bucket';
+import { LeaseTable } from './append/lease-table';
+import { AppendSession, ControlSession, FollowSession, type AppendServerHost } from './append/sessions';
+import { RidSidecar, cutSidecar } from './append/rid-sidecar';
 
 export interface DataServerOptions {
   listen: string;
@@ -47,8 +50,10 @@ export interface DataServerOptions {
   foreground: ForegroundActivity;
   /** Paces background (re-replication) reads while the node is busy with foreground work. */
   backgroundReads: TokenBucket;
-  /** Paced reads wait on this clock (default: the system clock). */
+  /** Paced reads and append leases use this clock (default: the system clock). */
   clock?: Clock;
+  /** Chunk size for record appends (default limits.chunkBytesMax; tests use small chunks). */
+  appendChunkBytes?: number;
 }
 
 export class DataServer {
@@ -61,8 +66,22 @@ export class DataServer {
   /** Chunks with a write session holding their writer here (what heartbeats report). */
   get openWrites(): number { return this.writeSessions.size; }
   addr = '';
+  /** Append chunks this node is primary of (LOG-STREAMS.md). */
+  readonly leases: LeaseTable;
+  private readonly appendHost: AppendServerHost;
 
-  constructor(private readonly opts: DataServerOptions) {}
+  constructor(private readonly opts: DataServerOptions) {
+    this.leases = new LeaseTable({
+      store: opts.store, clock: opts.clock ?? systemClock, log: opts.log, metrics: opts.metrics,
+      chunkBytes: opts.appendChunkBytes ?? limits.chunkBytesMax, onChunkChanged: opts.onChunkChanged,
+    });
+    const server = this; // eslint-disable-line @typescript-eslint/no-this-alias
+    this.appendHost = {
+      leases: this.leases, nodeId: opts.nodeId, store: opts.store, log: opts.log,
+      onChunkChanged: opts.onChunkChanged,
+      endWriteSession: async (handle) => { await server.writeSessions.get(handle)?.supersede(); },
+    };
+  }
 
   async start(): Promise<void> {
     const server = net.createServer((socket) => this.accept(socket));
@@ -77,6 +96,7 @@ export class DataServer {
   }
 
   async close(): Promise<void> {
+    await this.leases.stopAll();
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
@@ -88,7 +108,7 @@ export class DataServer {
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     const parser = new FrameParser(this.pool);
-    let session: WriteSession | ReadSession | SealSession | undefined;
+    let session: WriteSession | ReadSession | SealSession | AppendSession | FollowSession | ControlSession | undefined;
     socket.on('data', (chunk: Buffer) => {
       let frames: Frame[];
       try {
@@ -102,8 +122,13 @@ export class DataServer {
         if (!session) {
           if (frame.type === FrameType.WRITE_OPEN) session = new WriteSession(this, socket);
           else if (frame.type === FrameType.READ) session = new ReadSession(this, socket);
+          else if (frame.type === FrameType.SEAL && frame.header.length === undefined) session = new ControlSession(this.appendHost, socket);
           else if (frame.type === FrameType.SEAL) session = new SealSession(this, socket);
-          else {
+          else if (frame.type === FrameType.APPEND) session = new AppendSession(this.appendHost, socket);
+          else if (frame.type === FrameType.FOLLOW) session = new FollowSession(this.appendHost, socket);
+          else if (frame.type === FrameType.LEASE || frame.type === FrameType.CHUNK_STAT || frame.type === FrameType.TRUNCATE) {
+            session = new ControlSession(this.appendHost, socket);
+          } else {
             socket.end(errorFrame(new GfsError('PROTOCOL', `unexpected first frame type ${frame.type}`)));
             return;
           }
@@ -126,6 +151,8 @@ interface PendingSync { seq: number; length: number; writer: ChunkWriter; local:
 
 class WriteSession {
   private writer: ChunkWriter | undefined;
+  /** The record-id sidecar, opened on the first RIDS (append chunks only). */
+  private sidecar: Promise<RidSidecar> | undefined;
   private downstream: ChainLink | undefined;
   private failed = false;
   private readonly syncs: PendingSync[] = [];
@@ -143,6 +170,7 @@ class WriteSession {
         case FrameType.WRITE_OPEN: return void this.open(frame).catch((e) => this.fail(e));
         case FrameType.DATA: return this.data(frame);
         case FrameType.SYNC: return this.sync(frame);
+        case FrameType.RIDS: return this.rids(frame);
         case FrameType.CLOSE: return void this.finish().catch((e) => this.fail(e));
         default: throw new GfsError('PROTOCOL', `unexpected frame type ${frame.type} in a write`);
       }
@@ -206,6 +234,24 @@ class WriteSession {
     }
     this.server.options.metrics.bytesWritten.inc(data.length);
     this.server.options.foreground.note();
+  }
+
+  /** RIDS: record ids of the appends in the DATA that follows; forwarded, then queued for the sidecar. */
+  private rids(frame: Frame): void {
+    assert(this.writer, 'RIDS before WRITE_OPEN');
+    if (this.downstream) {
+      frame.retain();
+      if (!this.downstream.write(frame.raw, 0, () => frame.release())) this.upstream.pause();
+    }
+    if (!this.sidecar) {
+      const writer = this.writer;
+      const opening = RidSidecar.open(this.server.options.store.sidecarPath(this.handle), writer.durableLength);
+      opening.catch(() => undefined);
+      this.sidecar = opening;
+      writer.setBeforeHeader(async () => (await opening).flush());
+    }
+    const entries = Buffer.from(frame.payload); // a copy: the frame's buffer is recycled
+    void this.sidecar.then((s) => s.append(entries), (e) => this.fail(e));
   }
 
   private sync(frame: Frame): void {
@@ -301,6 +347,11 @@ class WriteSession {
     this.writer = undefined;
     try {
       await w.close();
+      if (this.sidecar) {
+        // Entries past the durable length were never acknowledged.
+        await (await this.sidecar).close();
+        await cutSidecar(this.server.options.store.sidecarPath(this.handle), this.server.options.store.get(this.handle)?.length ?? 0);
+      }
     } catch (e) {
       this.server.options.log.warn({ handle: this.handle, err: (e as Error).message }, 'closing chunk writer failed');
     } finally {
@@ -344,6 +395,7 @@ class SealSession {
     if (![handle, version, length].every((n) => Number.isSafeInteger(n) && n > 0)) {
       throw new GfsError('INVALID_ARGUMENT', 'SEAL needs a positive handle, version and length');
     }
+    await this.server.leases.stop(handle);
     await this.server.writeSessions.get(handle)?.supersede();
     // A writer torn down a moment ago (its upstream hung up) may still be closing, an
     // fsync in hand: wait for it, so its durable length is final, rather than fail.

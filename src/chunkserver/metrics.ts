@@ -8,6 +8,8 @@ export interface DataPlaneMetrics {
   chunks: Gauge;
   usedBytes: Gauge;
   heartbeatFailures: Counter;
+  appends: Counter;
+  appendBatches: Counter;
 }
 
 export function createChunkserverMetrics(registry: Registry): DataPlaneMetrics {
@@ -19,5 +21,7 @@ export function createChunkserverMetrics(registry: Registry): DataPlaneMetrics {
     chunks: new Gauge({ name: 'gfs_chunkserver_chunks', help: 'Chunk replicas stored', registers: [registry] }),
     usedBytes: new Gauge({ name: 'gfs_chunkserver_used_bytes', help: 'Bytes used by chunk replicas', registers: [registry] }),
     heartbeatFailures: new Counter({ name: 'gfs_chunkserver_heartbeat_failures_total', help: 'Heartbeats that did not reach a master', registers: [registry] }),
+    appends: new Counter({ name: 'gfs_chunkserver_appends_total', help: 'Records appended and committed as an append primary (retried duplicates not counted)', registers: [registry] }),
+    appendBatches: new Counter({ name: 'gfs_chunkserver_append_batches_total', help: 'Group-commit batches committed as an append primary (one fsync per replica each)', registers: [registry] }),
   };
 }
