@@ -75,11 +75,10 @@ export class DataServer {
       store: opts.store, clock: opts.clock ?? systemClock, log: opts.log, metrics: opts.metrics,
       chunkBytes: opts.appendChunkBytes ?? limits.chunkBytesMax, onChunkChanged: opts.onChunkChanged,
     });
-    const server = this; // eslint-disable-line @typescript-eslint/no-this-alias
     this.appendHost = {
       leases: this.leases, nodeId: opts.nodeId, store: opts.store, log: opts.log,
       onChunkChanged: opts.onChunkChanged,
-      endWriteSession: async (handle) => { await server.writeSessions.get(handle)?.supersede(); },
+      endWriteSession: async (handle) => { await this.writeSessions.get(handle)?.supersede(); },
     };
   }
 

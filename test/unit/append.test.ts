@@ -258,3 +258,30 @@ async function writeOpenCode(addr: string, handle: number, version: number): Pro
     socket.destroy();
   }
 }
+
+t.test('append: a record larger than a frame travels in APPEND_MORE; a seal ends a follower', async (t) => {
+  const { nodes } = await cluster(t, 2);
+  await lease(nodes, 8);
+  const link = new AppendLink(nodes[0]!.server.addr);
+  t.teardown(() => link.close());
+  const big = Buffer.alloc(2_500_000);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+  const small = await link.append(8, 1, [rec('w', 1, 10)]);
+  const follow = (async () => {
+    const parts: Buffer[] = [];
+    for await (const item of followChunk(nodes[0]!.server.addr, 8, 1, 10)) {
+      if ('end' in item) return { data: Buffer.concat(parts), end: item.end };
+      parts.push(Buffer.from(item.data));
+    }
+    throw new Error('no FOLLOW_END');
+  })();
+  const r = await link.append(8, 1, [{ data: big, id: { writer: 'w', seq: 2 } }, rec('w', 3, 5)]);
+  t.same(r.offsets, [10, 10 + big.length]);
+  t.same(small.offsets, [0]);
+  for (const n of nodes) t.ok(chunkFile(n, 8, 'chk').subarray(10, 10 + big.length).equals(big), `${n.dir}: the big record is intact`);
+  t.equal(await querySealReplica(nodes[0]!.server.addr, 8, 2), 10 + big.length + 5);
+  const { data, end } = await follow;
+  t.equal(end, 10 + big.length + 5, 'the seal ended the follow at the committed length');
+  t.ok(data.subarray(0, big.length).equals(big), 'the follower got the bytes from its start offset');
+  t.equal(data.length, big.length + 5);
+});

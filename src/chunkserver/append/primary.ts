@@ -67,6 +67,7 @@ export class Primary {
   private watchers: (() => void)[] = [];
   private leaseUntil: number;
   private leaseTimer: Timer | undefined;
+  private readonly keepAlive: Timer | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -80,6 +81,13 @@ export class Primary {
   ) {
     this.leaseUntil = host.clock.monoMs() + durationMs;
     this.armLeaseTimer();
+    // An idle log must not look like a dead chain: every replica drops a connection
+    // silent for dataIdleTimeoutMs, so an idle chain carries an empty SYNC now and then.
+    if (link) {
+      this.keepAlive = host.clock.every(limits.dataIdleTimeoutMs / 3, () => {
+        if (!this.inFlight && this.queue.length === 0 && !this.stopped && !link.failure) link.sync(this.committed).catch(() => undefined);
+      }).unref();
+    }
   }
 
   /** LEASE: creates the local copy and opens the chain to the secondaries (create:true at `version`). */
@@ -308,6 +316,7 @@ export class Primary {
 
   private async closeAll(): Promise<void> {
     this.leaseTimer?.cancel();
+    this.keepAlive?.cancel();
     // A batch still being synced finishes or fails first: its answer depends on it.
     while (this.inFlight) await this.inFlight.done.catch(() => undefined);
     if (this.stopped) this.link?.destroy();

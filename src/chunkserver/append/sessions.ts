@@ -142,7 +142,11 @@ export class AppendSession {
   private answers: Promise<void> = Promise.resolve();
   private unanswered = 0;
 
-  constructor(private readonly host: AppendServerHost, private readonly socket: net.Socket) {}
+  constructor(private readonly host: AppendServerHost, private readonly socket: net.Socket) {
+    // A writer may pause between appends for long: keep its connection (TCP keepalive finds a dead peer).
+    socket.setTimeout(0);
+    socket.setKeepAlive(true, limits.dataIdleTimeoutMs);
+  }
 
   onFrame(frame: Frame): void {
     try {
@@ -252,6 +256,7 @@ export class FollowSession {
     if (pos > p.committed) throw new GfsError('INVALID_ARGUMENT', `chunk ${handle} has ${p.committed} committed bytes, cannot follow from ${pos}`);
     // The socket has no idle timeout while following: an idle follower is one quiet connection.
     this.socket.setTimeout(0);
+    this.socket.setKeepAlive(true, limits.dataIdleTimeoutMs);
     while (!this.closed) {
       const changed = p.changed();
       const final = p.final;
