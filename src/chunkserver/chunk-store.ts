@@ -6,7 +6,8 @@
  * Invariants:
  * - The files are the truth; the index is a cache of them plus tier and mtime, and is
  *   reconciled with the files at every open.
- * - The durable length only grows for a given version (asserted by the writer).
+ * - The durable length only grows for a given version (asserted by the writer), except
+ *   by truncate(): the master cutting an append chunk it just sealed at that version.
  * - Sums on disk always cover exactly the durable length: a chunk's bytes past its
  *   newest valid header's length were never acknowledged and are cut at open.
  * - No byte is returned by read() unless the whole 64 KiB block holding it verified

@@ -393,6 +393,12 @@ export const limits = {
   appendBatchBytesMax: 1 * MiB,
   /** Appends a client keeps in flight on one connection to a primary. */
   appendInFlightMax: 1024,
+  /** A record's writer id (sidecar entry, RIDS frame): a short random name; 64 bytes bounds both. */
+  appendWriterIdBytesMax: 64,
+  /** Chunk data per DATA frame a primary forwards: a batch pipelines down the chain in a few frames. */
+  appendDataFrameBytes: 512 * KiB,
+  /** Pushed pieces a follower buffers for a slow consumer before it stops reading its socket. */
+  followQueueMax: 8,
   /** Streams: the lifecycle checks rolls and retention this often; data outlives retention by at most a roll plus this. */
   streamTickMs: 1_000,
 } as const;

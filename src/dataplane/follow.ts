@@ -9,11 +9,11 @@
  */
 import net from 'node:net';
 import { GfsError } from '../common/errors';
+import { limits } from '../common/limits';
 import { splitHostPort } from '../common/admin-http';
 import { FrameParser, FrameType, encodeFrame, frameError } from './frames';
 
-/** Pieces buffered for a slow consumer before the socket is paused. */
-const FOLLOW_QUEUE_MAX = 8;
+const FOLLOW_QUEUE_MAX = limits.followQueueMax;
 
 export type FollowItem = { offset: number; data: Buffer } | { end: number };
 

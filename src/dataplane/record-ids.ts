@@ -11,12 +11,13 @@
  * incomplete or malformed entry and says where (a torn tail is cut, never misread).
  */
 import { GfsError } from '../common/errors';
+import { limits } from '../common/limits';
 
 export interface RecordIdEntry { offset: number; length: number; writer: string; seq: number }
 
 export const RECORD_ID_FIXED_BYTES = 19;
-/** A writer id is a short random name; 64 bytes bounds a RIDS frame and a sidecar entry. */
-export const RECORD_WRITER_BYTES_MAX = 64;
+/** A writer id's bytes (the entry's u8 field could hold 255). */
+export const RECORD_WRITER_BYTES_MAX = limits.appendWriterIdBytesMax;
 
 export function encodeRecordIds(entries: readonly RecordIdEntry[]): Buffer {
   const writers = entries.map((e) => Buffer.from(e.writer, 'utf8'));

@@ -21,6 +21,11 @@ t.test('limits: a chunk is a whole number of checksum blocks and read pieces', a
   t.equal(limits.chunkBytesMax % limits.readPieceBytes, 0);
 });
 
+t.test('limits: an append DATA frame and a writer id fit their frame and field', async (t) => {
+  t.ok(limits.appendDataFrameBytes + 8 * (limits.appendDataFrameBytes / limits.blockBytes + 1) + 1024 <= limits.frameBytesMax);
+  t.ok(limits.appendWriterIdBytesMax <= 255, 'a sidecar entry stores the writer length in a byte');
+});
+
 t.test('limits: a data frame holds a read piece plus its header', async (t) => {
   t.ok(limits.frameBytesMax >= limits.readPieceBytes + 1024);
   t.ok(limits.writeWindowBytes <= limits.chunkBytesMax);

@@ -50,8 +50,7 @@ interface Batch {
   reject(e: GfsError): void;
 }
 
-/** DATA frames carry at most this much chunk data (well within limits.frameBytesMax). */
-const DATA_FRAME_BYTES = 512 * 1024;
+const DATA_FRAME_BYTES = limits.appendDataFrameBytes;
 
 export class Primary {
   committed = 0;
