@@ -193,6 +193,7 @@ program.command('chunkserver')
   .addOption(rateOpt('--scrub-rate <rate>', 'the scrubber never reads faster than this', limits.scrubBytesPerSec))
   .addOption(rateOpt('--replicate-rate <rate>', 're-replication copies into this node at most this fast', limits.replicateBytesPerSec))
   .addOption(rateOpt('--replicate-rate-busy <rate>', '...and at most this fast, in and out, while the node serves clients', limits.replicateBytesPerSecBusy))
+  .addOption(sizeOpt('--append-chunk-size <size>', 'record-append chunks end at this size (for tests; the master must agree)', limits.chunkBytesMax))
   .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
   .action(async (o) => {
     try {
@@ -206,6 +207,7 @@ program.command('chunkserver')
         heartbeatIntervalMs: o.heartbeatInterval, log, capacityBytes: o.capacity,
         scrubIntervalMs: o.scrubInterval, scrubBytesPerSec: o.scrubRate,
         replicateBytesPerSec: o.replicateRate, replicateBytesPerSecBusy: o.replicateRateBusy,
+        appendChunkBytes: o.appendChunkSize,
       });
       await cs.start();
       onSignals(() => cs.stop());

@@ -52,6 +52,8 @@ export interface ChunkserverOptions {
   replicateBytesPerSec?: number;
   /** The copy rate while the node serves clients (limits.replicateBytesPerSecBusy). */
   replicateBytesPerSecBusy?: number;
+  /** Record-append chunks end at this size (default limits.chunkBytesMax; tests use small ones). */
+  appendChunkBytes?: number;
 }
 
 interface IoSample { readBytesPerSec: number; writeBytesPerSec: number; replicatedBytesTotal: number }
@@ -127,6 +129,7 @@ export class Chunkserver {
       onChunkChanged: (handle) => { for (const l of this.links) l.changed.add(handle); },
       foreground: this.foreground,
       clock: this.clock,
+      appendChunkBytes: this.opts.appendChunkBytes,
       backgroundReads: new TokenBucket(this.opts.replicateBytesPerSecBusy ?? limits.replicateBytesPerSecBusy, limits.readPieceBytes, () => this.clock.monoMs()),
     });
     await this.data.start();

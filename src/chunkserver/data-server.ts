@@ -71,9 +71,13 @@ export class DataServer {
   private readonly appendHost: AppendServerHost;
 
   constructor(private readonly opts: DataServerOptions) {
+    const chunkBytes = opts.appendChunkBytes ?? limits.chunkBytesMax;
+    if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 4 || chunkBytes > limits.chunkBytesMax) {
+      throw new GfsError('INVALID_ARGUMENT', `append chunk size ${chunkBytes} must be between 4 bytes and ${limits.chunkBytesMax}`);
+    }
     this.leases = new LeaseTable({
       store: opts.store, clock: opts.clock ?? systemClock, log: opts.log, metrics: opts.metrics,
-      chunkBytes: opts.appendChunkBytes ?? limits.chunkBytesMax, onChunkChanged: opts.onChunkChanged,
+      chunkBytes, onChunkChanged: opts.onChunkChanged,
     });
     this.appendHost = {
       leases: this.leases, nodeId: opts.nodeId, store: opts.store, log: opts.log,
