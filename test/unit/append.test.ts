@@ -285,3 +285,18 @@ t.test('append: a record larger than a frame travels in APPEND_MORE; a seal ends
   t.ok(data.subarray(0, big.length).equals(big), 'the follower got the bytes from its start offset');
   t.equal(data.length, big.length + 5);
 });
+
+t.test('append: a secondary that dies ends the chunk; appends fail UNAVAILABLE, acknowledged bytes stay', async (t) => {
+  const { nodes } = await cluster(t);
+  await lease(nodes, 9);
+  const link = new AppendLink(nodes[0]!.server.addr);
+  t.teardown(() => link.close());
+  await link.append(9, 1, [rec('w', 1, 1000)]);
+  await nodes[2]!.server.close();
+  const codes = await Promise.all([1, 2, 3].map((i) => code(link.append(9, 1, [rec('w', 10 + i, 100)]))));
+  t.same(codes, ['UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE']);
+  const stat = await chunkStat(nodes[0]!.server.addr, 9);
+  t.ok(stat.ended, 'the chunk has ended');
+  t.equal(stat.committed, 1000, 'the committed length is what was acknowledged');
+  t.ok((await querySealReplica(nodes[1]!.server.addr, 9, 2)) >= 1000, 'the surviving secondary holds every acknowledged byte');
+});
