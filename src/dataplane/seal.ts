@@ -17,9 +17,9 @@ import { limits } from '../common/limits';
 import { splitHostPort } from '../common/admin-http';
 import { FrameParser, FrameType, encodeFrame, frameError } from './frames';
 
-/** Sends one frame on a new connection and resolves with the header of the `answer` frame. */
+/** Sends one frame on a new connection and resolves with the header (and payload) of the `answer` frame. */
 export function requestOnce(addr: string, type: number, header: object, answer: number, timeoutMs: number,
-  what: string): Promise<Record<string, unknown>> {
+  what: string): Promise<Record<string, unknown> & { payload?: Buffer }> {
   return new Promise((resolve, reject) => {
     let host: string;
     let port: number;
@@ -32,7 +32,7 @@ export function requestOnce(addr: string, type: number, header: object, answer: 
     const socket = net.connect({ host, port });
     const parser = new FrameParser();
     let settled = false;
-    const settle = (e: GfsError | undefined, h: Record<string, unknown> = {}) => {
+    const settle = (e: GfsError | undefined, h: Record<string, unknown> & { payload?: Buffer } = {}) => {
       if (settled) return;
       settled = true;
       socket.destroy();
@@ -46,7 +46,7 @@ export function requestOnce(addr: string, type: number, header: object, answer: 
     socket.on('data', (chunk: Buffer) => {
       try {
         for (const f of parser.push(chunk)) {
-          if (f.type === answer) settle(undefined, f.header);
+          if (f.type === answer) settle(undefined, { ...f.header, payload: Buffer.from(f.payload) });
           else if (f.type === FrameType.ERROR) settle(frameError(f.header));
           else settle(new GfsError('PROTOCOL', `unexpected frame ${f.type} from ${addr}`));
         }
@@ -82,7 +82,14 @@ export async function grantLease(addr: string, req: { handle: number; version: n
 export async function truncateReplica(addr: string, handle: number, version: number, length: number, perWriter: number,
   timeoutMs = limits.sealTimeoutMs): Promise<{ length: number; writers: { writer: string; seqs: number[]; offsets: number[] }[] }> {
   const h = await requestOnce(addr, FrameType.TRUNCATE, { handle, version, length, perWriter }, FrameType.TRUNCATE_OK, timeoutMs, 'truncate');
-  const writers = Array.isArray(h.writers) ? (h.writers as { writer: unknown; seqs: unknown; offsets: unknown }[]) : [];
+  // The writers list can outgrow a frame header: it travels as the payload's JSON.
+  let body: { writers?: unknown };
+  try {
+    body = h.payload && h.payload.length > 0 ? JSON.parse(h.payload.toString('utf8')) : {};
+  } catch {
+    throw new GfsError('PROTOCOL', `TRUNCATE_OK from ${addr} does not carry JSON`);
+  }
+  const writers = Array.isArray(body.writers) ? (body.writers as { writer: unknown; seqs: unknown; offsets: unknown }[]) : [];
   return {
     length: Number(h.length),
     writers: writers.map((w) => ({

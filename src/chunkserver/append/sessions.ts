@@ -47,7 +47,10 @@ export async function answerControl(host: AppendServerHost, frame: Frame): Promi
       return encodeFrame(FrameType.LEASE_OK, { node: host.nodeId });
     }
     case FrameType.CHUNK_STAT: return encodeFrame(FrameType.CHUNK_STAT_OK, chunkStat(host, int(h, 'handle', 1)));
-    case FrameType.TRUNCATE: return encodeFrame(FrameType.TRUNCATE_OK, await truncate(host, h));
+    case FrameType.TRUNCATE: {
+      const { length, writers } = await truncate(host, h);
+      return encodeFrame(FrameType.TRUNCATE_OK, { node: host.nodeId, length }, Buffer.from(JSON.stringify({ writers })));
+    }
     case FrameType.SEAL: {
       const handle = int(h, 'handle', 1);
       const length = await querySeal(host, handle, int(h, 'version', 1));
@@ -86,7 +89,7 @@ async function querySeal(host: AppendServerHost, handle: number, version: number
 }
 
 /** TRUNCATE (seal step 2): cut to `length` and report each writer's last `perWriter` records below it. */
-async function truncate(host: AppendServerHost, h: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function truncate(host: AppendServerHost, h: Record<string, unknown>): Promise<{ length: number; writers: WriterRecords[] }> {
   const handle = int(h, 'handle', 1);
   const version = int(h, 'version', 1);
   const length = int(h, 'length');
@@ -102,12 +105,24 @@ async function truncate(host: AppendServerHost, h: Record<string, unknown>): Pro
     if (list.length > perWriter) list.shift();
     byWriter.set(e.writer, list);
   }
-  const writers = [...byWriter].filter(([, l]) => l.length > 0).map(([writer, l]) => {
-    l.sort((a, b) => a.seq - b.seq);
+  // The answer must fit in one frame: with very many writers, each keeps fewer (its newest).
+  let keep = perWriter;
+  let writers = writerRecords(byWriter, keep);
+  while (keep > 1 && JSON.stringify({ writers }).length > limits.frameBytesMax - limits.frameHeaderBytesMax) {
+    keep = Math.floor(keep / 2);
+    writers = writerRecords(byWriter, keep);
+  }
+  host.log.info({ handle, version, length, writers: writers.length, perWriter: keep }, 'append chunk truncated');
+  return { length, writers };
+}
+
+interface WriterRecords { writer: string; seqs: number[]; offsets: number[] }
+
+function writerRecords(byWriter: Map<string, { seq: number; offset: number }[]>, keep: number): WriterRecords[] {
+  return [...byWriter].filter(([, l]) => l.length > 0).map(([writer, all]) => {
+    const l = all.slice(-keep).sort((a, b) => a.seq - b.seq);
     return { writer, seqs: l.map((x) => x.seq), offsets: l.map((x) => x.offset) };
   });
-  host.log.info({ handle, version, length }, 'append chunk truncated');
-  return { node: host.nodeId, length, writers };
 }
 
 /** A connection carrying one LEASE, CHUNK_STAT, TRUNCATE or query-SEAL. */
