@@ -156,6 +156,7 @@ export class AppendSession {
   private assembling: Assembling | undefined;
   private answers: Promise<void> = Promise.resolve();
   private unanswered = 0;
+  private unansweredBytes = 0;
 
   constructor(private readonly host: AppendServerHost, private readonly socket: net.Socket) {
     // A writer may pause between appends for long: keep its connection (TCP keepalive finds a dead peer).
@@ -220,18 +221,26 @@ export class AppendSession {
       : Promise.reject(new GfsError('NOT_PRIMARY', `this node holds no lease on chunk ${a.handle}; ask the master`));
     result.catch(() => undefined); // answered in order below
     this.unanswered++;
-    if (this.unanswered >= limits.appendInFlightMax) this.socket.pause();
+    this.unansweredBytes += a.buf.length;
+    if (this.full()) this.socket.pause();
+    const held = a.buf.length;
     this.answers = this.answers.then(() => result.then(
-      (r) => this.answer(encodeFrame(FrameType.APPEND_OK, { id: a.id, offsets: r.offsets, dup: r.dup })),
-      (e: unknown) => this.answer(failFrame(a.id, e, primary)),
+      (r) => this.answer(held, encodeFrame(FrameType.APPEND_OK, { id: a.id, offsets: r.offsets, dup: r.dup })),
+      (e: unknown) => this.answer(held, failFrame(a.id, e, primary)),
     ));
   }
 
-  private answer(frame: Buffer): void {
+  /** Appends (and bytes) held for this connection: past either bound, stop reading it. */
+  private full(): boolean {
+    return this.unanswered >= limits.appendInFlightMax || this.unansweredBytes > limits.recordBytesMax + limits.appendBatchBytesMax;
+  }
+
+  private answer(bytes: number, frame: Buffer): void {
     this.unanswered--;
+    this.unansweredBytes -= bytes;
     if (this.socket.destroyed) return;
     this.socket.write(frame);
-    if (this.unanswered < limits.appendInFlightMax) this.socket.resume();
+    if (!this.full()) this.socket.resume();
   }
 }
 
