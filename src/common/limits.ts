@@ -399,6 +399,10 @@ export const limits = {
   appendDataFrameBytes: 512 * KiB,
   /** Pushed pieces a follower buffers for a slow consumer before it stops reading its socket. */
   followQueueMax: 8,
+  /** Writers whose last records a log remembers: bounds a log's metadata (each keeps up to appendDedupPerWriter records). */
+  appendWritersPerLogMax: 256,
+  /** Watch streams one master serves at once: each holds a gRPC stream and a listener. */
+  watchersMax: 10_000,
   /** Streams: the lifecycle checks rolls and retention this often; data outlives retention by at most a roll plus this. */
   streamTickMs: 1_000,
 } as const;

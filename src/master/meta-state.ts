@@ -42,6 +42,8 @@ import type {
   OpDecommission,
   OpRename,
   OpRestore,
+  OpSealChunk,
+  OpSetLog,
 } from '../../gen/gfs';
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
@@ -65,6 +67,7 @@ import {
   type TrashEntry,
 } from './meta-types';
 import { RequestIdTable, type RememberedResult } from './request-ids';
+import { checkWriterRecords, mergeWriterRecords } from './logs/writer-windows';
 import { decodeSnapshot, encodeSnapshot, snapshotCorrupt, type TrashedFile } from './snapshot-codec';
 
 // The types moved to meta-types.ts (so nothing imports back into this module); they are
@@ -173,6 +176,8 @@ export class MetaState {
       case 'purge': return this.preparePurge(op.purge!);
       case 'decommission': return this.prepareDecommission(op.decommission!);
       case 'restore': return this.prepareRestore(op.restore!);
+      case 'sealChunk': return this.prepareSealChunk(op.sealChunk!);
+      case 'setLog': return this.prepareSetLog(op.setLog!);
     }
   }
 
@@ -220,7 +225,7 @@ export class MetaState {
   }
 
   private prepareAllocate(o: OpAllocateChunk): Prepared {
-    const file = this.checkWritable(o.inode);
+    const file = this.fileByInode(o.inode)?.log !== undefined ? this.checkAppendable(o.inode, true) : this.checkWritable(o.inode);
     const handle = positiveId(o.handle, 'chunk handle');
     if (handle < this.handleNext) {
       throw new GfsError('INVALID_ARGUMENT', `chunk handle ${handle} was already handed out (next is ${this.handleNext})`);
@@ -268,8 +273,12 @@ export class MetaState {
   }
 
   private prepareAbandon(o: OpAbandonChunk): Prepared {
-    const file = this.checkWritable(o.inode);
+    // A log's open chunk may be abandoned while nothing was appended to it (its lease grant failed).
+    const file = this.fileByInode(o.inode)?.log !== undefined ? this.checkAppendable(o.inode, false) : this.checkWritable(o.inode);
     const ref = this.chunkOf(file, o.handle);
+    if (file.log !== undefined && (ref.committed || file.chunks.at(-1) !== ref)) {
+      throw new GfsError('FILE_NOT_WRITABLE', `chunk ${ref.handle} is not the open chunk of log "${file.path}"`);
+    }
     return {
       run: () => {
         const i = file.chunks.lastIndexOf(ref);
@@ -283,6 +292,7 @@ export class MetaState {
   }
 
   private prepareComplete(o: OpCompleteFile): Prepared {
+    if (this.fileByInode(o.inode)?.log !== undefined) return this.prepareCloseLog(o);
     const file = this.checkWritable(o.inode);
     assert.ok(this.pending.get(file.inode) === file, 'every writing file is a pending put');
     let sum = 0;
@@ -330,6 +340,80 @@ export class MetaState {
         this.pending.delete(inode);
         this.files.delete(inode);
         return { op: 'abortFile', inode };
+      },
+    };
+  }
+
+  /**
+   * Makes a pending create a log: it is linked into the tree at once (visible, empty,
+   * open for appends), replacing a file there if the create asked to overwrite.
+   */
+  private prepareSetLog(o: OpSetLog): Prepared {
+    const inode = positiveId(o.inode, 'inode');
+    const file = this.pending.get(inode);
+    if (file === undefined) throw new GfsError('NO_SUCH_FILE', `no pending file ${inode} to make a log`);
+    if (file.chunks.length > 0) throw new GfsError('FILE_NOT_WRITABLE', `"${file.path}" already has chunks`);
+    const existing = this.probeCreate(file.path, file.overwrite);
+    return {
+      run: () => {
+        const trashed = this.trashReplaced(existing, file.mtimeMs);
+        file.log = { open: true, writers: new Map() };
+        file.visible = true;
+        this.pending.delete(inode);
+        this.tree.linkFile(file, file.mtimeMs);
+        assert.ok(this.tree.lookup(file.path) === file && file.state === 'writing');
+        return { op: 'setLog', inode, file, trashed };
+      },
+    };
+  }
+
+  /**
+   * Seals a log's open chunk at the length its surviving replicas agreed on: the chunk
+   * is committed at a version that only grows, the log's size grows by its length, and
+   * the writers' last records join the log's exactly-once windows.
+   */
+  private prepareSealChunk(o: OpSealChunk): Prepared {
+    const file = this.checkAppendable(o.inode, false);
+    const ref = this.chunkOf(file, o.handle);
+    if (ref.committed || file.chunks.at(-1) !== ref) {
+      throw new GfsError('FILE_NOT_WRITABLE', `chunk ${ref.handle} is not the open chunk of log "${file.path}"`);
+    }
+    const length = count(o.length, 'chunk length');
+    if (length > limits.chunkBytesMax) {
+      throw new GfsError('INVALID_ARGUMENT', `chunk length ${length} is over the chunk size ${limits.chunkBytesMax}`);
+    }
+    const version = count(o.version, 'chunk version');
+    if (version < ref.version) throw new GfsError('INVALID_ARGUMENT', `chunk ${ref.handle}: version ${version} is below ${ref.version}`);
+    const writers = o.writers ?? [];
+    checkWriterRecords(writers, file.size, file.size + length, limits.appendWriterIdBytesMax);
+    const mtimeMs = count(o.mtimeMs, 'mtime');
+    return {
+      run: () => {
+        ref.length = length;
+        ref.version = version;
+        ref.committed = true;
+        file.size += length;
+        file.mtimeMs = Math.max(file.mtimeMs, mtimeMs);
+        mergeWriterRecords(file.log!.writers, writers, limits.appendDedupPerWriter, limits.appendWritersPerLogMax);
+        return { op: 'sealChunk', inode: file.inode, handle: ref.handle, version, file };
+      },
+    };
+  }
+
+  /** OpCompleteFile of a log closes it: no open chunk left, size = the sum of its chunks. */
+  private prepareCloseLog(o: OpCompleteFile): Prepared {
+    const file = this.checkAppendable(o.inode, true);
+    const size = count(o.size, 'size');
+    if (size !== file.size) throw new GfsError('INVALID_ARGUMENT', `size ${size} of log "${file.path}" is not its ${file.size} bytes`);
+    const checksum = text(o.checksum, 'checksum');
+    const mtimeMs = count(o.mtimeMs, 'mtime');
+    return {
+      run: () => {
+        file.log!.open = false;
+        file.state = 'sealed';
+        file.checksum = checksum;
+        file.mtimeMs = Math.max(file.mtimeMs, mtimeMs);
+        return { op: 'completeFile', inode: file.inode, file };
       },
     };
   }
@@ -521,10 +605,26 @@ export class MetaState {
 
   /** The file must already be unlinked from the tree: what is trashed is not reachable by path. */
   private toTrash(file: FileNode, deletedAtMs: number): void {
+    if (file.log?.open === true) this.closeLogForTrash(file);
     assert.ok(file.state === 'sealed' && !this.trashed.has(file.inode) && !this.pending.has(file.inode));
     assert.ok(this.tree.lookup(file.path) !== file, `trashed file ${file.inode} is still linked at "${file.path}"`);
     file.visible = false;
     this.trashed.set(file.inode, { inode: file.inode, path: file.path, deletedAtMs });
+  }
+
+  /**
+   * A deleted or replaced open log is closed: an open chunk still uncommitted (the
+   * server seals it first when it can) leaves the file, and GC reclaims its replicas.
+   */
+  private closeLogForTrash(file: FileNode): void {
+    const open = this.openChunk(file);
+    if (open !== undefined) {
+      file.chunks.pop();
+      this.chunks.remove(open.handle);
+    }
+    file.log!.open = false;
+    file.state = 'sealed';
+    assert.ok(file.chunks.every((c) => c.committed) && file.size === file.chunks.reduce((n, c) => n + c.length, 0));
   }
 
   /** Takes a file's chunks out of the chunk table (the file is leaving for good); returns their handles. */
@@ -568,7 +668,29 @@ export class MetaState {
     const file = typeof inode === 'number' ? this.files.get(inode) : undefined;
     if (file === undefined) throw new GfsError('NO_SUCH_FILE', `no file with inode ${inode}`);
     if (file.state !== 'writing') throw new GfsError('FILE_NOT_WRITABLE', `"${file.path}" is sealed`);
+    if (file.log !== undefined) throw new GfsError('FILE_NOT_WRITABLE', `"${file.path}" is a log: it is written by record append`);
     return file;
+  }
+
+  /**
+   * The open log with this inode: NO_SUCH_FILE, or FILE_NOT_WRITABLE if it is no log,
+   * closed, or (forAllocate) still has an open chunk.
+   */
+  checkAppendable(inode: number, forAllocate: boolean): FileNode {
+    const file = typeof inode === 'number' ? this.files.get(inode) : undefined;
+    if (file === undefined) throw new GfsError('NO_SUCH_FILE', `no file with inode ${inode}`);
+    if (file.log === undefined) throw new GfsError('FILE_NOT_WRITABLE', `"${file.path}" is not a log`);
+    if (!file.log.open) throw new GfsError('FILE_NOT_WRITABLE', `log "${file.path}" is sealed`);
+    if (forAllocate && file.chunks.at(-1)?.committed === false) {
+      throw new GfsError('FILE_NOT_WRITABLE', `log "${file.path}" already has an open chunk`);
+    }
+    return file;
+  }
+
+  /** A log's open chunk (its last, uncommitted), if it has one. */
+  openChunk(file: FileNode): ChunkRef | undefined {
+    const last = file.chunks.at(-1);
+    return file.log?.open === true && last !== undefined && !last.committed ? last : undefined;
   }
 
   checkRename(source: string, target: string, overwrite: boolean): void {
@@ -783,7 +905,8 @@ export class MetaState {
         assert.equal(file.size, sum, `sealed file ${file.inode}: size is not the sum of its chunks`);
       }
       assert.equal(file.visible, where === 'tree');
-      assert.equal(file.state === 'writing', where === 'pending');
+      if (file.log === undefined) assert.equal(file.state === 'writing', where === 'pending');
+      else checkLog(file, where);
     };
     let files = 0;
     let dirs = 0;
@@ -822,6 +945,18 @@ export class MetaState {
 }
 
 // -------------------------------------------------------------------- helpers
+
+/** A log's invariants (meta-types.ts): open exactly while writing and in the tree, only its last chunk open. */
+function checkLog(file: FileNode, where: InodeLocation): void {
+  const log = file.log!;
+  assert.equal(file.state === 'writing', log.open, `log ${file.inode}: open exactly while writing`);
+  assert.ok(where !== 'pending' && (where === 'tree' || !log.open), `log ${file.inode} is open outside the tree`);
+  assert.ok(file.chunks.slice(0, -1).every((c) => c.committed), `log ${file.inode}: only its last chunk may be open`);
+  const sealed = file.chunks.filter((c) => c.committed).reduce((n, c) => n + c.length, 0);
+  assert.equal(file.size, sealed, `log ${file.inode}: size is the sum of its sealed chunks`);
+  assert.ok(log.writers.size <= limits.appendWritersPerLogMax);
+  for (const w of log.writers.values()) assert.ok(w.seqs.length === w.offsets.length && w.seqs.length <= limits.appendDedupPerWriter);
+}
 
 function opKindOf(op: MetaOp): OpKind {
   let kind: OpKind | undefined;

@@ -8,7 +8,11 @@
  *
  * Invariants these shapes carry (MetaState enforces them, see its opening comment):
  * - A FileNode is in exactly one place: pending (state 'writing', not visible),
- *   the tree (sealed, visible) or trash (sealed, not visible).
+ *   the tree (sealed, visible; or an open log: 'writing', visible) or trash (sealed,
+ *   not visible).
+ * - A log (`log` set) has at most one uncommitted chunk, its last: the open chunk. Its
+ *   size is the sum of its sealed chunks; the open chunk's committed length is soft
+ *   state on its primary.
  * - A ChunkRef with committed false has length 0; a chunk's version only grows.
  * - Chunk offsets are not stored: chunk i starts where chunk i-1 ends (chunkOffsets).
  */
@@ -38,6 +42,25 @@ export interface FileNode {
   visible: boolean;
   /** The create asked to replace an existing file at `path`. */
   overwrite: boolean;
+  /** Set for a log (written by record append, docs/LOG-STREAMS.md); absent for other files. */
+  log?: LogMeta;
+}
+
+/** A log's metadata beyond a file's. */
+export interface LogMeta {
+  /** Appends may go on (state 'writing'); false once SealLog closed it (state 'sealed'). */
+  open: boolean;
+  /**
+   * Exactly-once memory: each writer's last records (at most limits.appendDedupPerWriter)
+   * in sealed chunks, so a retried record is answered with its file offset.
+   */
+  writers: Map<string, WriterWindow>;
+}
+
+/** One writer's last records: seqs ascending, offsets are FILE offsets, one per seq. */
+export interface WriterWindow {
+  seqs: number[];
+  offsets: number[];
 }
 
 export interface DirNode {
@@ -64,7 +87,9 @@ export type OpKind =
   | 'delete'
   | 'purge'
   | 'decommission'
-  | 'restore';
+  | 'restore'
+  | 'sealChunk'
+  | 'setLog';
 
 export const opKinds: readonly OpKind[] = [
   'createFile',
@@ -79,6 +104,8 @@ export const opKinds: readonly OpKind[] = [
   'purge',
   'decommission',
   'restore',
+  'sealChunk',
+  'setLog',
 ];
 
 export interface ApplyResult {

@@ -24,16 +24,20 @@
 import assert from 'node:assert/strict';
 import { GfsError } from '../common/errors';
 import { normalizeLoggedFilePath } from '../common/paths';
-import { opKinds, type ChunkRef, type DirNode, type FileNode, type OpKind } from './meta-types';
+import { opKinds, type ChunkRef, type DirNode, type FileNode, type LogMeta, type OpKind, type WriterWindow } from './meta-types';
 import type { RememberedResult } from './request-ids';
 
 export const SNAPSHOT_FORMAT = 'gfs-meta';
-export const SNAPSHOT_VERSION = 1;
+/** The version written; every version in SNAPSHOT_VERSIONS_READ is read. */
+export const SNAPSHOT_VERSION = 2;
+const SNAPSHOT_VERSIONS_READ: readonly number[] = [1, 2];
 
 /** Bytes of JSON buffered (encode) or decoded (decode) at a time: one string per line is slow at millions of lines. */
 const blockBytes = 1 << 20;
 
 export interface SnapshotHeader {
+  /** Decoded images only: the version the image was written in (encoding always writes SNAPSHOT_VERSION). */
+  version?: number;
   nextInode: number;
   nextHandle: number;
   requestIdsMax: number;
@@ -161,7 +165,17 @@ function fileJson(f: FileNode): string {
     const c = f.chunks[i]!;
     s += (i === 0 ? '[' : ',[') + c.handle + ',' + c.version + ',' + c.length + ',' + c.committed + ']';
   }
-  return s + ']';
+  return s + '],' + logJson(f.log);
+}
+
+/** v2's 13th file field: null, or [open, [[writer, [seqs], [offsets]], ...]] with writers in string order. */
+function logJson(log: LogMeta | undefined): string {
+  if (log === undefined) return 'null';
+  const ids = [...log.writers.keys()].sort();
+  return JSON.stringify([log.open, ids.map((id) => {
+    const w = log.writers.get(id)!;
+    return [id, w.seqs, w.offsets];
+  })]);
 }
 
 /** Accumulates lines into ~1 MiB buffers so a big image never becomes one giant string. */
@@ -197,8 +211,9 @@ export function decodeSnapshot(bytes: Uint8Array): DecodedMetaImage {
   const lines = readLines(bytes);
   const first = lines.next();
   if (first.done) snapshotCorrupt('empty snapshot');
+  const header = decodeHeader(first.value);
   const image: DecodedMetaImage = {
-    header: decodeHeader(first.value), tree: [], pending: [], trash: [], requests: [], draining: [],
+    header, tree: [], pending: [], trash: [], requests: [], draining: [],
     counts: { files: 0, dirs: 0, pending: 0, trash: 0, requestIds: 0, chunks: 0 },
   };
   const seen = { requests: new Set<string>(), draining: new Set<string>() };
@@ -207,7 +222,7 @@ export function decodeSnapshot(bytes: Uint8Array): DecodedMetaImage {
     if (end !== undefined) snapshotCorrupt('data after the end record');
     if (!Array.isArray(value)) snapshotCorrupt('record is not an array');
     if (value[0] === 'end') end = value;
-    else decodeRecord(value, image, seen);
+    else decodeRecord(value, image, seen, header.version!);
   }
   if (end === undefined) snapshotCorrupt('snapshot is truncated (no end record)');
   const c = image.counts;
@@ -221,8 +236,10 @@ function decodeHeader(value: unknown): SnapshotHeader {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) snapshotCorrupt('not a metadata snapshot');
   const header = value as Record<string, unknown>;
   if (header['format'] !== SNAPSHOT_FORMAT) snapshotCorrupt('not a metadata snapshot');
-  if (header['version'] !== SNAPSHOT_VERSION) snapshotCorrupt(`unknown snapshot version ${String(header['version'])}`);
+  const version = header['version'];
+  if (typeof version !== 'number' || !SNAPSHOT_VERSIONS_READ.includes(version)) snapshotCorrupt(`unknown snapshot version ${String(version)}`);
   return {
+    version,
     nextInode: intField(header['nextInode'], 1),
     nextHandle: intField(header['nextHandle'], 1),
     requestIdsMax: intField(header['requestIdsMax'], 1),
@@ -230,7 +247,9 @@ function decodeHeader(value: unknown): SnapshotHeader {
 }
 
 /** Adds one record (not the header, not the end) to the image and its counts. */
-function decodeRecord(rec: unknown[], image: DecodedMetaImage, seen: { requests: Set<string>; draining: Set<string> }): void {
+function decodeRecord(
+  rec: unknown[], image: DecodedMetaImage, seen: { requests: Set<string>; draining: Set<string> }, version: number,
+): void {
   const c = image.counts;
   switch (rec[0]) {
     case 'd': {
@@ -240,16 +259,19 @@ function decodeRecord(rec: unknown[], image: DecodedMetaImage, seen: { requests:
       return;
     }
     case 'f': {
-      const file = decodeFile(rec.slice(1));
-      if (file.state !== 'sealed' || !file.visible) snapshotCorrupt(`file "${file.path}" in the tree is not sealed and visible`);
+      const file = decodeFile(rec.slice(1), version);
+      const open = file.log?.open === true;
+      if ((file.state !== 'sealed') !== open || !file.visible) {
+        snapshotCorrupt(`file "${file.path}" in the tree is not visible and sealed (or an open log)`);
+      }
       image.tree.push(file);
       c.files++;
       c.chunks += file.chunks.length;
       return;
     }
     case 'p': {
-      const file = decodeFile(rec.slice(1));
-      if (file.state !== 'writing' || file.visible) snapshotCorrupt(`pending file ${file.inode} is not writing`);
+      const file = decodeFile(rec.slice(1), version);
+      if (file.state !== 'writing' || file.visible || file.log !== undefined) snapshotCorrupt(`pending file ${file.inode} is not writing`);
       if (!isFilePath(file.path)) snapshotCorrupt(`bad path "${file.path}"`);
       image.pending.push(file);
       c.pending++;
@@ -258,8 +280,8 @@ function decodeRecord(rec: unknown[], image: DecodedMetaImage, seen: { requests:
     }
     case 't': {
       const deletedAtMs = intField(rec[1], 0);
-      const file = decodeFile(rec.slice(2));
-      if (file.state !== 'sealed' || file.visible) snapshotCorrupt(`trashed file ${file.inode} is not sealed and hidden`);
+      const file = decodeFile(rec.slice(2), version);
+      if (file.state !== 'sealed' || file.visible || file.log?.open === true) snapshotCorrupt(`trashed file ${file.inode} is not sealed and hidden`);
       if (!isFilePath(file.path)) snapshotCorrupt(`bad path "${file.path}"`);
       image.trash.push({ deletedAtMs, file });
       c.trash++;
@@ -296,8 +318,9 @@ function decodeRemembered(rec: unknown[]): RememberedResult {
   return r;
 }
 
-/** inode, path, size, mtimeMs, state, replication, contentType, metadata, checksum, visible, overwrite, chunks. */
-function decodeFile(rec: unknown[]): FileNode {
+/** inode, path, size, mtimeMs, state, replication, contentType, metadata, checksum, visible, overwrite, chunks (v2: log). */
+function decodeFile(rec: unknown[], version: number): FileNode {
+  if (rec.length !== (version === 1 ? 12 : 13)) snapshotCorrupt(`a file record of version ${version} has ${rec.length} fields`);
   const chunkRecs = rec[11];
   if (!Array.isArray(chunkRecs)) snapshotCorrupt('file chunks are not an array');
   const metadata = rec[7];
@@ -310,7 +333,7 @@ function decodeFile(rec: unknown[]): FileNode {
     if (!Array.isArray(c)) snapshotCorrupt('chunk is not an array');
     chunks.push({ handle: intField(c[0], 1), version: intField(c[1], 0), length: intField(c[2], 0), committed: bool(c[3]) });
   }
-  return {
+  const file: FileNode = {
     kind: 'file',
     inode: intField(rec[0], 1),
     path: str(rec[1]),
@@ -325,6 +348,25 @@ function decodeFile(rec: unknown[]): FileNode {
     visible: bool(rec[9]),
     overwrite: bool(rec[10]),
   };
+  if (version >= 2 && rec[12] !== null) file.log = decodeLog(rec[12]);
+  return file;
+}
+
+function decodeLog(value: unknown): LogMeta {
+  if (!Array.isArray(value) || value.length !== 2 || !Array.isArray(value[1])) snapshotCorrupt('bad log field');
+  const writers = new Map<string, WriterWindow>();
+  let previous: string | undefined;
+  for (const w of value[1] as unknown[]) {
+    if (!Array.isArray(w) || w.length !== 3 || !Array.isArray(w[1]) || !Array.isArray(w[2])) snapshotCorrupt('bad writer record');
+    const id = str(w[0]);
+    if (id === '' || (previous !== undefined && !(previous < id))) snapshotCorrupt(`writer "${id}" empty or out of order`);
+    previous = id;
+    const seqs = (w[1] as unknown[]).map((n) => intField(n, 0));
+    const offsets = (w[2] as unknown[]).map((n) => intField(n, 0));
+    if (seqs.length !== offsets.length || seqs.some((n, i) => i > 0 && n <= seqs[i - 1]!)) snapshotCorrupt(`writer "${id}": bad window`);
+    writers.set(id, { seqs, offsets });
+  }
+  return { open: bool(value[0]), writers };
 }
 
 /** Decodes about 1 MiB of whole lines at a time: one toString per line is slow at millions of lines. */

@@ -4,11 +4,17 @@ import t from 'tap';
 import { GfsError } from '../../src/common/errors';
 import { MetaState } from '../../src/master/meta-state';
 import { decodeSnapshot, encodeSnapshot } from '../../src/master/snapshot-codec';
-import { GOLDEN_SNAPSHOT, goldenMetaState } from '../fixtures/format/meta/generate';
+import { GOLDEN_SNAPSHOT, GOLDEN_SNAPSHOT_V2, goldenMetaState, goldenMetaStateV2 } from '../fixtures/format/meta/generate';
 
 type Test = Pick<typeof t, 'fail' | 'equal' | 'match'>;
 
 const golden = (): Buffer => readFileSync(GOLDEN_SNAPSHOT);
+const goldenV2 = (): Buffer => readFileSync(GOLDEN_SNAPSHOT_V2);
+
+/** The v1 golden as the v2 writer writes the same state: version 2, and a null log field ending every file record. */
+function v1AsV2(v1: string): string {
+  return v1.replace('"version":1', '"version":2').split('\n').map((l) => (/^\["[fpt]"/.test(l) ? l.slice(0, -1) + ',null]' : l)).join('\n');
+}
 
 function refusedAsCorrupt(t: Test, image: string, what: string, message?: RegExp): void {
   try {
@@ -25,7 +31,7 @@ const sealed = { kind: 'file', state: 'sealed', visible: true, overwrite: false,
 
 t.test('meta snapshot: format v1 golden image decodes to exactly the state that wrote it', async (t) => {
   const image = decodeSnapshot(golden());
-  t.same(image.header, { nextInode: 8, nextHandle: 9, requestIdsMax: 4 }, 'header: ids past the aborted put and the abandoned chunk');
+  t.same(image.header, { version: 1, nextInode: 8, nextHandle: 9, requestIdsMax: 4 }, 'header: ids past the aborted put and the abandoned chunk');
   t.strictSame(image.tree, [
     { kind: 'dir', path: '/', mtimeMs: 1017 },
     { kind: 'dir', path: '/archive', mtimeMs: 1017 },
@@ -67,10 +73,52 @@ t.test('meta snapshot: format v1 golden image decodes to exactly the state that 
   t.strictSame(image.counts, { files: 3, dirs: 6, pending: 1, trash: 1, requestIds: 4, chunks: 6 });
 });
 
-t.test('meta snapshot: format v1 encoding the golden state today produces the golden bytes', async (t) => {
-  t.ok(Buffer.from(goldenMetaState().snapshot()).equals(golden()), 'the state built from the golden ops');
-  t.ok(Buffer.from(encodeSnapshot(decodeSnapshot(golden()))).equals(golden()), 'the decoded image');
-  t.ok(Buffer.from(MetaState.restore(golden()).snapshot()).equals(golden()), 'the restored state');
+t.test('meta snapshot: the v1 golden restores to the state that wrote it, which today is written as v2', async (t) => {
+  const expected = v1AsV2(golden().toString('utf8'));
+  t.equal(Buffer.from(goldenMetaState().snapshot()).toString('utf8'), expected, 'the state built from the golden ops');
+  t.equal(Buffer.from(encodeSnapshot(decodeSnapshot(golden()))).toString('utf8'), expected, 'the decoded image');
+  t.equal(Buffer.from(MetaState.restore(golden()).snapshot()).toString('utf8'), expected, 'the restored state');
+});
+
+t.test('meta snapshot: format v2 golden image holds the logs, their open chunks and writer windows', async (t) => {
+  const image = decodeSnapshot(goldenV2());
+  t.same(image.header, { version: 2, nextInode: 11, nextHandle: 14, requestIdsMax: 4 });
+  const byPath = new Map(image.tree.filter((n) => n.kind === 'file').map((f) => [f.path, f]));
+  const events = byPath.get('/logs/app/events');
+  t.match(events, {
+    inode: 8, size: 30, state: 'writing', visible: true,
+    chunks: [{ handle: 9, version: 2, length: 30, committed: true }, { handle: 10, version: 2, length: 0, committed: true },
+      { handle: 11, version: 1, length: 0, committed: false }],
+  }, 'an open log: sealed chunks, an empty sealed chunk, the open chunk; size = sealed chunks');
+  t.equal(events?.kind === 'file' && events.log?.open, true);
+  t.strictSame(events?.kind === 'file' ? [...events.log!.writers] : [], [
+    ['w-a', { seqs: [7], offsets: [20] }], ['w-b', { seqs: [1, 2], offsets: [0, 10] }],
+  ], 'writer windows by writer id, file offsets');
+  const closed = byPath.get('/logs/closed');
+  t.match(closed, { state: 'sealed', size: 5, log: { open: false } }, 'a log closed by SealLog');
+  t.equal(byPath.get('/logs/app/day.log')?.kind === 'file' && byPath.get('/logs/app/day.log')!.log, undefined, 'a plain file has no log');
+  t.match(image.trash.map((e) => e.file), [{ inode: 1 }, { inode: 10, state: 'sealed', chunks: [], log: { open: false } }],
+    'a deleted open log is closed and its uncommitted chunk dropped');
+  t.strictSame(image.counts, { files: 5, dirs: 6, pending: 1, trash: 2, requestIds: 4, chunks: 10 });
+});
+
+t.test('meta snapshot: format v2 encoding the golden state today produces the golden bytes', async (t) => {
+  t.ok(Buffer.from(goldenMetaStateV2().snapshot()).equals(goldenV2()), 'the state built from the golden ops');
+  t.ok(Buffer.from(encodeSnapshot(decodeSnapshot(goldenV2()))).equals(goldenV2()), 'the decoded image');
+  const restored = MetaState.restore(goldenV2());
+  t.ok(Buffer.from(restored.snapshot()).equals(goldenV2()), 'the restored state');
+  t.equal(restored.openChunk(restored.stat('/logs/app/events') as never)?.handle, 11, 'the restored log\'s open chunk');
+  t.match(restored.seenRequest('r-setlog-8'), { op: 'setLog', inode: 8, replayed: true });
+});
+
+t.test('meta snapshot: v2 refuses log fields that do not fit', async (t) => {
+  const text = goldenV2().toString('utf8');
+  refusedAsCorrupt(t, text.replace('[false,[["w-c",[0],[0]]]]', 'true'), 'a log field that is not [open, writers]', /bad log field/);
+  refusedAsCorrupt(t, text.replace('[["w-a",[7],[20]],["w-b"', '[["w-b",[7],[20]],["w-b"'), 'writers out of order', /out of order/);
+  refusedAsCorrupt(t, text.replace('["w-b",[1,2],[0,10]]', '["w-b",[2,1],[0,10]]'), 'a window that does not ascend', /bad window/);
+  refusedAsCorrupt(t, text.replace('[[3,7,10,true]],null]', '[[3,7,10,true]]]'), 'a v2 file record without its log field', /fields/);
+  refusedAsCorrupt(t, text.replace('"",true,false,[[12,3,5,true]],[false', '"",true,false,[[12,3,5,true]],[true'), 'a sealed file marked as an open log', /not visible and sealed/);
+  refusedAsCorrupt(t, golden().toString('utf8').replace('[[3,7,10,true]]]', '[[3,7,10,true]],null]'), 'a v1 file record with a 13th field', /fields/);
 });
 
 t.test('meta snapshot: the restored golden state answers as the state that wrote it', async (t) => {
@@ -92,11 +140,11 @@ t.test('meta snapshot: the restored golden state answers as the state that wrote
 
 t.test('meta snapshot: an image of an unknown version is refused as CORRUPT, never guessed at', async (t) => {
   const text = golden().toString('utf8');
-  refusedAsCorrupt(t, text.replace('"version":1', '"version":2'), 'version 2', /unknown snapshot version 2/);
+  refusedAsCorrupt(t, text.replace('"version":1', '"version":3'), 'version 3', /unknown snapshot version 3/);
   refusedAsCorrupt(t, text.replace('"version":1,', ''), 'no version', /unknown snapshot version undefined/);
   refusedAsCorrupt(t, text.replace('"format":"gfs-meta"', '"format":"gfs-meta2"'), 'another format', /not a metadata snapshot/);
   const extra = text.replace('"requestIdsMax":4}', '"requestIdsMax":4,"later":true}');
-  t.same(decodeSnapshot(Buffer.from(extra)).header, { nextInode: 8, nextHandle: 9, requestIdsMax: 4 }, 'an unknown header key is ignored');
+  t.same(decodeSnapshot(Buffer.from(extra)).header, { version: 1, nextInode: 8, nextHandle: 9, requestIdsMax: 4 }, 'an unknown header key is ignored');
 });
 
 t.test('meta snapshot: the end record catches an image cut or spliced at a line boundary', async (t) => {
