@@ -403,6 +403,12 @@ export const limits = {
   appendWritersPerLogMax: 256,
   /** Watch streams one master serves at once: each holds a gRPC stream and a listener. */
   watchersMax: 10_000,
+  /** A watcher this far behind (bytes queued on its stream) is cut off; it watches again and gets the state anew. */
+  watchQueueBytesMax: 1 * MiB,
+  /** One replica's answer to a seal step (SEAL, TRUNCATE) or a LEASE: a dead node must not hold a seal up for long. */
+  appendSealReplicaTimeoutMs: 2_000,
+  /** Lease grants tried on fresh placements before AppendTarget gives up (each failed primary is avoided). */
+  appendGrantAttemptsMax: 2,
   /** Streams: the lifecycle checks rolls and retention this often; data outlives retention by at most a roll plus this. */
   streamTickMs: 1_000,
 } as const;

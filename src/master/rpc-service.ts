@@ -25,7 +25,7 @@ import { normalizeFilePath, normalizePath } from '../common/paths';
 import { unaryHandler } from '../common/grpc';
 import type { ApplyResult, FileNode, MetaState } from './meta-state';
 import type { NodeEntry, NodeRegistry } from './registry';
-import { choosePlacement } from './placement';
+import { ChunkPlacer } from './chunk-placer';
 import type { Lifecycle } from './lifecycle/lifecycle';
 import { readableReplicas } from './lifecycle/heal-plan';
 import type { AdminViews } from './admin-views';
@@ -106,7 +106,11 @@ function heartbeatHandler(host: RpcHost): MasterServer['heartbeat'] {
 
 /** The namespace and write-path calls. */
 class FileCalls {
-  constructor(private readonly host: RpcHost) {}
+  private readonly placer: ChunkPlacer;
+
+  constructor(private readonly host: RpcHost) {
+    this.placer = new ChunkPlacer(host);
+  }
 
   private get state(): MetaState { return this.host.state(); }
 
@@ -255,8 +259,8 @@ class FileCalls {
     inode: number, replication: number, excludeNodes: string[], requestId: string, earlier: readonly { handle: number; length: number }[],
   ): Promise<{ chunk: ChunkInfo }> {
     this.host.lifecycle().touch(inode);
-    await this.waitForPlaceable(replication);
-    const nodes = this.placeChunk(replication, new Set(excludeNodes));
+    await this.placer.waitForPlaceable(replication);
+    const nodes = this.placer.place(replication, new Set(excludeNodes));
     const result = await this.host.commit('allocate', MetaOp.fromPartial({
       requestId, allocateChunk: { inode, handle: this.host.reserveHandle(), version: 1 },
     }));
@@ -281,39 +285,6 @@ class FileCalls {
     }));
     const owner = this.state.chunkOwner(req.handle);
     this.host.registry.recordWrite(req.handle, owner?.ref.version ?? 1, req.length, req.replicaNodes);
-  }
-
-  /** Alive and not draining: may take a new chunk. */
-  private placeable(): NodeEntry[] {
-    const lifecycle = this.host.lifecycle();
-    return this.host.registry.placeable().filter((n) => !lifecycle.isDraining(n.id));
-  }
-
-  /**
-   * Right after a start or failover the chunkservers are still checking in: an allocation
-   * then waits for enough of them (a few heartbeats at most) rather than place a chunk
-   * short of replicas. Bounded, so a cluster that really is small still gets its chunk.
-   */
-  private async waitForPlaceable(replication: number): Promise<void> {
-    const { clock } = this.host;
-    const deadline = clock.monoMs() + limits.allocateWaitForNodesMs;
-    while (this.host.lifecycle().safeMode.on && this.placeable().length < replication && clock.monoMs() < deadline) {
-      await sleep(clock, limits.allocateWaitPollMs);
-    }
-  }
-
-  private placeChunk(replication: number, exclude: Set<string>): NodeEntry[] {
-    // A draining node takes no new chunk.
-    const alive = this.placeable();
-    if (alive.length === 0) throw new GfsError('NO_CHUNKSERVERS', 'no chunkserver is alive (and not being decommissioned)');
-    const fillCapRatio = this.host.lifecycle().fillCapRatio();
-    const chosen = choosePlacement(alive, replication, { exclude, random: this.host.random, fillCapRatio });
-    if (chosen.length === 0) {
-      throw new GfsError('NO_SPACE', `no chunkserver can take a new chunk (${alive.length} alive, ${exclude.size} excluded, or all full)`);
-    }
-    const nodes = chosen.map((c) => this.host.registry.nodes.get(c.id)!);
-    assert.equal(new Set(nodes.map((n) => n.id)).size, nodes.length, 'a chunk\'s replicas are on distinct nodes');
-    return nodes;
   }
 
   private fileInfo(f: FileNode): FileInfo {
