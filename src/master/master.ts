@@ -37,6 +37,9 @@ import { Lifecycle, lifecycleOptions } from './lifecycle/lifecycle';
 import { AdminViews } from './admin-views';
 import { masterService } from './rpc-service';
 import { registerMasterGauges } from './master-metrics';
+import { ChunkPlacer } from './chunk-placer';
+import { LogService } from './logs/log-service';
+import { chunkStat, grantLease, querySealReplica, truncateReplica } from '../dataplane';
 
 /** WAL record type for a protobuf-encoded MetaOp. */
 export const WAL_TYPE_META_OP = 1;
@@ -69,6 +72,8 @@ export interface MasterOptions {
   balanceThresholdRatio?: number;
   /** Automatic rebalance rounds this often (default limits.balanceIntervalMs). */
   balanceIntervalMs?: number;
+  /** An append primary's lease (default limits.appendLeaseMs). */
+  leaseMs?: number;
   /**
    * The master group: every member's id → its gRPC address (this one included). Empty
    * or absent: a standalone master, leader by itself.
@@ -98,6 +103,7 @@ export class Master {
   private lifecycleTimer: Timer | undefined;
   private lifecycle!: Lifecycle;
   private views!: AdminViews;
+  private logs!: LogService;
   private rlog!: ReplicatedLog;
   private election: Election | undefined;
   /** Ids handed to proposals not applied yet: each proposal gets its own, in log order. */
@@ -188,6 +194,14 @@ export class Master {
       isLeader: () => this.isLeader(), requireLeader: () => this.requireLeader(), masterInfo: () => this.masterInfo(),
       clock: this.clock, log,
     });
+    this.logs = new LogService({
+      state: () => this.state, registry: this.registry, commit: (kind, op) => this.commit(kind, op), isLeader: () => this.isLeader(),
+      plane: { grantLease, querySealReplica, truncateReplica, chunkStat }, clock: this.clock, log: log.child({ component: 'logs' }),
+      leaseMs: this.opts.leaseMs ?? limits.appendLeaseMs, lifecycle: () => this.lifecycle,
+      placer: new ChunkPlacer({ registry: this.registry, lifecycle: () => this.lifecycle, clock: this.clock, random: this.random }),
+      reserveInode: () => this.reserveInode(), reserveHandle: () => this.reserveHandle(),
+      replicationDefault: this.opts.replicationDefault ?? limits.replicationDefault,
+    });
     log.info({
       safeModeMinMs: o.safeModeMinMs, trashPeriodMs: o.trashPeriodMs, orphanGraceMs: o.orphanGraceMs,
       pendingTimeoutMs: o.pendingTimeoutMs, repairBytesPerSec: o.repairBytesPerSec,
@@ -199,7 +213,7 @@ export class Master {
       state: () => this.state, registry: this.registry, lifecycle: () => this.lifecycle, views: this.views,
       commit: (kind, op) => this.commit(kind, op), isLeader: () => this.isLeader(), notLeader: () => this.notLeader(),
       reserveInode: () => this.reserveInode(), reserveHandle: () => this.reserveHandle(), currentEpoch: () => this.currentEpoch(),
-      replicationDefault: this.opts.replicationDefault, clock: this.clock, random: this.random, log: this.opts.log,
+      logs: this.logs, revision: () => this.rlog?.replica.appliedIndex ?? 0, replicationDefault: this.opts.replicationDefault, clock: this.clock, random: this.random, log: this.opts.log,
     });
   }
 
@@ -245,6 +259,7 @@ export class Master {
 
   private tick(): void {
     this.maybeCheckpoint();
+    this.logs.tick();
     const died = this.registry.tick(this.clock.monoMs());
     for (const id of died) {
       this.opts.log.warn({ node: id }, 'chunkserver declared dead');
@@ -289,7 +304,10 @@ export class Master {
   private applyEntry(entry: Entry): ApplyResult | undefined {
     if (entry.type === ENTRY_TYPE_NOOP) return undefined;
     assert.equal(entry.type, WAL_TYPE_META_OP, `unknown log entry type ${entry.type} at index ${entry.index}`);
-    return this.state.apply(MetaOp.decode(entry.payload));
+    const op = MetaOp.decode(entry.payload);
+    const result = this.state.apply(op);
+    this.logs.applied(op, result, entry.index);
+    return result;
   }
 
   /** Inode and handle ids for proposals: above what is applied and what is already handed out. */

@@ -29,6 +29,8 @@ import { ChunkPlacer } from './chunk-placer';
 import type { Lifecycle } from './lifecycle/lifecycle';
 import { readableReplicas } from './lifecycle/heal-plan';
 import type { AdminViews } from './admin-views';
+import type { LogService } from './logs/log-service';
+import { logHandlers, sealBeforeDelete, statInfo, type LogRpcHost } from './logs/log-rpc';
 
 /** What the handlers need from the master process. */
 export interface RpcHost {
@@ -43,6 +45,10 @@ export interface RpcHost {
   reserveInode: () => number;
   reserveHandle: () => number;
   currentEpoch: () => number;
+  /** Record append: leases, seals, targets, watchers. */
+  logs: LogService;
+  /** The applied index (watch events' revision). */
+  revision: () => number;
   replicationDefault?: number;
   clock: Clock;
   random: () => number;
@@ -55,7 +61,8 @@ type Handlers = Partial<MasterServer>;
 export function masterService(host: RpcHost): MasterServer {
   const files = new FileCalls(host);
   const handlers = { ...files.handlers(), ...adminHandlers(host), heartbeat: heartbeatHandler(host) } as MasterServer;
-  const anyMaster = new Set(['heartbeat', 'status', 'nodes']);
+  // Watch is a stream: it checks leadership itself.
+  const anyMaster = new Set(['heartbeat', 'status', 'nodes', 'watch']);
   for (const [name, handler] of Object.entries(handlers)) {
     if (anyMaster.has(name)) continue;
     const inner = handler as grpc.handleUnaryCall<unknown, unknown>;
@@ -100,7 +107,8 @@ function heartbeatHandler(host: RpcHost): MasterServer['heartbeat'] {
     }
     lifecycle.clonesFailed(req.nodeId, req.replicateFailed ?? []);
     const commands = needFullReport ? [] : lifecycle.commandsFor(req.nodeId);
-    return { needFullReport, epoch: host.currentEpoch(), commands, clusterBusy: lifecycle.clusterBusy, leases: [] };
+    const leases = host.logs.renew(req.nodeId, req.leases ?? []);
+    return { needFullReport, epoch: host.currentEpoch(), commands, clusterBusy: lifecycle.clusterBusy, leases };
   });
 }
 
@@ -121,7 +129,15 @@ class FileCalls {
   }
 
   handlers(): Handlers {
-    return { ...this.writeHandlers(), ...this.namespaceHandlers() };
+    return { ...this.writeHandlers(), ...this.namespaceHandlers(), ...logHandlers(this.logHost()) };
+  }
+
+  private logHost(): LogRpcHost {
+    const { host } = this;
+    return {
+      state: host.state, logs: host.logs, isLeader: host.isLeader, notLeader: host.notLeader, revision: host.revision,
+      fileInfo: (f, openLength) => this.fileInfo(f, openLength),
+    };
   }
 
   private writeHandlers(): Handlers {
@@ -161,15 +177,13 @@ class FileCalls {
     return {
       stat: unaryHandler(async (req) => {
         const node = this.state.stat(normalizePath(req.path));
-        return node.kind === 'file' ? this.fileInfo(node) : dirInfo(node.path, node.mtimeMs);
+        return node.kind === 'file' ? statInfo(this.logHost(), node) : dirInfo(node.path, node.mtimeMs);
       }),
       list: unaryHandler(async (req) => {
         const limit = Math.min(req.limit || limits.listEntriesDefault, limits.listEntriesMax);
         const { entries, truncated } = this.state.list(normalizePath(req.path), { recursive: req.recursive, limit, startAfter: req.startAfter });
-        return {
-          entries: entries.map((e) => (e.kind === 'file' ? { ...this.fileInfo(e), chunks: [] } : dirInfo(e.path, e.mtimeMs))),
-          truncated,
-        };
+        const infos = await Promise.all(entries.map(async (e) => (e.kind === 'file' ? { ...await statInfo(this.logHost(), e), chunks: [] } : dirInfo(e.path, e.mtimeMs))));
+        return { entries: infos, truncated };
       }),
       mkdir: unaryHandler(async (req) => {
         const path = normalizePath(req.path);
@@ -187,6 +201,7 @@ class FileCalls {
       delete: unaryHandler(async (req) => {
         const path = normalizePath(req.path);
         this.state.checkDelete(path, req.recursive);
+        await sealBeforeDelete(this.logHost(), path);
         await host.commit('delete', MetaOp.fromPartial({ requestId: req.requestId, delete: { path, recursive: req.recursive, mtimeMs: this.now() } }));
         return {};
       }),
@@ -287,22 +302,24 @@ class FileCalls {
     this.host.registry.recordWrite(req.handle, owner?.ref.version ?? 1, req.length, req.replicaNodes);
   }
 
-  private fileInfo(f: FileNode): FileInfo {
+  /** openLength: an open log's open chunk's committed length (soft state, from its primary). */
+  private fileInfo(f: FileNode, openLength = 0): FileInfo {
     const lifecycle = this.host.lifecycle();
     let offset = 0;
     const chunks: ChunkInfo[] = f.chunks.map((c) => {
       // Healthy replicas only: not corrupt, not stale, not about to be deleted.
       const health = lifecycle.chunkHealth(lifecycle.healChunkOf(c, f.inode));
       const replicas = readableReplicas(health).map((id) => this.host.registry.nodes.get(id)!).map((n) => ({ nodeId: n.id, addr: n.addr, zone: n.zone }));
-      const info: ChunkInfo = { handle: c.handle, version: c.version, offset, length: c.length, replicas, goal: f.replication };
-      offset += c.length;
+      const length = c.committed ? c.length : openLength;
+      const info: ChunkInfo = { handle: c.handle, version: c.version, offset, length, replicas, goal: f.replication };
+      offset += length;
       return info;
     });
     return {
-      path: f.path, inode: f.inode, isDir: false, size: f.size, mtimeMs: f.mtimeMs,
+      path: f.path, inode: f.inode, isDir: false, size: f.size + openLength, mtimeMs: f.mtimeMs,
       state: f.state === 'sealed' ? FileState.FILE_STATE_SEALED : FileState.FILE_STATE_WRITING,
       chunks, contentType: f.contentType, checksum: f.checksum, replication: f.replication, metadata: f.metadata,
-      log: false,
+      log: f.log !== undefined,
     };
   }
 }
