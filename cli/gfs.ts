@@ -153,7 +153,7 @@ program.command('master')
   .addOption(decimalOpt('--balance-threshold <ratio>', 'rebalance nodes whose fill is this far above the mean (0 = only on gfsctl balance)', 0, 1, limits.balanceThresholdRatio))
   .addOption(durationOpt('--balance-interval <duration>', 'automatic rebalance rounds this often', limits.balanceIntervalMs, positive))
   .addOption(decimalOpt('--fill-cap <ratio>', 'never fill a node past this fraction of its capacity', 0.01, 1, limits.fillCapRatio))
-  .addOption(durationOpt('--lease-ms <duration>', 'record append: a primary\'s lease, renewed by heartbeats; a dead primary blocks its log at most this long', limits.appendLeaseMs, positive))
+  .addOption(integerOpt('--lease-ms <ms>', 'record append: a primary\'s lease in ms, renewed by heartbeats; a dead primary blocks its log at most this long', 1, 3_600_000, limits.appendLeaseMs))
   .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
   .action(async (o) => {
     try {
