@@ -8,7 +8,9 @@
  * - Every call but heartbeats and cluster views needs the serving leader: a follower's
  *   state may lag, so it answers NOT_LEADER with the leader's address.
  * - A new chunk's replicas are distinct, alive, not draining nodes, none past the fill
- *   cap (placement decides; asserted here).
+ *   cap (placement decides; chunk-placer.ts asserts it).
+ * - Logs (record append) go through logs/: an open log's stat and list report its
+ *   committed length, and a delete seals the open logs it removes first.
  * - Clients are only sent to healthy replicas (not corrupt, stale or being deleted).
  */
 import * as grpc from '@grpc/grpc-js';
@@ -20,11 +22,11 @@ import {
 import { GfsError, toGrpcError } from '../common/errors';
 import { limits } from '../common/limits';
 import type { Logger } from '../common/log';
-import { sleep, type Clock } from '../common/clock';
+import type { Clock } from '../common/clock';
 import { normalizeFilePath, normalizePath } from '../common/paths';
 import { unaryHandler } from '../common/grpc';
 import type { ApplyResult, FileNode, MetaState } from './meta-state';
-import type { NodeEntry, NodeRegistry } from './registry';
+import type { NodeRegistry } from './registry';
 import { ChunkPlacer } from './chunk-placer';
 import type { Lifecycle } from './lifecycle/lifecycle';
 import { readableReplicas } from './lifecycle/heal-plan';
