@@ -124,3 +124,35 @@ t.test('log append, master side: target, append, stat, the primary dies, the sea
   }, 60_000);
   t.pass('fsck clean after the seals');
 });
+
+t.test('log append, master side: a full chunk is ended by the client, sealed, and the next chunk starts where it ended', async (t) => {
+  const { cluster: c } = await cluster(t, { chunkservers: 2, chunkserverArgs: ['--append-chunk-size', '64KiB'] });
+  const master = new MasterClient(c.masters[0]!, grpc.credentials.createInsecure(), grpcChannelOptions);
+  t.teardown(() => master.close());
+  const path = '/logs/full';
+  let tgt = (await target(master, { path, create: true, replication: 2 })).chunk!;
+  const records = Array.from({ length: 16 }, (_, i) => Buffer.alloc(10 * 1024, 97 + i));
+  const fileOffsets: number[] = [];
+  let ends = 0;
+  for (let i = 0; i < records.length;) {
+    const link = new AppendLink(tgt.replicas[0]!.addr);
+    try {
+      const res = await link.append(tgt.handle, tgt.version, [{ data: records[i]!, id: { writer: 'w-full', seq: i } }]);
+      fileOffsets.push(tgt.offset + res.offsets[0]!);
+      i++;
+    } catch (e) {
+      t.equal((e as { code: string }).code, 'CHUNK_FULL', `record ${i} ends chunk ${tgt.handle}`);
+      ends++;
+      tgt = (await target(master, { path, endedHandle: tgt.handle })).chunk!;
+    } finally {
+      link.close();
+    }
+  }
+  t.ok(ends >= 2, `the records filled ${ends} chunks`);
+  t.same(fileOffsets, records.map((_, i) => i * 10 * 1024), 'records back to back across chunks: no padding, no gap');
+  const info = await callUnary<{ path: string }, FileInfo>(master, master.stat, { path });
+  t.equal(info.size, records.length * 10 * 1024, 'stat: every acknowledged byte');
+  t.ok(info.chunks.slice(0, -1).every((ch) => ch.length > 0 && ch.length <= 64 * 1024), 'sealed chunks within the append chunk size');
+  const back = Buffer.concat(await Promise.all(info.chunks.map((ch) => readAll(ch.replicas[0]!.addr, ch.handle, ch.version, ch.length))));
+  t.ok(back.equals(Buffer.concat(records)), 'the log reads back as exactly its records');
+});
