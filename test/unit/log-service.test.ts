@@ -170,3 +170,22 @@ t.test('log service: watchers see chunk, sealed, renamed and deleted events', as
   t.same(seen, ['chunk:/n/log', 'renamed:/n/moved', 'sealed:/n/moved', 'deleted:-']);
   t.notOk(ended);
 });
+
+t.test('log service: a new leader seals, one lease into its term, the open chunks no primary claimed', async (t) => {
+  const durable = new Map<string, number | undefined>([['a:1', 0], ['b:1', 0]]);
+  const { logs, clock, state } = setup(durable);
+  const claimed = await target(logs, { create: true });
+  const lost = await target(logs, { path: '/n/other', create: true });
+  logs.leases.clear(); // what a new leader knows
+  logs.tick();
+  clock.advance(500);
+  t.equal(logs.renew('a', [{ handle: claimed.chunk!.handle, version: 1, durationMs: 0 }]).length, 1, 'a live primary names its lease: adopted');
+  clock.advance(500);
+  logs.tick();
+  t.equal(logs.sealer.running, 1, 'the unclaimed one is being sealed');
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  t.equal(state().openChunk(state().stat('/n/other') as FileNode), undefined, 'sealed');
+  t.equal(state().openChunk(state().stat('/n/log') as FileNode)?.handle, claimed.chunk!.handle, 'the claimed one stays open');
+  t.ok(lost.chunk!.handle > 0);
+});

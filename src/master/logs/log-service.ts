@@ -9,7 +9,9 @@
  *   version the primary names, and only while this master leads; a master that stops
  *   leading forgets every lease and ends every watcher.
  * - A lease that lapsed without renewal gets its chunk sealed, so a dead primary never
- *   blocks a log for longer than a lease.
+ *   blocks a log for longer than a lease. A new leader (or a restarted one) knows no
+ *   lease: live primaries name theirs in their next heartbeats, so one lease period
+ *   into its term it seals every open chunk whose primary named none.
  * - A stat never reports less than an acknowledged byte: the primary's committed
  *   length, or, when the primary does not answer, the length after sealing the chunk.
  */
@@ -27,7 +29,10 @@ export class LogService {
   readonly sealer: LogSealer;
   readonly targets: AppendTargets;
   readonly hub: WatchHub;
-  private leading = false;
+  /** Monotonic ms this master's term started (its tick first saw it lead); undefined while not leading. */
+  private leadingSinceMs: number | undefined;
+  /** The once-a-term sweep for open chunks no primary claimed is done. */
+  private swept = false;
 
   constructor(private readonly host: AppendTargetHost) {
     this.leases = new LeaseTable(host.leaseMs);
@@ -58,17 +63,36 @@ export class LogService {
 
   /** On the master's tick: seal chunks whose lease lapsed; forget everything when not leading. */
   tick(): void {
-    const leader = this.host.isLeader();
-    if (!leader) {
-      if (this.leading) this.leaderLost();
-      this.leading = false;
+    const now = this.host.clock.monoMs();
+    if (!this.host.isLeader()) {
+      if (this.leadingSinceMs !== undefined) this.leaderLost();
+      this.leadingSinceMs = undefined;
       return;
     }
-    this.leading = true;
-    for (const lease of this.leases.lapsed(this.host.clock.monoMs())) {
-      this.sealer.seal(lease.inode, lease.handle, `lease of primary ${lease.primary} lapsed`).catch((e: Error) => {
-        this.host.log.warn({ handle: lease.handle, err: e.message }, 'sealing a chunk whose lease lapsed failed; trying again next tick');
-      });
+    if (this.leadingSinceMs === undefined) {
+      this.leadingSinceMs = now;
+      this.swept = false;
+    }
+    for (const lease of this.leases.lapsed(now)) this.sealInBackground(lease.inode, lease.handle, `lease of primary ${lease.primary} lapsed`);
+    if (!this.swept && now - this.leadingSinceMs >= this.host.leaseMs) {
+      this.swept = true;
+      for (const { inode, handle } of this.unclaimedOpenChunks()) this.sealInBackground(inode, handle, 'no primary claimed its lease since this master leads');
+    }
+  }
+
+  private sealInBackground(inode: number, handle: number, why: string): void {
+    this.sealer.seal(inode, handle, why).catch((e: Error) => {
+      this.host.log.warn({ handle, err: e.message, why }, 'sealing an open chunk failed; a client, a stat or the lapsed lease tries again');
+    });
+  }
+
+  /** Open log chunks the lease table knows no lease of (one walk of the chunk table). */
+  private *unclaimedOpenChunks(): Iterable<{ inode: number; handle: number }> {
+    const state = this.host.state();
+    for (const c of state.lifecycleChunks()) {
+      if (c.committed || this.leases.get(c.handle) !== undefined) continue;
+      const file = state.fileByInode(c.inode);
+      if (file !== undefined && state.openChunk(file)?.handle === c.handle) yield { inode: c.inode, handle: c.handle };
     }
   }
 
