@@ -197,6 +197,7 @@ class FileCalls {
         const source = normalizePath(req.source);
         const target = normalizePath(req.target);
         this.state.checkRename(source, target, req.overwrite);
+        if (req.overwrite) await sealBeforeDelete(this.logHost(), target, true);
         await host.commit('rename', MetaOp.fromPartial({ requestId: req.requestId, rename: { source, target, overwrite: req.overwrite, mtimeMs: this.now() } }));
         return {};
       }),

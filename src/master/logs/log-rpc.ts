@@ -42,13 +42,19 @@ export async function statInfo(host: LogRpcHost, f: FileNode): Promise<FileInfo>
 }
 
 /**
- * Before a delete of `path`: seal the open logs it would trash, so their acknowledged
- * tail is kept in trash. A seal that cannot reach any replica is skipped (the delete
- * drops that open chunk).
+ * Before a delete of `path` (or an overwrite of the file there, filesOnly): seal the
+ * open logs it would trash, so their acknowledged tail is kept in trash. A seal that
+ * cannot reach any replica is skipped (the op then drops that open chunk).
  */
-export async function sealBeforeDelete(host: LogRpcHost, path: string): Promise<void> {
+export async function sealBeforeDelete(host: LogRpcHost, path: string, filesOnly = false): Promise<void> {
   const state = host.state();
-  const node = state.stat(path);
+  let node;
+  try {
+    node = state.stat(path);
+  } catch {
+    return; // nothing there: the op itself reports it
+  }
+  if (filesOnly && node.kind === 'dir') return;
   const files = node.kind === 'file' ? [node] : state.list(path, { recursive: true, limit: 0, startAfter: '', filesOnly: true }).entries as FileNode[];
   await Promise.all(files.map(async (f) => {
     const open = f.log?.open === true ? state.openChunk(f) : undefined;
