@@ -11,12 +11,14 @@ import { totalCounter } from '../common/admin-http';
 import type { MetaState } from './meta-state';
 import type { NodeRegistry } from './registry';
 import type { Lifecycle } from './lifecycle/lifecycle';
+import type { LogService } from './logs/log-service';
 
 export interface MetricsSource {
   state: () => MetaState | undefined;
   registry: NodeRegistry;
   walLastIndex: () => number;
   lifecycle: () => Lifecycle | undefined;
+  logs: () => LogService | undefined;
 }
 
 export function registerMasterGauges(metrics: Registry, src: MetricsSource): void {
@@ -44,5 +46,11 @@ export function registerMasterGauges(metrics: Registry, src: MetricsSource): voi
   gauge('gfs_master_gc_orphans_tracked', 'Unreferenced handles waiting out the orphan grace', () => src.lifecycle()?.collector.orphans.size ?? 0);
   totalCounter(metrics, 'gfs_master_gc_purged_files_total', 'Trashed files purged since start', () => src.lifecycle()?.collector.purgedTotal ?? 0);
   totalCounter(metrics, 'gfs_master_gc_orphan_deletes_total', 'Orphan replica deletes issued since start', () => src.lifecycle()?.collector.orphanDeletesTotal ?? 0);
+  gauge('gfs_master_log_leases', 'Append leases the leader knows of (open log chunks with a primary)', () => src.logs()?.leases.size ?? 0);
+  gauge('gfs_master_log_watchers', 'Watch streams open on this master', () => src.logs()?.hub.size ?? 0);
+  totalCounter(metrics, 'gfs_master_log_chunk_seals_total', 'Open log chunks sealed since start', () => src.logs()?.sealer.sealedTotal ?? 0);
+  totalCounter(metrics, 'gfs_master_log_chunk_seal_failures_total', 'Seals that failed (no replica answered) since start', () => src.logs()?.sealer.failedTotal ?? 0);
+  totalCounter(metrics, 'gfs_master_log_lease_grants_total', 'Append leases granted since start', () => src.logs()?.targets.grantsTotal ?? 0);
+  totalCounter(metrics, 'gfs_master_log_lease_grant_failures_total', 'Lease grants a primary refused or did not answer since start', () => src.logs()?.targets.grantFailuresTotal ?? 0);
   totalCounter(metrics, 'gfs_master_gc_aborted_writes_total', 'Abandoned writes aborted since start', () => src.lifecycle()?.collector.abortedTotal ?? 0);
 }

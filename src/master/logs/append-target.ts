@@ -40,6 +40,9 @@ const targetRoundsMax = 4;
 export class AppendTargets {
   private readonly allocating = new Map<number, Promise<void>>();
   private readonly closing = new Set<number>();
+  /** Leases granted (LEASE_OK) and grants refused or unanswered, since start. */
+  grantsTotal = 0;
+  grantFailuresTotal = 0;
 
   constructor(private readonly host: AppendTargetHost, private readonly leases: LeaseTable, private readonly sealer: LogSealer) {}
 
@@ -182,10 +185,12 @@ export class AppendTargets {
         host.log.warn({ inode, handle, primary: primary!.id, err: (e as Error).message }, 'lease grant failed; trying another placement');
         await host.commit('abandonChunk', MetaOp.fromPartial({ abandonChunk: { inode, handle } }));
         exclude.add(primary!.id);
+        this.grantFailuresTotal++;
         lastError = e;
         continue;
       }
       this.leases.grant({ inode, handle, version, primary: primary!.id, chain: secondaries.map((n) => n.id) }, host.clock.monoMs());
+      this.grantsTotal++;
       host.registry.recordWrite(handle, version, 0, nodes.map((n) => n.id));
       if (nodes.length < replication) host.log.warn({ handle, replicas: nodes.length, goal: replication }, 'log chunk allocated under-replicated');
       return;

@@ -28,6 +28,9 @@ export interface SealResult {
 
 export class LogSealer {
   private readonly inflight = new Map<number, Promise<SealResult>>();
+  /** Seals committed, and seals that failed (no replica answered, or the commit failed), since start. */
+  sealedTotal = 0;
+  failedTotal = 0;
 
   constructor(private readonly host: LogHost, private readonly leases: LeaseTable) {}
 
@@ -35,7 +38,13 @@ export class LogSealer {
   seal(inode: number, handle: number, why: string): Promise<SealResult> {
     const running = this.inflight.get(handle);
     if (running !== undefined) return running;
-    const p = this.run(inode, handle, why).finally(() => this.inflight.delete(handle));
+    const p = this.run(inode, handle, why).then((r) => {
+      if (r.sealed) this.sealedTotal++;
+      return r;
+    }, (e: unknown) => {
+      this.failedTotal++;
+      throw e;
+    }).finally(() => this.inflight.delete(handle));
     this.inflight.set(handle, p);
     return p;
   }
