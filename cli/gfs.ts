@@ -17,6 +17,7 @@ import { Chunkserver } from '../src/chunkserver/chunkserver';
 import { Gateway } from '../src/gateway/gateway';
 import { startDevCluster } from '../src/dev/cluster';
 import { lockDataDir } from '../src/common/data-dir-lock';
+import { checkClusterName } from '../src/events';
 
 /**
  * A flag that also reads GFS_<FLAG>. With `parse`, its text (from the command line or the
@@ -125,6 +126,8 @@ function fail(e: unknown): never {
 
 const program = new Command('gfs').description('gfs servers: master, chunkserver, gateway, dev cluster').showHelpAfterError('(gfs <command> --help lists the options)');
 
+const NATS_HELP = 'NATS server URL(s) for cluster events, e.g. nats://127.0.0.1:4222 (events are hints: NATS being down changes nothing else; see docs/EVENTS.md)';
+const clusterHelp = 'cluster name, the NATS subject token (the masters\' --cluster)';
 const positive = 1; // ms: a period or timeout of zero makes no sense
 const adminHelp = (offset: number) => `admin HTTP address (/metrics, /healthz, /readyz) (default: 127.0.0.1 at the --listen port + ${offset}; any free port if that is 0)`;
 
@@ -134,7 +137,8 @@ program.command('master')
   .addOption(opt('--peers <list>', 'the master group as id=host:port,... (this master included); needs --etcd', parsePeers))
   .addOption(opt('--etcd <urls>', 'etcd endpoints for the leader election, comma-separated'))
   .addOption(durationOpt('--election-ttl <duration>', 'election lease TTL: a dead leader is replaced within about this long', limits.electionTtlMs, limits.electionTtlMinMs))
-  .addOption(opt('--cluster <name>', 'election prefix in etcd, one per gfs cluster', undefined, 'default'))
+  .addOption(opt('--cluster <name>', 'cluster name: election prefix in etcd and NATS subject token (gfs.<cluster>.events.<kind>)', undefined, 'default'))
+  .addOption(opt('--nats <url>', NATS_HELP))
   .addOption(integerOpt('--checkpoint-every <n>', 'checkpoint the metadata after this many log entries', 1, 1e9, limits.checkpointEveryRecords))
   .addOption(sizeOpt('--wal-segment-size <size>', 'WAL segment size', limits.walSegmentBytes))
   .addOption(opt('--data <dir>', 'data directory (WAL and checkpoints)', undefined, './gfs-data/master'))
@@ -171,7 +175,7 @@ program.command('master')
         pendingTimeoutMs: o.pendingTimeout, repairBytesPerSec: o.repairBandwidth,
         repairClonesMax: o.repairConcurrency, balanceThresholdRatio: o.balanceThreshold,
         balanceIntervalMs: o.balanceInterval,
-        fillCapRatio: o.fillCap, leaseMs: o.leaseMs,
+        fillCapRatio: o.fillCap, leaseMs: o.leaseMs, nats: o.nats,
       });
       await master.start();
       onSignals(() => master.stop());
@@ -195,6 +199,8 @@ program.command('chunkserver')
   .addOption(rateOpt('--replicate-rate <rate>', 're-replication copies into this node at most this fast', limits.replicateBytesPerSec))
   .addOption(rateOpt('--replicate-rate-busy <rate>', '...and at most this fast, in and out, while the node serves clients', limits.replicateBytesPerSecBusy))
   .addOption(sizeOpt('--append-chunk-size <size>', 'record-append chunks end at this size (for tests; the master must agree)', limits.chunkBytesMax))
+  .addOption(opt('--nats <url>', NATS_HELP))
+  .addOption(opt('--cluster <name>', clusterHelp, undefined, 'default'))
   .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
   .action(async (o) => {
     try {
@@ -209,6 +215,7 @@ program.command('chunkserver')
         scrubIntervalMs: o.scrubInterval, scrubBytesPerSec: o.scrubRate,
         replicateBytesPerSec: o.replicateRate, replicateBytesPerSecBusy: o.replicateRateBusy,
         appendChunkBytes: o.appendChunkSize,
+        nats: o.nats, cluster: checkClusterName(o.cluster),
       });
       await cs.start();
       onSignals(() => cs.stop());
@@ -220,12 +227,14 @@ program.command('gateway')
   .description('run the HTTP gateway')
   .addOption(opt('--masters <list>', 'comma-separated master addresses', undefined, `127.0.0.1:${limits.masterPortDefault}`))
   .addOption(opt('--rest <host:port>', 'REST API address', parseAddress, `127.0.0.1:${limits.restPortDefault}`))
+  .addOption(opt('--nats <url>', NATS_HELP))
+  .addOption(opt('--cluster <name>', clusterHelp, undefined, 'default'))
   .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
   .action(async (o) => {
     try {
       await initChecksums();
       const log = createLogger('gateway', o.logLevel);
-      const gw = new Gateway({ masters: String(o.masters).split(',').filter(Boolean), restListen: o.rest, log });
+      const gw = new Gateway({ masters: String(o.masters).split(',').filter(Boolean), restListen: o.rest, log, nats: o.nats, cluster: checkClusterName(o.cluster) });
       await gw.start();
       onSignals(() => gw.stop());
       ready({ role: 'gateway', addr: gw.restAddr, admin: gw.restAddr.replace(/^http:\/\//, '') });
@@ -248,6 +257,7 @@ program.command('dev')
   .addOption(durationOpt('--safe-mode-wait <duration>', `no healing or deletes this long after start (default ${durationText(limits.safeModeMinMs)})`))
   .addOption(rateOpt('--repair-bandwidth <rate>', `cluster-wide re-replication bandwidth (default ${sizeText(limits.repairBytesPerSec)}/s)`))
   .addOption(opt('--log-level <level>', 'log level of the servers (logs in DATA/logs/)', undefined, 'info'))
+  .addOption(opt('--nats <url>', `${NATS_HELP}; every process of the cluster publishes there`))
   .addOption(new Option('--no-restart', 'leave a child that dies dead (default: restart it with backoff)'))
   .action(async (o) => {
     try {
@@ -258,13 +268,13 @@ program.command('dev')
         scrubIntervalMs: o.scrubInterval, scrubBytesPerSec: o.scrubRate, replicateBytesPerSec: o.replicateRate,
         trashPeriodMs: o.trashPeriod, orphanGraceMs: o.orphanGrace,
         pendingTimeoutMs: o.pendingTimeout, safeModeMinMs: o.safeModeWait,
-        repairBytesPerSec: o.repairBandwidth,
+        repairBytesPerSec: o.repairBandwidth, nats: o.nats,
         restart: o.restart, report: (line) => process.stderr.write(`${line}\n`),
       });
       const file = await cluster.writeEndpoints();
       onSignals(() => cluster.stop());
       const ep = cluster.endpoints();
-      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics endpoints=${file}; next: export GFS_MASTERS=${ep.masters.join(',')} and run gfsctl status\n`);
+      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics${ep.nats ? ` nats=${ep.nats} events=gfs.${ep.cluster}.events.>` : ''} endpoints=${file}; next: export GFS_MASTERS=${ep.masters.join(',')} and run gfsctl status\n`);
     } catch (e) { fail(e); }
   });
 

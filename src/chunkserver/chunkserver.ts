@@ -25,6 +25,7 @@ import { ChunkStore } from './chunk-store';
 import { loadOrCreateNodeId } from './node-identity';
 import { DataServer } from './data-server';
 import { createChunkserverMetrics, type DataPlaneMetrics } from './metrics';
+import { ProcessEvents } from '../events';
 import { IoRate } from '../common/io-rate';
 import { ForegroundActivity } from './foreground';
 import { TokenBucket } from '../common/token-bucket';
@@ -54,6 +55,10 @@ export interface ChunkserverOptions {
   replicateBytesPerSecBusy?: number;
   /** Record-append chunks end at this size (default limits.chunkBytesMax; tests use small ones). */
   appendChunkBytes?: number;
+  /** NATS server(s): this node announces process.started/stopping there (docs/EVENTS.md). */
+  nats?: string;
+  /** The cluster token of the event subjects (the masters' --cluster). */
+  cluster?: string;
 }
 
 interface IoSample { readBytesPerSec: number; writeBytesPerSec: number; replicatedBytesTotal: number }
@@ -76,6 +81,7 @@ export class Chunkserver {
   private data!: DataServer;
   private admin!: AdminServer;
   private metrics!: DataPlaneMetrics;
+  private events: ProcessEvents | undefined;
   private registry!: Registry;
   private readonly foreground: ForegroundActivity;
   private readonly readRate = new IoRate(limits.ioRateWindowMs);
@@ -181,9 +187,16 @@ export class Chunkserver {
     this.heartbeatAll();
     this.timer = this.clock.every(this.opts.heartbeatIntervalMs, () => this.heartbeatAll());
     this.scrubber.start();
+    if (this.opts.nats) {
+      this.events = new ProcessEvents({
+        nats: this.opts.nats, cluster: this.opts.cluster ?? 'default', source: `chunkserver/${this.nodeId}`, log, clock: this.clock, random: Math.random, metrics: registry,
+      });
+      this.events.emit('process.started', { role: 'chunkserver', node: this.nodeId, addr: this.data.addr, tier: this.opts.tier, zone: this.opts.zone });
+    }
   }
 
   async stop(): Promise<void> {
+    await this.events?.stop({ role: 'chunkserver', node: this.nodeId, addr: this.data?.addr });
     this.timer?.cancel();
     this.replicator?.close();
     await this.scrubber?.stop();

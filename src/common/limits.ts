@@ -411,6 +411,26 @@ export const limits = {
   appendGrantAttemptsMax: 2,
   /** Streams: the lifecycle checks rolls and retention this often; data outlives retention by at most a roll plus this. */
   streamTickMs: 1_000,
+
+  // ---- cluster events over NATS (issue 14 item 3, docs/EVENTS.md)
+  /** Events waiting for NATS in one process: a slow or absent NATS costs at most this much memory; the oldest are dropped first. */
+  eventsQueueMax: 10_000,
+  /** Recent events the leader keeps for `gfsctl events --since` (~200 bytes each, so ~10 MiB): older ones are reconciled from state. */
+  eventsHistoryMax: 50_000,
+  /** Events one Events call returns at most: a page stays far below the gRPC message cap. */
+  eventsPageMax: 1_000,
+  /** Longest an Events call waits for a new event (long poll): well inside one client attempt (rpcTimeoutMs). */
+  eventsWaitMaxMs: 5_000,
+  /** First wait before connecting to NATS again; doubles per failure up to the max, with jitter. */
+  natsReconnectMinMs: 200,
+  /** Longest wait between NATS connection attempts: a NATS that comes back is used within this. */
+  natsReconnectMaxMs: 5_000,
+  /** One NATS connect attempt gives up after this (the publisher retries; nothing waits for it). */
+  natsConnectTimeoutMs: 2_000,
+  /** NATS pings this often; two unanswered pings mark the connection dead and start a reconnect. */
+  natsPingIntervalMs: 5_000,
+  /** On stop, queued events get this long to reach NATS before the connection closes. */
+  natsStopFlushMs: 1_000,
 } as const;
 
 export type Limits = typeof limits;

@@ -61,8 +61,10 @@ export interface DevClusterOptions {
   /** etcd endpoints for the master election. */
   etcd?: string;
   electionTtlMs?: number;
-  /** Election prefix; a random one keeps test clusters sharing an etcd apart. */
+  /** Election prefix and NATS subject token; a random one keeps test clusters sharing an etcd apart. */
   cluster?: string;
+  /** NATS server(s): every process publishes cluster events there (docs/EVENTS.md). */
+  nats?: string;
   /** Extra flags for the master / every chunkserver, verbatim. */
   masterArgs?: string[];
   chunkserverArgs?: string[];
@@ -103,6 +105,9 @@ export interface Endpoints {
   admin: { master: string[]; gateway: string };
   pids: { masters: number[]; gateway: number };
   chunkservers: { id: string; addr: string; pid: number; admin: string }[];
+  /** With --nats: where events go, under gfs.<cluster>.events.<kind>. */
+  nats?: string;
+  cluster?: string;
 }
 
 const GFS_BIN = path.resolve(__dirname, '..', '..', 'cli', 'gfs.js');
@@ -144,9 +149,19 @@ export class DevCluster {
 
   constructor(readonly opts: DevClusterOptions) {
     this.clock = opts.clock ?? systemClock;
+    this.defaultClusterName = (opts.masters ?? 1) === 1 ? 'default' : `dev-${process.pid}-${Date.now()}`;
+  }
+
+  /** --nats (and the cluster token the subjects use) for a child, when the cluster has NATS. */
+  private natsFlags(withCluster = true): string[] {
+    if (!this.opts.nats) return [];
+    return ['--nats', this.opts.nats, ...(withCluster ? ['--cluster', this.clusterName] : [])];
   }
 
   get host(): string { return this.opts.host ?? '127.0.0.1'; }
+  /** The cluster token: election prefix of a group, subject token of its events. */
+  get clusterName(): string { return this.opts.cluster ?? this.defaultClusterName; }
+  private readonly defaultClusterName: string;
   get dataDir(): string { return this.opts.dataDir; }
   /** The first master (the only one when standalone). */
   get master(): ProcInfo { return this.masterProcs[0]!; }
@@ -176,6 +191,7 @@ export class DevCluster {
       this.masterProcs = [await this.spawnProc('master', [
         'master', '--id', 'm1', '--data', this.masterDir(0),
         '--listen', `${this.host}:${portAt(base, 0)}`, '--admin', `${this.host}:${portAt(base, 80)}`,
+        ...this.natsFlags(),
         ...this.timerFlags(),
       ])];
     } else {
@@ -186,12 +202,13 @@ export class DevCluster {
         const addr = `${this.host}:${p}`;
         return `m${to + 1}=${to === from || !this.opts.peerAddr ? addr : this.opts.peerAddr(from, to, addr)}`;
       }).join(',');
-      const clusterName = this.opts.cluster ?? `dev-${process.pid}-${Date.now()}`;
+      const clusterName = this.clusterName;
       this.masterProcs = await Promise.all(ports.map((p, i) => this.spawnProc(`master-${i + 1}`, [
         'master', '--id', `m${i + 1}`, '--data', this.masterDir(i),
         '--listen', `${this.host}:${p}`, '--admin', `${this.host}:${portAt(base, 80 + i)}`,
         '--peers', peers(i), '--etcd', this.opts.etcd!, '--cluster', clusterName,
         ...(this.opts.electionTtlMs ? ['--election-ttl', `${this.opts.electionTtlMs}ms`] : []),
+        ...this.natsFlags(false),
         ...this.timerFlags(),
       ])));
     }
@@ -205,7 +222,7 @@ export class DevCluster {
     ])));
     this.chunkservers = started;
     this.gateway = await this.spawnProc('gateway', [
-      'gateway', '--masters', this.masters.join(','), '--rest', `${this.host}:${portAt(base, 1080)}`,
+      'gateway', '--masters', this.masters.join(','), '--rest', `${this.host}:${portAt(base, 1080)}`, ...this.natsFlags(),
     ]);
     await this.waitForChunkservers(count);
   }
@@ -228,6 +245,7 @@ export class DevCluster {
   private chunkserverFlags(): string[] {
     const o = this.opts;
     return [
+      ...this.natsFlags(),
       ...(o.scrubIntervalMs === undefined ? [] : ['--scrub-interval', `${o.scrubIntervalMs}ms`]),
       ...(o.scrubBytesPerSec === undefined ? [] : ['--scrub-rate', String(o.scrubBytesPerSec)]),
       ...(o.replicateBytesPerSec === undefined ? [] : ['--replicate-rate', String(o.replicateBytesPerSec)]),
@@ -275,6 +293,7 @@ export class DevCluster {
       admin: { master: this.masterProcs.map((m) => m.adminAddr), gateway: this.gateway.addr },
       pids: { masters: this.masterProcs.map((m) => m.pid), gateway: this.gateway.pid },
       chunkservers: this.chunkservers.map((c) => ({ id: c.nodeId ?? '', addr: c.addr, pid: c.pid, admin: c.adminAddr })),
+      ...(this.opts.nats ? { nats: this.opts.nats, cluster: this.clusterName } : {}),
     };
   }
 

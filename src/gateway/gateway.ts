@@ -9,11 +9,17 @@ import { GfsClient } from '../client';
 import { ERROR_TABLE, GfsError } from '../common/errors';
 import { newRegistry, splitHostPort } from '../common/admin-http';
 import type { Logger } from '../common/log';
+import { systemClock } from '../common/clock';
+import { ProcessEvents } from '../events';
 
 export interface GatewayOptions {
   masters: string[];
   restListen: string;
   log: Logger;
+  /** NATS server(s): the gateway announces process.started/stopping there (docs/EVENTS.md). */
+  nats?: string;
+  /** The cluster token of the event subjects (the masters' --cluster). */
+  cluster?: string;
 }
 
 export class Gateway {
@@ -22,6 +28,7 @@ export class Gateway {
   private readonly registry: Registry = newRegistry('gateway');
   private readonly requests = new Counter({ name: 'gfs_gateway_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [this.registry] });
   restAddr = '';
+  private events: ProcessEvents | undefined;
 
   constructor(private readonly opts: GatewayOptions) {
     this.client = new GfsClient({ masters: opts.masters, log: opts.log, retries: 2, timeoutMs: 5000 });
@@ -36,9 +43,17 @@ export class Gateway {
     });
     this.restAddr = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${(this.server.address() as AddressInfo).port}`;
     this.opts.log.info({ rest: this.restAddr, masters: this.opts.masters }, 'gateway serving');
+    if (this.opts.nats) {
+      this.events = new ProcessEvents({
+        nats: this.opts.nats, cluster: this.opts.cluster ?? 'default', source: `gateway/${this.restAddr.replace(/^http:\/\//, '')}`,
+        log: this.opts.log, clock: systemClock, random: Math.random, metrics: this.registry,
+      });
+      this.events.emit('process.started', { role: 'gateway', addr: this.restAddr });
+    }
   }
 
   async stop(): Promise<void> {
+    await this.events?.stop({ role: 'gateway', addr: this.restAddr });
     await new Promise<void>((resolve) => { this.server?.closeAllConnections(); this.server ? this.server.close(() => resolve()) : resolve(); });
     await this.client.close();
   }

@@ -40,6 +40,8 @@ import { registerMasterGauges } from './master-metrics';
 import { ChunkPlacer } from './chunk-placer';
 import { LogService } from './logs/log-service';
 import { chunkStat, grantLease, querySealReplica, truncateReplica } from '../dataplane';
+import { ClusterEvents } from './cluster-events';
+import { NatsPublisher, checkClusterName } from '../events';
 
 /** WAL record type for a protobuf-encoded MetaOp. */
 export const WAL_TYPE_META_OP = 1;
@@ -83,8 +85,10 @@ export interface MasterOptions {
   etcd?: string[];
   /** Election lease TTL. */
   electionTtlMs?: number;
-  /** Election prefix: one per gfs cluster sharing an etcd. */
+  /** Election prefix: one per gfs cluster sharing an etcd; also the NATS subject's cluster token. */
   cluster?: string;
+  /** NATS server(s) for cluster events (docs/EVENTS.md); absent: events are only kept for gfsctl events. */
+  nats?: string;
   log: Logger;
   clock?: Clock;
   random?: () => number;
@@ -106,6 +110,8 @@ export class Master {
   private logs!: LogService;
   private rlog!: ReplicatedLog;
   private election: Election | undefined;
+  private events!: ClusterEvents;
+  private nats: NatsPublisher | undefined;
   /** Ids handed to proposals not applied yet: each proposal gets its own, in log order. */
   private inodeReserved = 0;
   private handleReserved = 0;
@@ -135,6 +141,7 @@ export class Master {
     const durable = await loadDurableState(this.opts.dataDir, this.wal);
     this.state = durable.checkpoint ? MetaState.restore(durable.checkpoint.image) : new MetaState();
     log.info({ checkpointIndex: durable.checkpoint?.index ?? 0, entries: durable.entries.length, promisedEpoch: durable.promisedEpoch, ms: Math.round(this.clock.monoMs() - t0), ...this.state.counts() }, 'metadata loaded; committed entries are applied as the log learns they are committed');
+    this.createEvents(durable.checkpoint?.index ?? 0);
     this.createLifecycle();
     this.server = new grpc.Server({ 'grpc.max_receive_message_length': limits.masterGrpcMessageBytesMax });
     this.server.addService(MasterService, this.service());
@@ -152,6 +159,7 @@ export class Master {
       apply: (entry) => this.applyEntry(entry),
       restore: (snap) => {
         this.state = MetaState.restore(snap.image);
+        this.events.installed(snap.index);
         log.info({ index: snap.index, epoch: snap.epoch, bytes: snap.image.length }, 'installed a checkpoint from the leader');
       },
     }, durable);
@@ -188,7 +196,7 @@ export class Master {
     const o = lifecycleOptions({ ...this.opts, safeModeMaxMs: this.opts.deadAfterMs });
     this.lifecycle = new Lifecycle({
       state: () => this.state, registry: this.registry, commit: (kind, op) => this.commit(kind, op), durable: () => this.lastDurable,
-      isLeader: () => this.isLeader(), clock: this.clock, random: this.random, log,
+      isLeader: () => this.isLeader(), clock: this.clock, random: this.random, log, onCloned: (c) => this.events.chunkHealed(c),
     }, o);
     this.views = new AdminViews({
       state: () => this.state, registry: this.registry, lifecycle: () => this.lifecycle, commit: (kind, op) => this.commit(kind, op),
@@ -209,7 +217,31 @@ export class Master {
     }, 'chunk lifecycle configured; in safe mode until chunkservers report');
   }
 
+  /** Cluster events: kept for gfsctl events, and published to NATS with --nats (never waited for). */
+  private createEvents(appliedIndex: number): void {
+    // The name is a subject token only when there is NATS; an election prefix may be any string.
+    const cluster = this.opts.nats ? checkClusterName(this.opts.cluster ?? 'default') : this.opts.cluster ?? 'default';
+    const log = this.opts.log.child({ component: 'events' });
+    if (this.opts.nats) {
+      this.nats = new NatsPublisher({ url: this.opts.nats, name: `gfs master ${this.opts.id}`, log, clock: this.clock, random: this.random, metrics: this.metrics });
+      this.nats.start();
+    }
+    this.events = new ClusterEvents({
+      id: this.opts.id, cluster, isLeader: () => this.isLeader(), currentEpoch: () => this.currentEpoch(),
+      fileByInode: (inode) => this.state.fileByInode(inode), sink: this.nats, clock: this.clock, log,
+    }, appliedIndex);
+    this.registry.listener = {
+      nodeUp: (node, revived) => this.events.nodeUp(node, revived),
+      nodeDown: (node) => this.events.nodeDown(node),
+      replicaCorrupt: (handle, nodeId) => this.events.replicaCorrupt(handle, nodeId),
+    };
+  }
+
   private service() {
+    return { ...this.rpcHandlers(), events: this.events.handler(() => this.isLeader(), () => this.notLeader()) };
+  }
+
+  private rpcHandlers() {
     return masterService({
       state: () => this.state, registry: this.registry, lifecycle: () => this.lifecycle, views: this.views,
       commit: (kind, op) => this.commit(kind, op), isLeader: () => this.isLeader(), notLeader: () => this.notLeader(),
@@ -227,7 +259,7 @@ export class Master {
     this.lifecycleTimer = this.clock.after(delayMs, () => {
       const started = this.clock.monoMs();
       try {
-        if (!this.stopping) void this.lifecycle.tick(started);
+        if (!this.stopping) void this.lifecycle.tick(started).then(() => this.events.gcRound(this.lifecycle.collector));
       } finally {
         const took = this.clock.monoMs() - started;
         if (!this.stopping) this.scheduleLifecycle(Math.max(limits.lifecycleTickMs, limits.lifecycleCpuShareInverse * took));
@@ -245,6 +277,7 @@ export class Master {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.events?.stop(); // long polls answer now, so the server can shut down
     this.lifecycle?.stop();
     this.tickTimer?.cancel();
     this.electionTimer?.cancel();
@@ -256,11 +289,13 @@ export class Master {
     this.rlog?.close();
     await this.lastDurable.catch(() => undefined);
     await this.wal?.close();
+    await this.nats?.stop();
   }
 
   private tick(): void {
     this.maybeCheckpoint();
     this.logs.tick();
+    this.events.leadership(this.isLeader(), this.addr);
     const died = this.registry.tick(this.clock.monoMs());
     for (const id of died) {
       this.opts.log.warn({ node: id }, 'chunkserver declared dead');
@@ -303,11 +338,13 @@ export class Master {
 
   /** Applies one committed log entry (on every master, leader included). */
   private applyEntry(entry: Entry): ApplyResult | undefined {
+    this.events.applying(entry);
     if (entry.type === ENTRY_TYPE_NOOP) return undefined;
     assert.equal(entry.type, WAL_TYPE_META_OP, `unknown log entry type ${entry.type} at index ${entry.index}`);
     const op = MetaOp.decode(entry.payload);
     const result = this.state.apply(op);
     this.logs.applied(op, result, entry.index);
+    this.events.applied(entry, op, result);
     return result;
   }
 

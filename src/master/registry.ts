@@ -68,9 +68,17 @@ export interface ReplicaView {
   usable: boolean;
 }
 
+/** Who hears of a node coming, going or reporting a corrupt replica (cluster events). */
+export interface RegistryListener {
+  nodeUp(node: NodeEntry, revived: boolean): void;
+  nodeDown(node: NodeEntry): void;
+  replicaCorrupt(handle: number, nodeId: string): void;
+}
+
 export class NodeRegistry {
   readonly nodes = new Map<string, NodeEntry>();
   private readonly locations = new Map<number, Set<string>>();
+  listener: RegistryListener | undefined;
 
   constructor(private readonly deadAfterMs: number) {}
 
@@ -97,6 +105,7 @@ export class NodeRegistry {
       readBytesPerSec: req.readBytesPerSec ?? 0, writeBytesPerSec: req.writeBytesPerSec ?? 0,
       foregroundBusy: req.foregroundBusy ?? false, suspect: '', fsId: req.fsId ?? '',
     });
+    if (!known || revived) this.listener?.nodeUp(node, revived);
     if (req.replicatedBytesTotal !== undefined) {
       // A counter that went back means the process restarted: start the rate afresh.
       if (revived || req.replicatedBytesTotal < node.replicatedBytesLast) node.replicateRate = new IoRate(limits.replicateRateWindowMs);
@@ -128,7 +137,7 @@ export class NodeRegistry {
       this.unlink(handle, node.id);
     }
     // A corrupt report for a chunk the node no longer lists means nothing.
-    for (const handle of req.corrupt) if (node.chunks.has(handle)) node.corrupt.add(handle);
+    for (const handle of req.corrupt) this.markCorrupt(handle, node.id);
     return { needFullReport: false, revived };
   }
 
@@ -156,6 +165,7 @@ export class NodeRegistry {
         n.alive = false;
         n.suspect = '';
         died.push(n.id);
+        this.listener?.nodeDown(n);
       }
     }
     return died;
@@ -181,7 +191,9 @@ export class NodeRegistry {
   /** A replica found corrupt (by a read or the scrubber): kept listed until deleted, never served. */
   markCorrupt(handle: number, nodeId: string): void {
     const node = this.nodes.get(nodeId);
-    if (node?.chunks.has(handle)) node.corrupt.add(handle);
+    if (!node?.chunks.has(handle) || node.corrupt.has(handle)) return;
+    node.corrupt.add(handle);
+    this.listener?.replicaCorrupt(handle, nodeId);
   }
 
   /** Live replicas holding at least `version` with at least `length` bytes, not corrupt. */

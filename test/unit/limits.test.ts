@@ -97,3 +97,10 @@ t.test('limits: every duration and size default prints as text that parses back 
     if (name.endsWith('Bytes') || name.endsWith('BytesMax') || name.endsWith('BytesPerSec')) t.equal(parseSizeBytes(sizeText(value)), value, `${name}: ${sizeText(value)}`);
   }
 });
+
+t.test('limits: an events long poll ends well inside one client attempt, and the queue and history are bounded', async (t) => {
+  t.ok(limits.eventsWaitMaxMs * 2 <= limits.rpcTimeoutMs);
+  t.ok(limits.eventsPageMax <= limits.eventsHistoryMax);
+  t.ok(limits.natsReconnectMinMs < limits.natsReconnectMaxMs);
+  t.ok(limits.eventsQueueMax > 0 && limits.eventsHistoryMax > 0);
+});

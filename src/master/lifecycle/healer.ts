@@ -30,6 +30,8 @@ export interface HealerHost extends DriverHost {
   /** Replicas to trim first from an over-replicated chunk (a rebalance move's source). */
   trimFirst?: (handle: number) => ReadonlySet<string> | undefined;
   random: () => number;
+  /** A clone completed: the chunk has one more healthy replica (a cluster event). */
+  onCloned?: (c: PendingClone) => void;
 }
 
 
@@ -62,6 +64,7 @@ export class Healer {
       this.completedBytesTotal += c.length;
       this.recent.push({ atMonoMs: now, bytes: c.length });
       log.info({ handle: c.handle, source: c.sourceNodeId, target: c.targetNodeId, bytes: c.length, ms: Math.round(now - c.queuedMonoMs) }, 'replica cloned');
+      this.host.onCloned?.(c);
     }
     for (const c of settled.failed) this.noteFailure(c, 'timed out or a node it needs is gone');
     for (const d of settled.expiredDeletes) log.warn({ handle: d.handle, node: d.nodeId, reason: d.reason }, 'delete not confirmed in time; will decide again');

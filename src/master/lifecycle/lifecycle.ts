@@ -43,6 +43,8 @@ export interface LifecycleHost {
   clock: Clock;
   random: () => number;
   log: Logger;
+  /** A clone completed (cluster events). */
+  onCloned?: (c: PendingClone) => void;
 }
 
 export interface LifecycleOptions {
@@ -96,7 +98,7 @@ export class Lifecycle {
     const replicasOf = (handle: number) => this.replicaViews(handle);
     this.healer = new Healer({
       registry, replicasOf, outbox: this.outbox, chunks, draining, healthyOn, trimFirst: (handle) => this.balancer.trimFirst(handle),
-      clock, random: host.random, log: log.child({ component: 'healer' }),
+      clock, random: host.random, log: log.child({ component: 'healer' }), onCloned: host.onCloned,
     }, {
       repairBytesPerSec: opts.repairBytesPerSec, repairClonesMax: opts.repairClonesMax,
       sourcesPerNodeMax: limits.repairSourcesPerNodeMax, targetsPerNodeMax: limits.repairTargetsPerNodeMax,
