@@ -21,6 +21,7 @@ import { limits } from '../src/common/limits';
 import { sleep, systemClock } from '../src/common/clock';
 import { FileState } from '../gen/gfs';
 import { Progress } from './progress';
+import { registerEventsCommand } from './events-command';
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -440,6 +441,8 @@ program.command('nodes')
       process.stdout.write(`${n.id.padEnd(18)}${n.addr.padEnd(22)}${n.zone.padEnd(10)}${n.tier.padEnd(6)}${formatBytes(n.capacityBytes).padStart(12)}${formatBytes(n.usedBytes).padStart(12)}${formatBytes(n.freeBytes).padStart(12)}${String(n.chunkCount).padStart(8)}${String(n.corruptCount).padStart(8)}${repair.padStart(8)}${formatBytes(n.readBytesPerSec).padStart(12)}${formatBytes(n.writeBytesPerSec).padStart(12)}  ${n.state}${n.drainingDetail ? ` (${n.drainingDetail})` : ''}\n`);
     }
   })());
+
+registerEventsCommand(program, { runAdmin, json: () => globals().json === true });
 
 // `gfsctl cat big.log | head` closes our stdout early: that is the reader's choice, not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {

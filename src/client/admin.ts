@@ -11,13 +11,13 @@
  *   no retries, so one dead master costs one short timeout and shows as unreachable.
  */
 import type {
-  BalanceResponse, DecommissionResponse, DfResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse,
+  BalanceResponse, DecommissionResponse, DfResponse, EventsResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse,
 } from '../../gen/gfs';
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import { MasterConn } from './master-conn';
 
-export type { BalanceResponse, DecommissionResponse, DfResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse };
+export type { BalanceResponse, DecommissionResponse, DfResponse, EventsResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse };
 
 export class AdminClient {
   constructor(private readonly conn: MasterConn, private readonly masters: readonly string[]) {}
@@ -86,5 +86,15 @@ export class AdminClient {
    */
   decommission(node: string, opts: { cancel?: boolean } = {}): Promise<DecommissionResponse> {
     return this.conn.call('decommission', { node, cancel: opts.cancel === true });
+  }
+
+  /**
+   * The leader's recent cluster events after `since` ("REV" or "REV.SEQ"; "" = the oldest
+   * kept), oldest first, as JSON lines (docs/EVENTS.md). With waitMs, a call that finds
+   * none waits up to that long for one (long poll). `gap` says events after `since` are no
+   * longer all kept: reconcile from state.
+   */
+  events(opts: { since?: string; limit?: number; waitMs?: number } = {}): Promise<EventsResponse> {
+    return this.conn.call('events', { since: opts.since ?? '', limit: opts.limit ?? 0, waitMs: opts.waitMs ?? 0 });
   }
 }

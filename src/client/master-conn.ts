@@ -38,7 +38,7 @@ export interface MasterConnOptions {
  * Every other call is repeated after an unknown outcome only with a request id.
  */
 const REPEATABLE = new Set<Method>([
-  'stat', 'list', 'status', 'nodes', 'fsck', 'df', 'commitChunk', 'abandonChunk', 'abortFile', 'reportCorrupt', 'decommission', 'gc', 'trash',
+  'stat', 'list', 'status', 'nodes', 'fsck', 'df', 'commitChunk', 'abandonChunk', 'abortFile', 'reportCorrupt', 'decommission', 'gc', 'trash', 'events',
 ]);
 
 function repeatable(method: Method, req: unknown): boolean {
