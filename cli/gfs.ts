@@ -139,6 +139,7 @@ program.command('master')
   .addOption(durationOpt('--election-ttl <duration>', 'election lease TTL: a dead leader is replaced within about this long', limits.electionTtlMs, limits.electionTtlMinMs))
   .addOption(opt('--cluster <name>', 'cluster name: election prefix in etcd and NATS subject token (gfs.<cluster>.events.<kind>)', undefined, 'default'))
   .addOption(opt('--nats <url>', NATS_HELP))
+  .addOption(integerOpt('--events-history <n>', 'recent cluster events kept for gfsctl events --since', 1, 10_000_000, limits.eventsHistoryMax))
   .addOption(integerOpt('--checkpoint-every <n>', 'checkpoint the metadata after this many log entries', 1, 1e9, limits.checkpointEveryRecords))
   .addOption(sizeOpt('--wal-segment-size <size>', 'WAL segment size', limits.walSegmentBytes))
   .addOption(opt('--data <dir>', 'data directory (WAL and checkpoints)', undefined, './gfs-data/master'))
@@ -175,7 +176,7 @@ program.command('master')
         pendingTimeoutMs: o.pendingTimeout, repairBytesPerSec: o.repairBandwidth,
         repairClonesMax: o.repairConcurrency, balanceThresholdRatio: o.balanceThreshold,
         balanceIntervalMs: o.balanceInterval,
-        fillCapRatio: o.fillCap, leaseMs: o.leaseMs, nats: o.nats,
+        fillCapRatio: o.fillCap, leaseMs: o.leaseMs, nats: o.nats, eventsHistoryMax: o.eventsHistory,
       });
       await master.start();
       onSignals(() => master.stop());

@@ -89,6 +89,8 @@ export interface MasterOptions {
   cluster?: string;
   /** NATS server(s) for cluster events (docs/EVENTS.md); absent: events are only kept for gfsctl events. */
   nats?: string;
+  /** Recent events kept for gfsctl events --since (default limits.eventsHistoryMax). */
+  eventsHistoryMax?: number;
   log: Logger;
   clock?: Clock;
   random?: () => number;
@@ -229,7 +231,7 @@ export class Master {
     this.events = new ClusterEvents({
       id: this.opts.id, cluster, isLeader: () => this.isLeader(), currentEpoch: () => this.currentEpoch(),
       fileByInode: (inode) => this.state.fileByInode(inode), sink: this.nats, clock: this.clock, log,
-    }, appliedIndex);
+    }, appliedIndex, this.opts.eventsHistoryMax);
     this.registry.listener = {
       nodeUp: (node, revived) => this.events.nodeUp(node, revived),
       nodeDown: (node) => this.events.nodeDown(node),

@@ -1,0 +1,113 @@
+/**
+ * Cluster events over a real nats-server (docs/EVENTS.md): a `gfs dev --nats` cluster
+ * publishes what happens in order with growing positions; a NATS outage changes nothing
+ * for metadata, the publisher reconnects, and `gfsctl events --since` fills the gap.
+ */
+import t, { type Test } from 'tap';
+import { comparePositions, type ClusterEvent } from '../../src/events';
+import { cluster, gfsctl } from './helpers';
+import { collectEvents, startNats } from './nats';
+
+/** Each event strictly after the one before it. */
+function assertGrowing(t: Test, events: ClusterEvent[], what: string): void {
+  for (let i = 1; i < events.length; i++) {
+    if (comparePositions(events[i]!, events[i - 1]!) <= 0) t.fail(`${what}: ${events[i]!.id} comes after ${events[i - 1]!.id}`);
+  }
+  t.pass(`${what}: ${events.length} events in growing positions`);
+}
+
+function parseLines(stdout: Buffer): ClusterEvent[] {
+  return stdout.toString().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as ClusterEvent);
+}
+
+t.test('events: file created, sealed, deleted and a chunkserver down arrive on NATS in order, as gfsctl events shows them', async (t) => {
+  const nats = await startNats(t);
+  const sub = await collectEvents(t, nats.url);
+  const { cluster: c, client } = await cluster(t, { nats: nats.url, heartbeatIntervalMs: 200, deadAfterMs: 1500 });
+  await sub.waitFor((e) => e.kind === 'leader.changed', 10_000, 'leader.changed');
+  await client.put(Buffer.from('hello events'), '/ev/a.txt');
+  await client.delete('/ev/a.txt');
+  const killed = c.chunkservers[0]!;
+  await c.killChunkserver(0);
+  await sub.waitFor((e) => e.kind === 'node.down' && e.data.node === killed.nodeId, 20_000, 'node.down');
+  await c.restartChunkserver(0);
+  await sub.waitFor((e) => e.kind === 'node.up' && e.data.node === killed.nodeId && e.data.revived === true, 20_000, 'node.up (revived)');
+  await sub.waitFor((e) => e.kind === 'process.started' && e.source === `chunkserver/${killed.nodeId}`, 20_000, 'process.started of the restarted chunkserver');
+
+  const master = sub.masterEvents();
+  assertGrowing(t, master, 'NATS arrival order');
+  const at = (kind: string, pred: (e: ClusterEvent) => boolean = () => true) => master.findIndex((e) => e.kind === kind && pred(e));
+  const onA = (e: ClusterEvent) => e.data.path === '/ev/a.txt';
+  const order = [at('file.created', onA), at('file.sealed', onA), at('file.deleted', onA), at('node.down', (e) => e.data.node === killed.nodeId)];
+  t.ok(order.every((i) => i >= 0), `every event arrived: ${order}`);
+  t.same([...order].sort((a, b) => a - b), order, 'created < sealed < deleted < node down');
+  const sealed = master[order[1]!]!;
+  t.equal(sealed.data.size, 'hello events'.length);
+  t.ok(sealed.rev > master[order[0]!]!.rev, 'the seal has a later WAL index than the create');
+
+  // The leader's history holds the same events, byte for byte, in the same order.
+  const r = await gfsctl(c.masters, ['--json', 'events']);
+  t.equal(r.code, 0, r.stderr);
+  const history = parseLines(r.stdout);
+  assertGrowing(t, history, 'gfsctl events');
+  const byId = new Map(history.map((e) => [e.id, e]));
+  for (const e of master) t.same(byId.get(e.id), e, `history has ${e.id} ${e.kind}`);
+  const human = await gfsctl(c.masters, ['events', '--since', String(sealed.rev)]);
+  t.equal(human.code, 0, human.stderr);
+  t.match(human.stdout.toString(), /file\.deleted\s+path="\/ev\/a\.txt"/);
+  t.notMatch(human.stdout.toString(), /file\.sealed/, '--since REV leaves out everything at or before REV');
+
+  const metrics = await (await fetch(`http://${c.master.adminAddr}/metrics`)).text();
+  const published = Number(/^gfs_events_published_total\S* (\d+)/m.exec(metrics)?.[1]);
+  t.ok(published >= master.length, `gfs_events_published_total ${published} counts every event`);
+  t.match(metrics, /^gfs_events_dropped_total\S* 0$/m);
+});
+
+t.test('events: a NATS restart in the middle of a stream: metadata never fails, the publisher reconnects, --since fills the gap', async (t) => {
+  const nats = await startNats(t);
+  const sub = await collectEvents(t, nats.url);
+  // A small history, so the test also sees what happens when --since is older than what is kept.
+  const { cluster: c, client } = await cluster(t, { nats: nats.url, heartbeatIntervalMs: 200, masterArgs: ['--events-history', '64'] });
+  const put = (i: number) => client.put(Buffer.from(`file ${i}`), `/s/f${i}`);
+  const sealedOn = (i: number) => (e: ClusterEvent) => e.kind === 'file.sealed' && e.data.path === `/s/f${i}`;
+  for (let i = 0; i < 3; i++) await put(i);
+  const lastSeen = await sub.waitFor(sealedOn(2), 10_000, 'f2 sealed');
+
+  await nats.stop();
+  // NATS is down: every metadata operation still succeeds, at its usual pace.
+  for (let i = 3; i < 6; i++) await put(i);
+  await client.delete('/s/f3');
+  await nats.start();
+  // Later events arrive once the publisher is back (it reconnects by itself).
+  let last = 5;
+  const deadline = Date.now() + 30_000;
+  while (!sub.events.some(sealedOn(last))) {
+    if (Date.now() > deadline) t.fail('no event published after NATS came back reached the subscriber');
+    await put(++last);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+
+  const r = await gfsctl(c.masters, ['--json', 'events', '--since', lastSeen.id]);
+  t.equal(r.code, 0, r.stderr);
+  const filled = parseLines(r.stdout);
+  assertGrowing(t, filled, 'gfsctl events --since');
+  t.ok(filled.every((e) => comparePositions(e, lastSeen) > 0), 'only events after --since');
+  for (let k = 3; k <= last; k++) {
+    t.ok(filled.some((e) => e.kind === 'file.created' && e.data.path === `/s/f${k}`), `f${k} created is in the history`);
+    t.ok(filled.some(sealedOn(k)), `f${k} sealed is in the history`);
+  }
+  t.ok(filled.some((e) => e.kind === 'file.deleted' && e.data.path === '/s/f3'), 'the delete during the outage is in the history');
+  // Together, NATS and the history are every event after lastSeen, once (by id).
+  const ids = new Set([...sub.masterEvents(), ...filled].filter((e) => comparePositions(e, lastSeen) > 0).map((e) => e.id));
+  t.equal(ids.size, filled.length, 'NATS brought nothing the history lacks');
+
+  // Older than what the leader keeps: no partial list, a clear way out.
+  for (let k = 0; k < 70; k++) await client.mkdir(`/s/d${k}`).then(() => client.delete(`/s/d${k}`));
+  const old = await gfsctl(c.masters, ['events', '--since', lastSeen.id]);
+  t.equal(old.code, 1);
+  t.equal(old.stdout.length, 0, 'nothing printed');
+  t.match(old.stderr, /events after \d+\.\d+ are no longer kept: the leader's history starts after \d+/);
+  t.match(old.stderr, /Reconcile from the current state \(gfsctl status.*fsck\), then continue with --since \d+/);
+  const bad = await gfsctl(c.masters, ['events', '--since', 'yesterday']);
+  t.equal(bad.code, 2, 'a malformed REV is a usage error');
+});
