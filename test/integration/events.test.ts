@@ -3,6 +3,7 @@
  * publishes what happens in order with growing positions; a NATS outage changes nothing
  * for metadata, the publisher reconnects, and `gfsctl events --since` fills the gap.
  */
+import { spawn } from 'node:child_process';
 import t, { type Test } from 'tap';
 import { comparePositions, type ClusterEvent } from '../../src/events';
 import { cluster, gfsctl } from './helpers';
@@ -61,7 +62,25 @@ t.test('events: file created, sealed, deleted and a chunkserver down arrive on N
   const published = Number(/^gfs_events_published_total\S* (\d+)/m.exec(metrics)?.[1]);
   t.ok(published >= master.length, `gfs_events_published_total ${published} counts every event`);
   t.match(metrics, /^gfs_events_dropped_total\S* 0$/m);
+  for (const admin of [c.master.adminAddr, c.chunkservers[1]!.adminAddr, c.gateway.adminAddr]) {
+    const text = await (await fetch(`http://${admin.replace(/^http:\/\//, '')}/metrics`)).text();
+    t.match(text, /^gfs_events_published_total\{[^}]*\} [1-9]/m, `${admin} publishes (at least its process.started)`);
+    const lint = await promtoolCheck(text);
+    t.same(lint, { code: 0, output: '' }, `${admin}: promtool check metrics is clean`);
+  }
 });
+
+function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+    child.stdin.end(text);
+  });
+}
 
 t.test('events: a NATS restart in the middle of a stream: metadata never fails, the publisher reconnects, --since fills the gap', async (t) => {
   const nats = await startNats(t);
