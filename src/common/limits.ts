@@ -429,6 +429,8 @@ export const limits = {
   natsConnectTimeoutMs: 2_000,
   /** NATS pings this often; two unanswered pings mark the connection dead and start a reconnect. */
   natsPingIntervalMs: 5_000,
+  /** Events handed to the NATS client before a round trip confirms the server took them: a slow NATS backs up into the bounded queue, never into the client's unbounded buffer. */
+  natsInFlightMax: 1_000,
   /** On stop, queued events get this long to reach NATS before the connection closes. */
   natsStopFlushMs: 1_000,
 } as const;

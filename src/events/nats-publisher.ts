@@ -9,7 +9,9 @@
  * - publish() never throws and never awaits: a slow or absent NATS changes nothing for
  *   the metadata operation that recorded the event.
  * - The queue never holds more than queueMax events; when full, the oldest is dropped
- *   and gfs_events_dropped_total counts it.
+ *   and gfs_events_dropped_total counts it. At most inFlightMax more are in the nats
+ *   client's buffer: the next ones leave only after a round trip (flush) confirms those,
+ *   so a NATS that is connected but slow backs up into the bounded queue too.
  * - Events leave in the order they were queued.
  * - Only this module talks to the nats client; the rest of gfs sees EventSink.
  */
@@ -39,6 +41,8 @@ export interface NatsPublisherOptions {
   /** Registers gfs_events_published_total and gfs_events_dropped_total here. */
   metrics?: Registry;
   queueMax?: number;
+  /** Events published but not yet confirmed by a flush (default limits.natsInFlightMax). */
+  inFlightMax?: number;
 }
 
 interface Queued { subject: string; data: Uint8Array }
@@ -59,12 +63,17 @@ export class NatsPublisher implements EventSink {
   private wakeRetry: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private reconnectAttempts = 0;
+  private inFlight = 0;
+  private flushing = false;
+  private readonly inFlightMax: number;
   private readonly policy: BackoffPolicy = { minMs: limits.natsReconnectMinMs, maxMs: limits.natsReconnectMaxMs, jitterRatio: 0.5 };
 
   constructor(private readonly opts: NatsPublisherOptions) {
     const max = opts.queueMax ?? limits.eventsQueueMax;
     assert.ok(Number.isSafeInteger(max) && max > 0);
     this.queue = new Array<Queued | undefined>(max);
+    this.inFlightMax = opts.inFlightMax ?? limits.natsInFlightMax;
+    assert.ok(Number.isSafeInteger(this.inFlightMax) && this.inFlightMax > 0);
     if (opts.metrics) {
       totalCounter(opts.metrics, 'gfs_events_published_total', 'Cluster events handed to NATS', () => this.publishedTotal);
       totalCounter(opts.metrics, 'gfs_events_dropped_total', 'Cluster events dropped because NATS was slow or down (the queue was full)', () => this.droppedTotal);
@@ -114,11 +123,11 @@ export class NatsPublisher implements EventSink {
     await this.running;
   }
 
-  /** Moves queued events to the connection, oldest first, while it is up. */
+  /** Moves queued events to the connection, oldest first, while it is up and has room. */
   private drain(): void {
     const nc = this.nc;
     const max = this.queue.length;
-    while (this.connected && nc && this.count > 0) {
+    while (this.connected && nc && this.count > 0 && this.inFlight < this.inFlightMax) {
       const m = this.queue[this.head]!;
       try {
         nc.publish(m.subject, m.data);
@@ -132,7 +141,21 @@ export class NatsPublisher implements EventSink {
       this.head = (this.head + 1) % max;
       this.count--;
       this.publishedTotal++;
+      this.inFlight++;
     }
+    if (nc && this.inFlight > 0 && !this.flushing) this.confirm(nc);
+  }
+
+  /** One round trip: once NATS answers, what was in flight was taken; publish the next ones. */
+  private confirm(nc: NatsConnection): void {
+    this.flushing = true;
+    const done = () => {
+      if (this.nc !== nc) return; // an older connection; the new one has its own count
+      this.flushing = false;
+      this.inFlight = 0;
+      this.drain();
+    };
+    nc.flush().then(done, done);
   }
 
   /** Connect, publish until the connection closes for good, wait, connect again. */
@@ -153,14 +176,15 @@ export class NatsPublisher implements EventSink {
       if (this.stopped) { await nc.close().catch(() => undefined); break; }
       failures = 0;
       this.nc = nc;
+      this.inFlight = 0;
+      this.flushing = false;
       this.connected = true;
       log.info({ url: this.opts.url, queued: this.count }, 'connected to NATS; publishing cluster events');
-      const watching = this.watch(nc);
+      void this.watch(nc.status());
       this.drain();
       const err = await nc.closed();
       this.connected = false;
       this.nc = undefined;
-      await watching;
       if (!this.stopped) log.warn({ err: err?.message }, 'NATS connection closed; connecting again');
     }
   }
@@ -183,15 +207,17 @@ export class NatsPublisher implements EventSink {
   }
 
   /** Follows the connection's state: publish only while it is up. */
-  private async watch(nc: NatsConnection): Promise<void> {
+  private async watch(status: ReturnType<NatsConnection['status']>): Promise<void> {
     const { log } = this.opts;
-    for await (const s of nc.status()) {
+    for await (const s of status) {
       if (s.type === Events.Disconnect) {
         this.connected = false;
         log.warn({ server: s.data }, 'NATS disconnected; events are queued until it is back');
       } else if (s.type === Events.Reconnect) {
         this.connected = true;
         this.reconnectAttempts = 0;
+        this.inFlight = 0; // the disconnect failed the pending flush: nothing is in flight now
+        this.flushing = false;
         log.info({ server: s.data, queued: this.count }, 'NATS reconnected; publishing the queued events');
         this.drain();
       }

@@ -5,7 +5,9 @@
  */
 import { spawn } from 'node:child_process';
 import t, { type Test } from 'tap';
-import { comparePositions, type ClusterEvent } from '../../src/events';
+import { systemClock } from '../../src/common/clock';
+import { silentLogger } from '../../src/common/log';
+import { NatsPublisher, comparePositions, type ClusterEvent } from '../../src/events';
 import { cluster, gfsctl } from './helpers';
 import { collectEvents, startNats } from './nats';
 
@@ -129,4 +131,28 @@ t.test('events: a NATS restart in the middle of a stream: metadata never fails, 
   t.match(old.stderr, /Reconcile from the current state \(gfsctl status.*fsck\), then continue with --since \d+/);
   const bad = await gfsctl(c.masters, ['events', '--since', 'yesterday']);
   t.equal(bad.code, 2, 'a malformed REV is a usage error');
+});
+
+t.test('events: a NATS that is connected but stalls: publish never waits, the queue keeps the newest, the rest go out once it answers', async (t) => {
+  const nats = await startNats(t);
+  const received: number[] = [];
+  const sub = await collectEvents(t, nats.url, 'slow');
+  const p = new NatsPublisher({ url: nats.url, name: 'slow test', log: silentLogger, clock: systemClock, random: () => 0.5, queueMax: 10, inFlightMax: 5 });
+  t.teardown(() => p.stop());
+  p.start();
+  const deadline = Date.now() + 10_000;
+  while (!p.isConnected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.ok(p.isConnected, 'connected');
+  nats.pause();
+  const started = performance.now();
+  for (let i = 0; i < 100; i++) p.publish('gfs.slow.events.gc.swept', JSON.stringify({ v: 1, id: `${i}.0`, rev: i, seq: 0, kind: 'gc.swept', source: 'master/t', data: { i } }));
+  t.ok(performance.now() - started < 500, 'a stalled NATS costs publish nothing');
+  t.equal(p.publishedTotal, 5, 'only inFlightMax events went to the client before a round trip');
+  t.equal(p.queued, 10, 'the queue is full');
+  t.equal(p.droppedTotal, 85, 'the rest were dropped, oldest first');
+  nats.resume();
+  await sub.waitFor((e) => e.rev === 99, 15_000, 'the newest event');
+  for (const e of sub.events) received.push(e.rev);
+  t.same(received, [0, 1, 2, 3, 4, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99], 'the first in flight, then the newest ten, in order');
+  t.equal(p.publishedTotal, 15);
 });

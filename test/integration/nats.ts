@@ -18,6 +18,9 @@ export interface NatsProc {
   stop(): Promise<void>;
   /** Starts it again on the same port. */
   start(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a NATS that is connected but answers nothing (slow). */
+  pause(): void;
+  resume(): void;
 }
 
 /** Resolves once the server greets a client (its INFO line). */
@@ -48,7 +51,10 @@ export async function startNats(t: { teardown(fn: () => unknown): void }): Promi
       current = { child, exited: new Promise<void>((resolve) => child.once('exit', () => resolve())) };
       await greets(port, Date.now() + 10_000, logFile);
     },
+    pause: () => { current?.child.kill('SIGSTOP'); },
+    resume: () => { current?.child.kill('SIGCONT'); },
     stop: async () => {
+      current?.child.kill('SIGCONT');
       if (!current || current.child.exitCode !== null || current.child.signalCode !== null) return;
       current.child.kill('SIGKILL');
       await current.exited;
