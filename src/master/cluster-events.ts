@@ -167,9 +167,12 @@ export class ClusterEvents {
       case 'createFile':
         out.push(['file.created', { path: result.file?.path ?? op.createFile?.path ?? '', inode: result.inode }]);
         break;
+      case 'setLog': // a log is visible (and replaces a file there) from its creation on
+        replaced(result.trashed);
+        break;
       case 'completeFile':
         replaced(result.trashed);
-        out.push(['file.sealed', { path: result.file?.path ?? '', inode: result.inode, size: result.file?.size ?? 0 }]);
+        out.push(['file.sealed', { path: result.file?.path ?? '', inode: result.inode, size: result.file?.size ?? 0, log: result.file?.log !== undefined }]);
         break;
       case 'rename':
         replaced(result.trashed);
