@@ -8,7 +8,8 @@ import t, { type Test } from 'tap';
 import { systemClock } from '../../src/common/clock';
 import { silentLogger } from '../../src/common/log';
 import { NatsPublisher, comparePositions, type ClusterEvent } from '../../src/events';
-import { cluster, gfsctl } from './helpers';
+import fs from 'node:fs';
+import { GFSCTL, chunkFile, cluster, gfsctl } from './helpers';
 import { collectEvents, startNats } from './nats';
 
 /** Each event strictly after the one before it. */
@@ -23,13 +24,30 @@ function parseLines(stdout: Buffer): ClusterEvent[] {
   return stdout.toString().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as ClusterEvent);
 }
 
-t.test('events: file created, sealed, deleted and a chunkserver down arrive on NATS in order, as gfsctl events shows them', async (t) => {
+t.test('events: file created, sealed, deleted, a replica corrupt and healed, a chunkserver down arrive on NATS in order, as gfsctl events shows them', async (t) => {
   const nats = await startNats(t);
   const sub = await collectEvents(t, nats.url);
-  const { cluster: c, client } = await cluster(t, { nats: nats.url, heartbeatIntervalMs: 200, deadAfterMs: 1500 });
+  const { cluster: c, client } = await cluster(t, { nats: nats.url, heartbeatIntervalMs: 200, deadAfterMs: 1500, safeModeMinMs: 300 });
   await sub.waitFor((e) => e.kind === 'leader.changed', 10_000, 'leader.changed');
+  const follow = followEvents(c.masters);
+  t.teardown(() => follow.stop());
   await client.put(Buffer.from('hello events'), '/ev/a.txt');
   await client.delete('/ev/a.txt');
+
+  // A corrupt replica of a 2-replica file: reported on read, then cloned to the third node.
+  const data = Buffer.alloc(256 * 1024, 7);
+  await client.put(data, '/ev/c.bin', { replication: 2 });
+  const ch = (await client.stat('/ev/c.bin')).chunks[0]!;
+  const first = ch.replicas[ch.handle % ch.replicas.length]!;
+  const holder = c.chunkservers.find((p) => p.nodeId === first.nodeId)!;
+  const fd = fs.openSync(chunkFile(holder.dataDir, ch.handle), 'r+');
+  fs.writeSync(fd, Buffer.from([0x55]), 0, 1, 1000);
+  fs.closeSync(fd);
+  t.same(await client.readAll('/ev/c.bin'), data, 'the reader got the right bytes elsewhere');
+  const corrupt = await sub.waitFor((e) => e.kind === 'chunk.corrupt' && e.data.handle === ch.handle, 15_000, 'chunk.corrupt');
+  t.equal(corrupt.data.node, first.nodeId);
+  const healed = await sub.waitFor((e) => e.kind === 'chunk.healed' && e.data.handle === ch.handle, 30_000, 'chunk.healed');
+  t.notOk(ch.replicas.some((r) => r.nodeId === healed.data.target), 'cloned to the node that had no replica');
   const killed = c.chunkservers[0]!;
   await c.killChunkserver(0);
   await sub.waitFor((e) => e.kind === 'node.down' && e.data.node === killed.nodeId, 20_000, 'node.down');
@@ -41,9 +59,13 @@ t.test('events: file created, sealed, deleted and a chunkserver down arrive on N
   assertGrowing(t, master, 'NATS arrival order');
   const at = (kind: string, pred: (e: ClusterEvent) => boolean = () => true) => master.findIndex((e) => e.kind === kind && pred(e));
   const onA = (e: ClusterEvent) => e.data.path === '/ev/a.txt';
-  const order = [at('file.created', onA), at('file.sealed', onA), at('file.deleted', onA), at('node.down', (e) => e.data.node === killed.nodeId)];
+  const order = [
+    at('file.created', onA), at('file.sealed', onA), at('file.deleted', onA),
+    at('chunk.corrupt', (e) => e.data.handle === ch.handle), at('chunk.healed', (e) => e.data.handle === ch.handle),
+    at('node.down', (e) => e.data.node === killed.nodeId),
+  ];
   t.ok(order.every((i) => i >= 0), `every event arrived: ${order}`);
-  t.same([...order].sort((a, b) => a - b), order, 'created < sealed < deleted < node down');
+  t.same([...order].sort((a, b) => a - b), order, 'created < sealed < deleted < corrupt < healed < node down');
   const sealed = master[order[1]!]!;
   t.equal(sealed.data.size, 'hello events'.length);
   t.ok(sealed.rev > master[order[0]!]!.rev, 'the seal has a later WAL index than the create');
@@ -58,7 +80,11 @@ t.test('events: file created, sealed, deleted and a chunkserver down arrive on N
   const human = await gfsctl(c.masters, ['events', '--since', String(sealed.rev)]);
   t.equal(human.code, 0, human.stderr);
   t.match(human.stdout.toString(), /file\.deleted\s+path="\/ev\/a\.txt"/);
-  t.notMatch(human.stdout.toString(), /file\.sealed/, '--since REV leaves out everything at or before REV');
+  t.notMatch(human.stdout.toString(), /file\.sealed\s+path="\/ev\/a\.txt"/, '--since REV leaves out everything at or before REV');
+
+  // gfsctl events -f saw the same events as they happened.
+  const followed = await follow.until((e) => e.kind === 'node.down' && e.data.node === killed.nodeId);
+  for (const e of master.slice(0, order.at(-1)! + 1)) t.same(followed.find((f) => f.id === e.id), e, `events -f printed ${e.id} ${e.kind}`);
 
   const metrics = await (await fetch(`http://${c.master.adminAddr}/metrics`)).text();
   const published = Number(/^gfs_events_published_total\S* (\d+)/m.exec(metrics)?.[1]);
@@ -71,6 +97,32 @@ t.test('events: file created, sealed, deleted and a chunkserver down arrive on N
     t.same(lint, { code: 0, output: '' }, `${admin}: promtool check metrics is clean`);
   }
 });
+
+/** `gfsctl --json events -f` running in the background; `until` waits for a line and returns all so far. */
+function followEvents(masters: string[]): { until(pred: (e: ClusterEvent) => boolean): Promise<ClusterEvent[]>; stop(): void } {
+  const child = spawn(process.execPath, [GFSCTL, '--json', 'events', '-f'], { env: { ...process.env, GFS_MASTERS: masters.join(',') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const seen: ClusterEvent[] = [];
+  let buffered = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buffered += d.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop()!;
+    for (const l of lines) if (l) seen.push(JSON.parse(l) as ClusterEvent);
+  });
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  return {
+    until: async (pred) => {
+      const deadline = Date.now() + 20_000;
+      while (!seen.some(pred)) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`gfsctl events -f did not print it (exit ${child.exitCode}): ${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return seen;
+    },
+    stop: () => { child.kill('SIGKILL'); },
+  };
+}
 
 function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
