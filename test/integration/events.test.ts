@@ -9,7 +9,8 @@ import { systemClock } from '../../src/common/clock';
 import { silentLogger } from '../../src/common/log';
 import { NatsPublisher, comparePositions, type ClusterEvent } from '../../src/events';
 import fs from 'node:fs';
-import { GFSCTL, chunkFile, cluster, gfsctl } from './helpers';
+import { GFSCTL, chunkFile, cluster, eventually, gfsctl } from './helpers';
+import { startEtcd } from './etcd';
 import { collectEvents, startNats } from './nats';
 
 /** Each event strictly after the one before it. */
@@ -96,6 +97,33 @@ t.test('events: file created, sealed, deleted, a replica corrupt and healed, a c
     const lint = await promtoolCheck(text);
     t.same(lint, { code: 0, output: '' }, `${admin}: promtool check metrics is clean`);
   }
+});
+
+t.test('events: after a leader is killed, the new leader publishes leader.changed and its history has the old term\'s metadata events under the same ids', async (t) => {
+  const etcd = await startEtcd(t);
+  const nats = await startNats(t);
+  const sub = await collectEvents(t, nats.url, 'evha');
+  const { cluster: c, client } = await cluster(t, { masters: 3, etcd: etcd.url, electionTtlMs: 2000, heartbeatIntervalMs: 200, nats: nats.url, cluster: 'evha' });
+  const first = await eventually(async () => { const i = await c.leaderIndex(); return i >= 0 ? i + 1 : 0; }, 15_000, 'a leader') - 1;
+  await client.put(Buffer.from('before'), '/ha/a');
+  const sealedA = await sub.waitFor((e) => e.kind === 'file.sealed' && e.data.path === '/ha/a', 15_000, '/ha/a sealed');
+  t.equal(sealedA.source, `master/m${first + 1}`);
+  await c.killMaster('SIGKILL', first);
+  await client.put(Buffer.from('after'), '/ha/b');
+  const changed = await sub.waitFor((e) => e.kind === 'leader.changed' && e.source !== `master/m${first + 1}`, 20_000, 'leader.changed from the new leader');
+  const sealedB = await sub.waitFor((e) => e.kind === 'file.sealed' && e.data.path === '/ha/b', 20_000, '/ha/b sealed');
+  t.equal(sealedB.source, changed.source, 'the new leader publishes');
+  t.ok(comparePositions(changed, sealedA) > 0 && comparePositions(sealedB, sealedA) > 0, 'positions go on growing across the failover');
+
+  const r = await gfsctl(c.masters, ['--json', 'events', '--since', '0']);
+  t.equal(r.code, 0, r.stderr);
+  const history = parseLines(r.stdout);
+  assertGrowing(t, history, 'the new leader\'s history');
+  const same = history.find((e) => e.id === sealedA.id);
+  t.same(same && { kind: same.kind, rev: same.rev, epoch: same.epoch, data: same.data }, { kind: sealedA.kind, rev: sealedA.rev, epoch: sealedA.epoch, data: sealedA.data },
+    'the old leader\'s file.sealed is in the new leader\'s history under its id');
+  t.ok(history.some((e) => e.id === sealedB.id && e.kind === 'file.sealed'), 'and so is the new one');
+  t.ok(history.some((e) => e.id === changed.id && e.kind === 'leader.changed'), 'leader.changed marks where the new leader\'s observations begin');
 });
 
 /** `gfsctl --json events -f` running in the background; `until` waits for a line and returns all so far. */
