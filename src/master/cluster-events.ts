@@ -22,7 +22,7 @@ import { unaryHandler } from '../common/grpc';
 import { limits } from '../common/limits';
 import type { Logger } from '../common/log';
 import {
-  EVENT_FORMAT_VERSION, EventHistory, eventSubject, parsePosition, positionText, POSITION_ZERO,
+  EVENT_FORMAT_VERSION, EventHistory, comparePositions, eventSubject, parsePosition, positionText, POSITION_ZERO,
   type ClusterEvent, type EventKind, type EventPosition, type EventSink,
 } from '../events';
 import type { ApplyResult, FileNode } from './meta-types';
@@ -149,6 +149,13 @@ export class ClusterEvents {
 
   private record(kind: EventKind, data: Record<string, unknown>, epoch: number): void {
     const at: EventPosition = { rev: this.rev, seq: this.seq++ };
+    const floor = this.history.latest() ?? this.history.horizon;
+    if (comparePositions(at, floor) <= 0) {
+      // Only an observation right after a checkpoint install could land here (a leader does
+      // not install one): dropping a hint beats an out-of-order history or a crash.
+      this.host.log.warn({ kind, at: positionText(at), after: positionText(floor) }, 'event not after the history; dropped');
+      return;
+    }
     const event: ClusterEvent = {
       v: EVENT_FORMAT_VERSION, id: positionText(at), rev: at.rev, seq: at.seq, epoch, kind, cluster: this.host.cluster,
       source: `master/${this.host.id}`, timeMs: this.host.clock.nowMs(), data,

@@ -121,6 +121,10 @@ t.test('events: a follower keeps op events (same ids as the leader) but records 
   t.same(published.slice(1).map((p) => [p.event.kind, p.event.data]), [['gc.swept', { purgedFiles: 2, orphanDeletes: 5, abortedWrites: 0 }]]);
   events.installed(50);
   t.ok(events.history.after({ rev: 11, seq: Infinity }, 10).gap, 'after a checkpoint install the older history is gone, and says so');
+  t.doesNotThrow(() => events.nodeDown({ id: 'n', addr: 'a' }), 'an observation not after the horizon is dropped, never a crash');
+  events.applying({ index: 51 });
+  events.nodeDown({ id: 'n', addr: 'a' });
+  t.same(events.history.after({ rev: 50, seq: Infinity }, 10).events.map((e) => `${e.id} ${e.kind}`), ['51.0 node.down']);
 });
 
 t.test('events: with NATS unreachable, publish never throws or waits; the queue keeps the newest and counts the dropped', async (t) => {
