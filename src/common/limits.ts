@@ -415,7 +415,7 @@ export const limits = {
   // ---- cluster events over NATS (issue 14 item 3, docs/EVENTS.md)
   /** Events waiting for NATS in one process: a slow or absent NATS costs at most this much memory; the oldest are dropped first. */
   eventsQueueMax: 10_000,
-  /** Recent events the leader keeps for `gfsctl events --since` (~200 bytes each, so ~10 MiB): older ones are reconciled from state. */
+  /** Recent events the leader keeps for `gfsctl events --since` (~300 bytes of heap each, ~15 MiB; measured): older ones are reconciled from state. */
   eventsHistoryMax: 50_000,
   /** Events one Events call returns at most: a page stays far below the gRPC message cap. */
   eventsPageMax: 1_000,
