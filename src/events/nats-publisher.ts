@@ -108,11 +108,14 @@ export class NatsPublisher implements EventSink {
     if (this.stopped) return;
     this.drain();
     const nc = this.nc;
-    if (nc && this.connected) {
+    const { clock } = this.opts;
+    const deadline = clock.monoMs() + limits.natsStopFlushMs;
+    // Round trips until the queue is out (each one lets the next inFlightMax go), or the time is up.
+    while (nc && this.connected && (this.count > 0 || this.flushing) && clock.monoMs() < deadline) {
       let timer: Timer | undefined;
       await Promise.race([
         nc.flush().catch(() => undefined),
-        new Promise<void>((resolve) => { timer = this.opts.clock.after(limits.natsStopFlushMs, resolve); }),
+        new Promise<void>((resolve) => { timer = clock.after(deadline - clock.monoMs(), resolve); }),
       ]);
       timer?.cancel();
     }
