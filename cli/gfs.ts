@@ -6,6 +6,7 @@
  */
 import '../src/common/threadpool';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import fs from 'node:fs';
 import path from 'node:path';
 import { createLogger } from '../src/common/log';
 import { durationText, parseDecimal, parseDurationMs, parseInteger, parseSizeBytes, sizeText } from '../src/common/units';
@@ -124,6 +125,28 @@ function fail(e: unknown): never {
   process.exit(1);
 }
 
+/** The S3 key pair from --s3-access-key/--s3-secret-key or the --s3-credentials file. */
+function s3Credentials(o: { s3?: string; s3Credentials?: string; s3AccessKey?: string; s3SecretKey?: string }): { accessKeyId: string; secretAccessKey: string } | undefined {
+  if (o.s3AccessKey !== undefined || o.s3SecretKey !== undefined) {
+    if (!o.s3AccessKey || !o.s3SecretKey) throw new GfsError('INVALID_ARGUMENT', '--s3-access-key and --s3-secret-key go together');
+    return { accessKeyId: o.s3AccessKey, secretAccessKey: o.s3SecretKey };
+  }
+  if (o.s3Credentials === undefined) {
+    if (o.s3 !== undefined) throw new GfsError('INVALID_ARGUMENT', '--s3 needs --s3-credentials FILE or --s3-access-key/--s3-secret-key');
+    return undefined;
+  }
+  let c: { accessKeyId?: unknown; secretAccessKey?: unknown };
+  try {
+    c = JSON.parse(fs.readFileSync(o.s3Credentials, 'utf8')) as typeof c;
+  } catch (e) {
+    throw new GfsError('INVALID_ARGUMENT', `cannot read S3 credentials from ${o.s3Credentials}: ${(e as Error).message}`);
+  }
+  if (typeof c.accessKeyId !== 'string' || typeof c.secretAccessKey !== 'string' || c.accessKeyId === '' || c.secretAccessKey === '') {
+    throw new GfsError('INVALID_ARGUMENT', `${o.s3Credentials} needs string fields accessKeyId and secretAccessKey`);
+  }
+  return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey };
+}
+
 const program = new Command('gfs').description('gfs servers: master, chunkserver, gateway, dev cluster').showHelpAfterError('(gfs <command> --help lists the options)');
 
 const NATS_HELP = 'NATS server URL(s) for cluster events, e.g. nats://127.0.0.1:4222 (events are hints: NATS being down changes nothing else; see docs/EVENTS.md)';
@@ -230,22 +253,30 @@ program.command('gateway')
   .addOption(opt('--rest <host:port>', 'REST API address', parseAddress, `127.0.0.1:${limits.restPortDefault}`))
   .addOption(opt('--nats <url>', NATS_HELP))
   .addOption(opt('--cluster <name>', clusterHelp, undefined, 'default'))
+  .addOption(opt('--s3 <host:port>', `S3 API address (e.g. 127.0.0.1:${limits.s3PortDefault}); no S3 listener without it`, parseAddress))
+  .addOption(opt('--s3-credentials <file>', 'JSON file with the S3 {accessKeyId, secretAccessKey} (gfs dev writes DATA/credentials.json)'))
+  .addOption(opt('--s3-access-key <id>', 'S3 access key id (instead of --s3-credentials)'))
+  .addOption(opt('--s3-secret-key <secret>', 'S3 secret access key (with --s3-access-key)'))
   .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
   .action(async (o) => {
     try {
       await initChecksums();
       const log = createLogger('gateway', o.logLevel);
-      const gw = new Gateway({ masters: String(o.masters).split(',').filter(Boolean), restListen: o.rest, log, nats: o.nats, cluster: checkClusterName(o.cluster) });
+      const s3Keys = s3Credentials(o);
+      const gw = new Gateway({
+        masters: String(o.masters).split(',').filter(Boolean), restListen: o.rest, log, nats: o.nats, cluster: checkClusterName(o.cluster),
+        s3Listen: o.s3, s3LookupSecret: (id) => (s3Keys !== undefined && id === s3Keys.accessKeyId ? s3Keys.secretAccessKey : undefined),
+      });
       await gw.start();
       onSignals(() => gw.stop());
-      ready({ role: 'gateway', addr: gw.restAddr, admin: gw.restAddr.replace(/^http:\/\//, '') });
+      ready({ role: 'gateway', addr: gw.restAddr, admin: gw.restAddr.replace(/^http:\/\//, ''), ...(gw.s3Addr ? { s3: gw.s3Addr } : {}) });
     } catch (e) { fail(e); }
   });
 
 program.command('dev')
   .description('run a whole cluster on this machine: 1 master, N chunkservers, the gateway')
   .addOption(opt('--data <dir>', 'data directory', undefined, './gfs-data'))
-  .addOption(integerOpt('--base-port <n>', `master port; its admin at +${limits.masterAdminPortOffset}, chunkservers at +101.. (admin +201..), REST at +${limits.devRestPortOffset} (0 = random ports)`, 0, 65_535 - limits.devRestPortOffset, limits.masterPortDefault))
+  .addOption(integerOpt('--base-port <n>', `master port; its admin at +${limits.masterAdminPortOffset}, chunkservers at +101.. (admin +201..), REST at +${limits.devRestPortOffset}, S3 at +${limits.devS3PortOffset} (0 = random ports)`, 0, 65_535 - limits.devS3PortOffset, limits.masterPortDefault))
   .addOption(integerOpt('--chunkservers <n>', 'number of chunkserver processes', 1, limits.devChunkserversMax, limits.replicationDefault))
   .addOption(durationOpt('--dead-after <duration>', 'declare a silent chunkserver dead after', limits.deadAfterMs, positive))
   .addOption(durationOpt('--heartbeat-interval <duration>', 'chunkserver heartbeat period', limits.heartbeatIntervalMs, positive))
@@ -275,7 +306,7 @@ program.command('dev')
       const file = await cluster.writeEndpoints();
       onSignals(() => cluster.stop());
       const ep = cluster.endpoints();
-      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics${ep.nats ? ` nats=${ep.nats} events=gfs.${ep.cluster}.events.>` : ''} endpoints=${file}; next: export GFS_MASTERS=${ep.masters.join(',')} and run gfsctl status\n`);
+      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} s3=${ep.s3} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics${ep.nats ? ` nats=${ep.nats} events=gfs.${ep.cluster}.events.>` : ''} endpoints=${file}; next: export GFS_MASTERS=${ep.masters.join(',')} and run gfsctl status\n`);
     } catch (e) { fail(e); }
   });
 

@@ -13,7 +13,9 @@ function have(bin) {
 }
 
 // promtool (Debian's prometheus) lints every /metrics; script (util-linux) gives gfsctl a TTY.
-const missing = [['etcd', 'etcd-server'], ['nats-server', 'nats-server'], ['promtool', 'prometheus'], ['script', 'util-linux']].filter(([bin]) => !have(bin));
+// awscli, s3cmd, rclone and restic are the S3 clients test/integration/s3-tools.test.ts drives.
+const missing = [['etcd', 'etcd-server'], ['nats-server', 'nats-server'], ['promtool', 'prometheus'], ['script', 'util-linux'],
+  ['aws', 'awscli'], ['s3cmd', 's3cmd'], ['rclone', 'rclone'], ['restic', 'restic']].filter(([bin]) => !have(bin));
 if (missing.length > 0) {
   const pkgs = missing.map(([, pkg]) => pkg);
   if (process.getuid && process.getuid() === 0) {

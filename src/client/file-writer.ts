@@ -32,6 +32,17 @@ export interface PutOptions {
   onProgress?: (bytes: number) => void;
   /** Bytes per chunk; defaults to the cluster chunk size (tests use smaller chunks). */
   chunkBytes?: number;
+  /**
+   * Called once every byte is durable and before the file becomes visible, with its size:
+   * it may throw to abort the put (nothing becomes visible), and the metadata it returns
+   * is merged into the file's as it completes (digests known only at the end of the body).
+   */
+  beforeComplete?: (size: number) => Promise<Record<string, string>> | Record<string, string>;
+  /**
+   * Replace only the file with this inode (with `force`): checked by the master as the
+   * put completes, PRECONDITION_FAILED if another file is there by then.
+   */
+  replacesInode?: number;
 }
 
 const HEADER_JSON_BYTES = 12; // `{"sums":  16}`: fixed width so data can be filled in place
@@ -148,8 +159,10 @@ export class FileWriter {
         this.preallocated = undefined;
       }
       const lastChunk = await this.finishChunk(true);
+      const metadata = this.opts.beforeComplete ? { entries: await this.opts.beforeComplete(this.size) } : undefined;
       return await this.master.call('completeFile', {
-        inode: this.inode, size: this.size, checksum: hex64(this.fileHash.digest()), requestId: randomId(), lastChunk,
+        inode: this.inode, size: this.size, checksum: hex64(this.fileHash.digest()), requestId: randomId(), lastChunk, metadata,
+        replaces: this.opts.replacesInode === undefined ? undefined : { inode: this.opts.replacesInode },
       });
     } catch (e) {
       this.chain?.destroy();

@@ -105,6 +105,21 @@ export class GfsClient {
     })(), { objectMode: false });
   }
 
+  /**
+   * A Readable over exactly the file version `info` describes (from stat): what a reader
+   * that already sent that version's size and headers must stream, even if the path
+   * has been replaced since (a replaced file's chunks live on in the trash).
+   */
+  openRead(info: FileInfo, opts: ReadOptions = {}): Readable {
+    const self = this;
+    return Readable.from((async function* () {
+      for await (const piece of self.readInfo(info, opts)) {
+        opts.onProgress?.(piece.length);
+        yield piece;
+      }
+    })(), { objectMode: false });
+  }
+
   async readAll(remotePath: string): Promise<Buffer> {
     const parts: Buffer[] = [];
     for await (const p of this.createReadStream(remotePath)) parts.push(p as Buffer);

@@ -433,6 +433,44 @@ export const limits = {
   natsInFlightMax: 1_000,
   /** On stop, queued events get this long to reach NATS before the connection closes. */
   natsStopFlushMs: 1_000,
+
+  // ---- S3 gateway (src/gateway/s3, docs/S3-KEYS.md)
+  /** The gateway's S3 port when --s3 is not given (gfs dev: base + 2000, so 9000 by default). */
+  s3PortDefault: 9000,
+  /** gfs dev puts the S3 port at base + this. */
+  devS3PortOffset: 2000,
+  /** S3's own key limit: 1024 UTF-8 bytes; coded, it still fits pathBytesMax. */
+  s3KeyBytesMax: 1024,
+  /** S3's limit on one PUT or one part (larger objects need multipart). */
+  s3PutBytesMax: 5 * 1024 * MiB,
+  /** S3's limit on a multipart object (5 TiB). */
+  s3MultipartBytesMax: 5 * 1024 * 1024 * MiB,
+  /** XML request bodies (DeleteObjects of 1000 keys of 1 KiB, CreateBucket): read whole, so bounded. */
+  s3XmlBodyBytesMax: 2 * MiB,
+  /** S3's limit on user metadata (x-amz-meta-* names and values together). */
+  s3UserMetadataBytesMax: 2 * 1024,
+  /** DeleteObjects names at most this many keys (S3's limit). */
+  s3DeleteKeysMax: 1000,
+  /** ListObjects answers at most this many keys and prefixes per page (S3's limit). */
+  s3ListKeysMax: 1000,
+  /** Entries a listing asks of the master per List call: a page of keys in one round trip. */
+  s3ListScanEntries: 1000,
+  /** DeleteObjects deletes this many keys at a time: enough to hide master round trips, few enough to be gentle. */
+  s3DeleteConcurrency: 8,
+  /** S3's limit on parts: numbered 1..10000. */
+  s3PartsMax: 10_000,
+  /** S3's limit on parts: each but the last at least 5 MiB (keeps part lists short). */
+  s3PartBytesMin: 5 * MiB,
+  /** While CompleteMultipartUpload copies, a space this often keeps the client's idle timeout away. */
+  s3CompleteKeepaliveMs: 10_000,
+  /** SigV4: a request's time may be this far from ours (S3's RequestTimeTooSkewed bound). */
+  s3ClockSkewMs: 15 * 60_000,
+  /** A presigned URL lives at most this long (S3's 7 days). */
+  s3PresignExpiresMaxSec: 7 * 24 * 3600,
+  /** An aws-chunked chunk header or trailer line longer than this is malformed (a signature is 64 hex). */
+  s3ChunkLineBytesMax: 4 * 1024,
+  /** Bytes of aws-chunked trailer lines in all. */
+  s3TrailerBytesMax: 16 * 1024,
 } as const;
 
 export type Limits = typeof limits;

@@ -21,6 +21,7 @@
  * never restarted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -90,6 +91,8 @@ export interface ProcInfo {
   addr: string;
   adminAddr: string;
   nodeId?: string;
+  /** The gateway's S3 address, from its ready line. */
+  s3Addr?: string;
   dataDir: string;
   child: ChildProcess;
   args: string[];
@@ -223,8 +226,29 @@ export class DevCluster {
     this.chunkservers = started;
     this.gateway = await this.spawnProc('gateway', [
       'gateway', '--masters', this.masters.join(','), '--rest', `${this.host}:${portAt(base, 1080)}`, ...this.natsFlags(),
+      '--s3', `${this.host}:${portAt(base, limits.devS3PortOffset)}`, '--s3-credentials', await this.ensureCredentials(),
     ]);
     await this.waitForChunkservers(count);
+  }
+
+  get credentialsFile(): string { return path.join(this.opts.dataDir, 'credentials.json'); }
+
+  /**
+   * DIR/credentials.json (mode 0600): the bootstrap S3 key pair (and REST token), made
+   * once and kept across restarts so clients configured with it keep working.
+   */
+  private async ensureCredentials(): Promise<string> {
+    const file = this.credentialsFile;
+    if (fs.existsSync(file)) return file;
+    const random = (n: number) => crypto.randomBytes(n);
+    const credentials = {
+      token: random(32).toString('base64url'),
+      accessKeyId: 'GFS' + random(10).toString('hex').toUpperCase().slice(0, 17),
+      secretAccessKey: random(30).toString('base64').replace(/[+/=]/g, 'A'),
+    };
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(credentials, null, 2) + '\n', { mode: 0o600 });
+    fs.renameSync(`${file}.tmp`, file);
+    return file;
   }
 
   private timerFlags(): string[] {
@@ -289,7 +313,7 @@ export class DevCluster {
     return {
       masters: this.masters,
       rest: this.gateway.addr,
-      s3: '',
+      s3: this.gateway.s3Addr ?? '',
       admin: { master: this.masterProcs.map((m) => m.adminAddr), gateway: this.gateway.addr },
       pids: { masters: this.masterProcs.map((m) => m.pid), gateway: this.gateway.pid },
       chunkservers: this.chunkservers.map((c) => ({ id: c.nodeId ?? '', addr: c.addr, pid: c.pid, admin: c.adminAddr })),
@@ -454,13 +478,13 @@ export class DevCluster {
       let isReady = false;
       lines.on('line', (line) => {
         if (!isReady) {
-          let ready: { ready?: boolean; addr: string; admin: string; nodeId?: string } | undefined;
+          let ready: { ready?: boolean; addr: string; admin: string; nodeId?: string; s3?: string } | undefined;
           try { ready = JSON.parse(line); } catch { ready = undefined; }
           if (ready?.ready) {
             isReady = true;
             timer.cancel();
             const info: ProcInfo = {
-              name, pid: child.pid!, addr: ready.addr, adminAddr: ready.admin, nodeId: ready.nodeId,
+              name, pid: child.pid!, addr: ready.addr, adminAddr: ready.admin, nodeId: ready.nodeId, s3Addr: ready.s3,
               dataDir: args[args.indexOf('--data') + 1] ?? '', child, args, exited, readyAtMs: this.clock.monoMs(),
             };
             // The command that brings this child back where it is now, for a restart by hand.
@@ -490,6 +514,7 @@ function pinnedArgs(old: ProcInfo): string[] {
   pin('--listen', old.addr);
   pin('--admin', old.adminAddr);
   pin('--rest', old.addr.replace(/^http:\/\//, ''));
+  if (old.s3Addr) pin('--s3', old.s3Addr.replace(/^http:\/\//, ''));
   return args;
 }
 

@@ -11,6 +11,7 @@ import { newRegistry, splitHostPort } from '../common/admin-http';
 import type { Logger } from '../common/log';
 import { systemClock } from '../common/clock';
 import { ProcessEvents } from '../events';
+import { S3Server, type LookupSecret } from './s3';
 
 export interface GatewayOptions {
   masters: string[];
@@ -20,6 +21,10 @@ export interface GatewayOptions {
   nats?: string;
   /** The cluster token of the event subjects (the masters' --cluster). */
   cluster?: string;
+  /** Where the S3 API listens (src/gateway/s3); no S3 listener without it. */
+  s3Listen?: string;
+  /** The secret of an S3 access key id (bootstrap credentials now, master-issued tokens later). */
+  s3LookupSecret?: LookupSecret;
 }
 
 export class Gateway {
@@ -27,8 +32,10 @@ export class Gateway {
   private readonly client: GfsClient;
   private readonly registry: Registry = newRegistry('gateway');
   private readonly requests = new Counter({ name: 'gfs_gateway_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [this.registry] });
+  private s3: S3Server | undefined;
   restAddr = '';
   private events: ProcessEvents | undefined;
+  s3Addr = '';
 
   constructor(private readonly opts: GatewayOptions) {
     this.client = new GfsClient({ masters: opts.masters, log: opts.log, retries: 2, timeoutMs: 5000 });
@@ -42,7 +49,15 @@ export class Gateway {
       this.server!.listen(port, host, () => resolve());
     });
     this.restAddr = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${(this.server.address() as AddressInfo).port}`;
-    this.opts.log.info({ rest: this.restAddr, masters: this.opts.masters }, 'gateway serving');
+    if (this.opts.s3Listen !== undefined) {
+      this.s3 = new S3Server({
+        listen: this.opts.s3Listen, client: this.client, log: this.opts.log, registry: this.registry,
+        lookupSecret: this.opts.s3LookupSecret ?? (() => undefined),
+      });
+      await this.s3.start();
+      this.s3Addr = this.s3.addr;
+    }
+    this.opts.log.info({ rest: this.restAddr, s3: this.s3Addr, masters: this.opts.masters }, 'gateway serving');
     if (this.opts.nats) {
       this.events = new ProcessEvents({
         nats: this.opts.nats, cluster: this.opts.cluster ?? 'default', source: `gateway/${this.restAddr.replace(/^http:\/\//, '')}`,
@@ -53,6 +68,7 @@ export class Gateway {
   }
 
   async stop(): Promise<void> {
+    await this.s3?.stop();
     await this.events?.stop({ role: 'gateway', addr: this.restAddr });
     await new Promise<void>((resolve) => { this.server?.closeAllConnections(); this.server ? this.server.close(() => resolve()) : resolve(); });
     await this.client.close();

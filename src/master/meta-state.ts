@@ -308,11 +308,19 @@ export class MetaState {
     }
     const checksum = text(o.checksum, 'checksum');
     const mtimeMs = count(o.mtimeMs, 'mtime');
+    const added = sortedMetadata(o.metadata?.entries);
     // Checked again here: another put of the same path may have completed first.
     const existing = this.probeCreate(file.path, file.overwrite);
+    if (o.replaces !== undefined) {
+      const inode = positiveId(o.replaces.inode, 'replaced inode');
+      if (existing.kind !== 'file' || existing.file.inode !== inode) {
+        throw new GfsError('PRECONDITION_FAILED', `"${file.path}" is no longer file ${inode}`);
+      }
+    }
     return {
       run: () => {
         const trashed = this.trashReplaced(existing, mtimeMs);
+        if (Object.keys(added).length > 0) file.metadata = sortedMetadata({ ...file.metadata, ...added });
         file.size = size;
         file.checksum = checksum;
         file.mtimeMs = mtimeMs;

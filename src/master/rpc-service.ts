@@ -160,7 +160,7 @@ class FileCalls {
         // Commit of the last chunk and the completion share one group commit.
         const committed = req.lastChunk ? this.commitChunk(req.lastChunk) : undefined;
         const completed = host.commit('complete', MetaOp.fromPartial({
-          requestId: req.requestId, completeFile: { inode: req.inode, size: req.size, checksum: req.checksum, mtimeMs: this.now() },
+          requestId: req.requestId, completeFile: { inode: req.inode, size: req.size, checksum: req.checksum, mtimeMs: this.now(), metadata: req.metadata, replaces: req.replaces },
         }));
         await Promise.all([committed, completed]);
         const file = this.state.fileByInode(req.inode);

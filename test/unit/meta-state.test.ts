@@ -224,3 +224,28 @@ t.test('meta-state: invariants hold through a busy history', async (t) => {
   s.assertInvariants();
   t.same(s.counts(), { files: 3, dirs: 7, chunks: 6, trash: 2, pending: 1 });
 });
+
+t.test('meta-state: completeFile merges the metadata it carries (digests known only at the end of the body)', async (t) => {
+  const s = new MetaState();
+  s.apply(op({ createFile: createOp(1, '/ns/obj') }));
+  s.apply(op({ completeFile: { inode: 1, size: 0, checksum: '', mtimeMs: 2, metadata: { entries: { etag: '"d41d8cd98f00b204e9800998ecf8427e"', k: 'w' } } } }));
+  t.same(s.fileByInode(1)!.metadata, { etag: '"d41d8cd98f00b204e9800998ecf8427e"', k: 'w' }, 'added, and a later value wins');
+  s.apply(op({ createFile: createOp(2, '/ns/other') }));
+  s.apply(op({ completeFile: { inode: 2, size: 0, checksum: '', mtimeMs: 3 } }));
+  t.same(s.fileByInode(2)!.metadata, { k: 'v' }, 'no metadata: unchanged');
+});
+
+t.test('meta-state: a completion that names the file it replaces is a compare-and-swap', async (t) => {
+  const s = new MetaState();
+  s.apply(op({ createFile: createOp(1, '/ns/obj') }));
+  s.apply(op({ completeFile: { inode: 1, size: 0, checksum: '', mtimeMs: 2 } }));
+  // Two writers both saw inode 1 and both ask to replace it: the first wins, the second fails.
+  s.apply(op({ createFile: createOp(2, '/ns/obj', true) }));
+  s.apply(op({ createFile: createOp(3, '/ns/obj', true) }));
+  s.apply(op({ completeFile: { inode: 2, size: 0, checksum: '', mtimeMs: 3, replaces: { inode: 1 } } }));
+  throwsCode(t, () => s.apply(op({ completeFile: { inode: 3, size: 0, checksum: '', mtimeMs: 4, replaces: { inode: 1 } } })), 'PRECONDITION_FAILED');
+  t.equal((s.stat('/ns/obj') as FileNode).inode, 2, 'the first replacement stands');
+  throwsCode(t, () => s.apply(op({ completeFile: { inode: 3, size: 0, checksum: '', mtimeMs: 4, replaces: { inode: 99 } } })), 'PRECONDITION_FAILED');
+  s.apply(op({ completeFile: { inode: 3, size: 0, checksum: '', mtimeMs: 5, replaces: { inode: 2 } } }));
+  t.equal((s.stat('/ns/obj') as FileNode).inode, 3);
+});
