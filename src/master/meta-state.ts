@@ -44,6 +44,9 @@ import type {
   OpRestore,
   OpSealChunk,
   OpSetLog,
+  OpCreateStream,
+  OpRollSegment,
+  StreamPolicy,
 } from '../../gen/gfs';
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
@@ -65,9 +68,11 @@ import {
   type MetaStateOptions,
   type OpKind,
   type TrashEntry,
+  type StreamPolicyState,
 } from './meta-types';
 import { RequestIdTable, type RememberedResult } from './request-ids';
 import { checkWriterRecords, mergeWriterRecords } from './logs/writer-windows';
+import { segmentName } from '../common/segment-name';
 import { decodeSnapshot, encodeSnapshot, snapshotCorrupt, type TrashedFile } from './snapshot-codec';
 
 // The types moved to meta-types.ts (so nothing imports back into this module); they are
@@ -178,6 +183,8 @@ export class MetaState {
       case 'restore': return this.prepareRestore(op.restore!);
       case 'sealChunk': return this.prepareSealChunk(op.sealChunk!);
       case 'setLog': return this.prepareSetLog(op.setLog!);
+      case 'createStream': return this.prepareCreateStream(op.createStream!);
+      case 'rollSegment': return this.prepareRollSegment(op.rollSegment!);
     }
   }
 
@@ -207,6 +214,7 @@ export class MetaState {
     const contentType = text(o.contentType, 'content type');
     const metadata = sortedMetadata(o.metadata);
     const overwrite = o.overwrite === true;
+    this.refuseInStream(path, 'create a file');
     this.probeCreate(path, overwrite);
     return {
       run: () => {
@@ -431,6 +439,7 @@ export class MetaState {
     const mtimeMs = count(o.mtimeMs, 'mtime');
     const found = this.tree.probe(path);
     if (found.kind === 'file') throw new GfsError('ALREADY_EXISTS', `"${path}" is a file`);
+    if (found.kind === 'none') this.refuseInStream(path, 'make a directory');
     return {
       run: () => {
         if (found.kind === 'none') this.tree.ensureDir(path, mtimeMs);
@@ -462,6 +471,7 @@ export class MetaState {
     const { path: source, node, parent } = this.locateMovable(o.source, 'rename');
     const target = node.kind === 'file' ? normalizeFilePath(o.target) : normalizePath(o.target);
     if (target === source) return { run: () => ({ op: 'rename' }) };
+    this.refuseInStream(target, 'move anything');
     if (node.kind === 'dir' && (target + '/').startsWith(source + '/')) {
       throw new GfsError('INVALID_ARGUMENT', `cannot move "${source}" into itself ("${target}")`);
     }
@@ -543,14 +553,21 @@ export class MetaState {
       const inode = positiveId(raw, 'inode');
       if (seen.has(inode)) throw new GfsError('INVALID_ARGUMENT', `inode ${inode} is purged twice in one op`);
       seen.add(inode);
-      if (!this.trashed.has(inode)) throw new GfsError('NO_SUCH_FILE', `file ${inode} is not in the trash`);
+      if (!this.trashed.has(inode) && this.retainedSegment(inode) === undefined) {
+        throw new GfsError('NO_SUCH_FILE', `file ${inode} is neither in the trash nor a sealed stream segment`);
+      }
     }
     return {
       run: () => {
         const released: number[] = [];
         for (const inode of seen) {
           const file = this.files.get(inode);
-          assert.ok(file !== undefined && this.trashed.has(inode));
+          assert.ok(file !== undefined);
+          const segment = this.trashed.has(inode) ? undefined : this.retainedSegment(inode);
+          // Retention drops a sealed segment straight from its stream (docs/LOG-STREAMS.md):
+          // its bytes are past their retention, so a trash period would only keep them longer.
+          if (segment !== undefined) this.tree.unlinkFile(segment.stream, file, segment.stream.mtimeMs);
+          else assert.ok(this.trashed.has(inode));
           released.push(...this.releaseChunks(file));
           this.trashed.delete(inode);
           this.files.delete(inode);
@@ -558,6 +575,173 @@ export class MetaState {
         return { op: 'purge', released };
       },
     };
+  }
+
+  /** A sealed segment in its stream directory (which retention may drop), with that directory. */
+  private retainedSegment(inode: number): { file: FileNode; stream: Dir } | undefined {
+    const file = this.files.get(inode);
+    if (file?.segment === undefined || !file.visible || file.state !== 'sealed') return undefined;
+    const found = this.tree.find(file.path);
+    const stream = found?.parent;
+    if (found?.node !== file || stream?.stream === undefined || stream.stream.activeInode === inode) return undefined;
+    return { file, stream };
+  }
+
+  // ------------------------------------------------------------------ streams
+
+  /**
+   * Makes a stream directory (missing parents too), or with update changes an existing
+   * stream's policy. The path must be free, or an empty directory that becomes a stream.
+   */
+  private prepareCreateStream(o: OpCreateStream): Prepared {
+    const path = normalizePath(o.path);
+    if (path === '/') throw new GfsError('INVALID_ARGUMENT', 'the root cannot be a stream');
+    const policy = streamPolicy(o.policy);
+    const mtimeMs = count(o.mtimeMs, 'mtime');
+    const found = this.tree.probe(path);
+    if (found.kind === 'file') throw new GfsError('ALREADY_EXISTS', `"${path}" is a file`);
+    if (o.update === true) {
+      if (found.kind !== 'dir' || found.dir.stream === undefined) throw new GfsError('NO_SUCH_FILE', `no stream "${path}"`);
+      const state = found.dir.stream;
+      return { run: () => { state.policy = policy; return { op: 'createStream' }; } };
+    }
+    if (found.kind === 'dir' && (found.dir.stream !== undefined || found.dir.children.size > 0)) {
+      throw new GfsError('ALREADY_EXISTS', `"${path}" is ${found.dir.stream !== undefined ? 'a stream' : 'a directory that is not empty'}`);
+    }
+    this.refuseInStream(path, 'make a stream');
+    return {
+      run: () => {
+        const dir = this.tree.ensureDir(path, mtimeMs);
+        dir.stream = { policy, activeInode: 0, nextBaseOffset: 0, lastCreatedMs: 0 };
+        return { op: 'createStream' };
+      },
+    };
+  }
+
+  /**
+   * A stream's active segment rolls (sealed_inode: it is closed; its open chunk was sealed
+   * by an OpSealChunk before) and/or a new empty active segment is created (new_segment).
+   * The new segment's name is a function of the op's time and base offset, and its time is
+   * after every earlier segment's, so names sort by time.
+   */
+  private prepareRollSegment(o: OpRollSegment): Prepared {
+    const found = this.tree.lookup(normalizePath(o.stream));
+    if (found?.kind !== 'dir' || found.stream === undefined) throw new GfsError('NO_SUCH_FILE', `no stream "${o.stream}"`);
+    const dir = found;
+    const state = found.stream;
+    const mtimeMs = count(o.mtimeMs, 'mtime');
+    const sealing = o.sealedInode === 0 ? undefined : this.rollingSegment(dir, o.sealedInode);
+    const creating = (o.newSegment ?? '') === '' ? undefined : this.checkNewSegment(o, dir, sealing);
+    if (sealing === undefined && creating === undefined) throw new GfsError('INVALID_ARGUMENT', 'a roll that seals and creates nothing');
+    return {
+      run: () => {
+        if (sealing !== undefined) {
+          if (sealing.log!.open) {
+            sealing.log!.open = false;
+            sealing.state = 'sealed';
+            sealing.mtimeMs = Math.max(sealing.mtimeMs, mtimeMs);
+          }
+          state.activeInode = 0;
+          state.nextBaseOffset = sealing.segment!.baseOffset + sealing.size;
+        }
+        if (creating === undefined) return { op: 'rollSegment', inode: sealing!.inode, file: sealing! };
+        const file: FileNode = {
+          kind: 'file', inode: creating.inode, path: creating.path, size: 0, mtimeMs, state: 'writing', chunks: [],
+          replication: state.policy.replication, contentType: 'application/octet-stream', metadata: {}, checksum: '',
+          visible: true, overwrite: false, log: { open: true, writers: new Map() },
+          segment: { baseOffset: creating.baseOffset, createdMs: mtimeMs },
+        };
+        this.files.set(file.inode, file);
+        this.tree.linkFile(file, mtimeMs);
+        assert.ok(this.tree.lookup(file.path) === file);
+        this.inodeNext = file.inode + 1;
+        state.activeInode = file.inode;
+        state.nextBaseOffset = creating.baseOffset;
+        state.lastCreatedMs = mtimeMs;
+        return { op: 'rollSegment', inode: file.inode, file };
+      },
+    };
+  }
+
+  /**
+   * The segment a roll seals: the stream's active one, in the stream, open with no open
+   * chunk (its chunk was sealed first), or already closed by SealLog. Else INVALID_ARGUMENT.
+   */
+  private rollingSegment(dir: Dir, inode: number): FileNode {
+    const file = dir.stream!.activeInode === inode ? this.files.get(inode) : undefined;
+    if (file?.segment === undefined || !file.visible || this.tree.find(file.path)?.parent !== dir) {
+      throw new GfsError('INVALID_ARGUMENT', `file ${inode} is not the active segment of stream "${dir.path}"`);
+    }
+    if (file.log?.open === true) this.checkAppendable(inode, true);
+    return file;
+  }
+
+  /** The open log a stream appends to now, if it has one (it may have been closed, deleted or moved since). */
+  activeSegment(dir: Dir): FileNode | undefined {
+    const inode = dir.stream?.activeInode ?? 0;
+    const file = inode === 0 ? undefined : this.files.get(inode);
+    if (file === undefined || !file.visible || file.log?.open !== true) return undefined;
+    return this.tree.find(file.path)?.parent === dir ? file : undefined;
+  }
+
+  /**
+   * Where a stream's next segment starts: after its last segment, also one that was
+   * closed, deleted or moved without a roll (while the master still knows it), so stream
+   * offsets are never handed out twice.
+   */
+  streamEnd(dir: Dir): number {
+    const state = dir.stream!;
+    const last = state.activeInode === 0 ? undefined : this.files.get(state.activeInode);
+    return Math.max(state.nextBaseOffset, last?.segment === undefined ? 0 : last.segment.baseOffset + last.size);
+  }
+
+  private checkNewSegment(o: OpRollSegment, dir: Dir, sealing: FileNode | undefined): { inode: number; path: string; baseOffset: number } {
+    const state = dir.stream!;
+    if (sealing === undefined && this.activeSegment(dir) !== undefined) {
+      throw new GfsError('ALREADY_EXISTS', `stream "${dir.path}" already has an active segment`);
+    }
+    const inode = positiveId(o.newInode, 'inode');
+    if (inode < this.inodeNext) throw new GfsError('INVALID_ARGUMENT', `inode ${inode} was already handed out (next is ${this.inodeNext})`);
+    const mtimeMs = count(o.mtimeMs, 'mtime');
+    if (mtimeMs <= state.lastCreatedMs) {
+      throw new GfsError('INVALID_ARGUMENT', `a new segment of "${dir.path}" must be newer than ${state.lastCreatedMs}, not ${mtimeMs}`);
+    }
+    const baseOffset = count(o.baseOffset, 'base offset');
+    const floor = sealing !== undefined ? sealing.segment!.baseOffset + sealing.size : this.streamEnd(dir);
+    if (baseOffset < floor) throw new GfsError('INVALID_ARGUMENT', `base offset ${baseOffset} of "${dir.path}" is below ${floor}`);
+    const path = childPath(dir.path, segmentName(mtimeMs, baseOffset));
+    if (normalizeFilePath(o.newSegment) !== path) throw new GfsError('INVALID_ARGUMENT', `a new segment of "${dir.path}" is named "${path}"`);
+    if (this.tree.lookup(path) !== undefined) throw new GfsError('ALREADY_EXISTS', `"${path}" exists`);
+    return { inode, path, baseOffset };
+  }
+
+  /**
+   * A stream holds only the segments it makes (OpRollSegment): nothing is created, made
+   * or moved below a stream directory, so every file there is a segment in time order.
+   */
+  private refuseInStream(path: string, verb: string): void {
+    for (let p = path.slice(0, path.lastIndexOf('/')); p !== ''; p = p.slice(0, p.lastIndexOf('/'))) {
+      const above = this.tree.lookup(p);
+      if (above?.kind === 'dir' && above.stream !== undefined) {
+        throw new GfsError('INVALID_ARGUMENT', `cannot ${verb} inside the stream "${p}": append to the stream instead`);
+      }
+    }
+  }
+
+  /** The stream directory at `path`, or undefined when there is none (no such path, a file, a plain directory). */
+  streamDir(path: string): Dir | undefined {
+    const node = this.tree.lookup(normalizePath(path));
+    return node?.kind === 'dir' && node.stream !== undefined ? node : undefined;
+  }
+
+  /** Stream directories (with their Dir), in no particular order. */
+  *streams(): Iterable<Dir> {
+    const stack: Dir[] = [this.tree.root];
+    while (stack.length > 0) {
+      const dir = stack.pop()!;
+      if (dir.stream !== undefined) yield dir;
+      for (const child of dir.children.values()) if (child.kind === 'dir') stack.push(child);
+    }
   }
 
   /**
@@ -573,6 +757,8 @@ export class MetaState {
     const file = this.files.get(inode);
     assert.ok(file !== undefined);
     const target = normalizeFilePath(o.target === '' ? file.path : o.target);
+    // A segment may go back where it was in its stream (its name keeps the time order); nothing else goes into a stream.
+    if (file.segment === undefined || target !== file.path) this.refuseInStream(target, 'restore a file');
     const mtimeMs = count(o.mtimeMs, 'mtime');
     const existing = this.tree.probe(target);
     if (existing.kind === 'file') throw new GfsError('ALREADY_EXISTS', `"${target}" exists; restore it elsewhere with --to`);
@@ -822,6 +1008,9 @@ export class MetaState {
       trash: this.trashInImageOrder(),
       requests: this.requests.entries(),
       draining: [...this.draining.keys()].sort().map((id) => [id, this.draining.get(id)!] as const),
+      streams: [...this.streams()].sort((a, b) => (a.path < b.path ? -1 : 1)).map((d) => [d.path, d.stream!] as const),
+      segments: [...this.files.values()].filter((f) => f.segment !== undefined).sort((a, b) => a.inode - b.inode)
+        .map((f) => [f.inode, f.segment!] as const),
     });
   }
 
@@ -850,6 +1039,16 @@ export class MetaState {
     }
     for (const [id, r] of image.requests) state.requests.remember(id, r);
     for (const [id, sinceMs] of image.draining) state.draining.set(id, sinceMs);
+    for (const [path, stream] of image.streams) {
+      const dir = state.tree.lookup(path);
+      if (dir?.kind !== 'dir') snapshotCorrupt(`stream "${path}" is not a directory`);
+      dir.stream = stream;
+    }
+    for (const [inode, segment] of image.segments) {
+      const file = state.files.get(inode);
+      if (file === undefined) snapshotCorrupt(`segment ${inode} is no file`);
+      file.segment = segment;
+    }
     state.assertInvariants();
     return state;
   }
@@ -964,6 +1163,20 @@ function checkLog(file: FileNode, where: InodeLocation): void {
   assert.equal(file.size, sealed, `log ${file.inode}: size is the sum of its sealed chunks`);
   assert.ok(log.writers.size <= limits.appendWritersPerLogMax);
   for (const w of log.writers.values()) assert.ok(w.seqs.length === w.offsets.length && w.seqs.length <= limits.appendDedupPerWriter);
+}
+
+/** A stream policy from an op: every number a safe count, replication 1..max (the server fills in the default). */
+function streamPolicy(p: StreamPolicy | undefined): StreamPolicyState {
+  if (p === undefined) throw new GfsError('INVALID_ARGUMENT', 'a stream needs a policy');
+  const replication = p.replication;
+  if (!Number.isInteger(replication) || replication < 1 || replication > limits.replicationMax) {
+    throw new GfsError('INVALID_ARGUMENT', `replication must be 1..${limits.replicationMax}, not ${replication}`);
+  }
+  return {
+    rollBytes: count(p.rollBytes, 'roll size'), rollAgeMs: count(p.rollAgeMs, 'roll age'),
+    retentionAgeMs: count(p.retentionAgeMs, 'retention age'), retentionBytes: count(p.retentionBytes, 'retention size'),
+    replication,
+  };
 }
 
 function opKindOf(op: MetaOp): OpKind {

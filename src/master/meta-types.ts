@@ -44,6 +44,8 @@ export interface FileNode {
   overwrite: boolean;
   /** Set for a log (written by record append, docs/LOG-STREAMS.md); absent for other files. */
   log?: LogMeta;
+  /** Set for a segment of a stream (docs/LOG-STREAMS.md): made by OpRollSegment in its stream directory. */
+  segment?: SegmentMeta;
 }
 
 /** A log's metadata beyond a file's. */
@@ -63,10 +65,41 @@ export interface WriterWindow {
   offsets: number[];
 }
 
+/** A stream segment's place in its stream. */
+export interface SegmentMeta {
+  /** Stream offset of the segment's first byte: stream offset = base + offset in the segment. */
+  baseOffset: number;
+  /** When it became the active segment (its name's time). */
+  createdMs: number;
+}
+
+/** A stream directory's policy; 0 means never (roll) or keep (retention). */
+export interface StreamPolicyState {
+  rollBytes: number;
+  rollAgeMs: number;
+  retentionAgeMs: number;
+  retentionBytes: number;
+  /** Replication of its segments (always set: the server fills in the cluster default). */
+  replication: number;
+}
+
+/** What a stream directory holds beyond a directory's (Dir.stream). */
+export interface StreamState {
+  policy: StreamPolicyState;
+  /** Inode of the segment appends go to; 0 when none (the next append creates one). */
+  activeInode: number;
+  /** Base offset of the next segment: the end of the last segment sealed (or active). */
+  nextBaseOffset: number;
+  /** Creation time of the newest segment: the next one's is later, so names sort by time. */
+  lastCreatedMs: number;
+}
+
 export interface DirNode {
   kind: 'dir';
   path: string;
   mtimeMs: number;
+  /** A stream directory: its state (a copy). */
+  stream?: StreamState;
 }
 
 export interface TrashEntry {
@@ -89,7 +122,9 @@ export type OpKind =
   | 'decommission'
   | 'restore'
   | 'sealChunk'
-  | 'setLog';
+  | 'setLog'
+  | 'createStream'
+  | 'rollSegment';
 
 export const opKinds: readonly OpKind[] = [
   'createFile',
@@ -106,6 +141,8 @@ export const opKinds: readonly OpKind[] = [
   'restore',
   'sealChunk',
   'setLog',
+  'createStream',
+  'rollSegment',
 ];
 
 export interface ApplyResult {

@@ -23,13 +23,15 @@
  */
 import assert from 'node:assert/strict';
 import { GfsError } from '../common/errors';
-import type { DirNode, FileNode } from './meta-types';
+import type { DirNode, FileNode, StreamState } from './meta-types';
 
 export class Dir {
   readonly kind = 'dir' as const;
   readonly children = new Map<string, Dir | FileNode>();
   /** Child keys in listing order (see the top comment); undefined once a child changes. */
   sortedKeys: string[] | undefined = undefined;
+  /** Set for a stream directory (docs/LOG-STREAMS.md); changed only by MetaState. */
+  stream: StreamState | undefined = undefined;
 
   constructor(
     public path: string,
@@ -37,7 +39,9 @@ export class Dir {
   ) {}
 
   view(): DirNode {
-    return { kind: 'dir', path: this.path, mtimeMs: this.mtimeMs };
+    const view: DirNode = { kind: 'dir', path: this.path, mtimeMs: this.mtimeMs };
+    if (this.stream !== undefined) view.stream = { ...this.stream, policy: { ...this.stream.policy } };
+    return view;
   }
 }
 

@@ -24,7 +24,9 @@
 import assert from 'node:assert/strict';
 import { GfsError } from '../common/errors';
 import { normalizeLoggedFilePath } from '../common/paths';
-import { opKinds, type ChunkRef, type DirNode, type FileNode, type LogMeta, type OpKind, type WriterWindow } from './meta-types';
+import {
+  opKinds, type ChunkRef, type DirNode, type FileNode, type LogMeta, type OpKind, type SegmentMeta, type StreamState, type WriterWindow,
+} from './meta-types';
 import type { RememberedResult } from './request-ids';
 
 export const SNAPSHOT_FORMAT = 'gfs-meta';
@@ -71,6 +73,10 @@ export interface MetaImage {
   requests: Iterable<readonly [string, RememberedResult]>;
   /** Chunkservers being drained and when each drain started, by node id. */
   draining: Iterable<readonly [string, number]>;
+  /** v2: stream directories (by path, UTF-8 order) with their state. */
+  streams?: Iterable<readonly [string, StreamState]>;
+  /** v2: stream segments (by inode): their base offset and creation time. */
+  segments?: Iterable<readonly [number, SegmentMeta]>;
 }
 
 /** What decodeSnapshot returns: the parts as lists, plus the counts of the end record. */
@@ -80,6 +86,8 @@ export interface DecodedMetaImage extends MetaImage {
   trash: TrashedFile[];
   requests: [string, RememberedResult][];
   draining: [string, number][];
+  streams: [string, StreamState][];
+  segments: [number, SegmentMeta][];
   counts: SnapshotCounts;
 }
 
@@ -143,8 +151,26 @@ export function encodeSnapshot(image: MetaImage): Uint8Array {
     previousId = id;
     out.line(['n', id, sinceMs]);
   }
+  encodeStreams(out, image);
   out.line(['end', counts.files, counts.dirs, counts.pending, counts.trash, counts.requestIds, counts.chunks]);
   return out.bytes();
+}
+
+/** v2's stream records: `s` per stream directory by path, `g` per segment by inode (SNAPSHOT-FORMAT.md). */
+function encodeStreams(out: LineWriter, image: MetaImage): void {
+  let previousPath: string | undefined;
+  for (const [path, st] of image.streams ?? []) {
+    assert.ok(previousPath === undefined || previousPath < path, 'streams are written by path');
+    previousPath = path;
+    const p = st.policy;
+    out.line(['s', path, p.rollBytes, p.rollAgeMs, p.retentionAgeMs, p.retentionBytes, p.replication, st.activeInode, st.nextBaseOffset, st.lastCreatedMs]);
+  }
+  let previousInode = 0;
+  for (const [inode, g] of image.segments ?? []) {
+    assert.ok(inode > previousInode, 'segments are written by inode');
+    previousInode = inode;
+    out.line(['g', inode, g.baseOffset, g.createdMs]);
+  }
 }
 
 function forEach<T>(items: Sequence<T>, visit: (item: T) => void): void {
@@ -213,7 +239,7 @@ export function decodeSnapshot(bytes: Uint8Array): DecodedMetaImage {
   if (first.done) snapshotCorrupt('empty snapshot');
   const header = decodeHeader(first.value);
   const image: DecodedMetaImage = {
-    header, tree: [], pending: [], trash: [], requests: [], draining: [],
+    header, tree: [], pending: [], trash: [], requests: [], draining: [], streams: [], segments: [],
     counts: { files: 0, dirs: 0, pending: 0, trash: 0, requestIds: 0, chunks: 0 },
   };
   const seen = { requests: new Set<string>(), draining: new Set<string>() };
@@ -303,9 +329,32 @@ function decodeRecord(
       image.draining.push([id, intField(rec[2], 0)]);
       return;
     }
+    case 's':
+    case 'g':
+      if (version < 2) snapshotCorrupt(`a version ${version} image holds a stream record`);
+      decodeStreamRecord(rec, image);
+      return;
     default:
       snapshotCorrupt(`unknown record ${JSON.stringify(rec[0])}`);
   }
+}
+
+/** `s` (stream directory) and `g` (segment) records, each in strictly growing order. */
+function decodeStreamRecord(rec: unknown[], image: DecodedMetaImage): void {
+  if (rec[0] === 's') {
+    if (rec.length !== 10) snapshotCorrupt(`a stream record has ${rec.length} fields`);
+    const path = str(rec[1]);
+    const last = image.streams.at(-1)?.[0];
+    if (!path.startsWith('/') || (last !== undefined && !(last < path))) snapshotCorrupt(`stream "${path}" out of order`);
+    const [rollBytes, rollAgeMs, retentionAgeMs, retentionBytes] = [2, 3, 4, 5].map((i) => intField(rec[i], 0)) as [number, number, number, number];
+    const policy = { rollBytes, rollAgeMs, retentionAgeMs, retentionBytes, replication: intField(rec[6], 1) };
+    image.streams.push([path, { policy, activeInode: intField(rec[7], 0), nextBaseOffset: intField(rec[8], 0), lastCreatedMs: intField(rec[9], 0) }]);
+    return;
+  }
+  if (rec.length !== 4) snapshotCorrupt(`a segment record has ${rec.length} fields`);
+  const inode = intField(rec[1], 1);
+  if (inode <= (image.segments.at(-1)?.[0] ?? 0)) snapshotCorrupt(`segment ${inode} out of order`);
+  image.segments.push([inode, { baseOffset: intField(rec[2], 0), createdMs: intField(rec[3], 0) }]);
 }
 
 function decodeRemembered(rec: unknown[]): RememberedResult {
