@@ -182,6 +182,7 @@ program.command('master')
   .addOption(durationOpt('--balance-interval <duration>', 'automatic rebalance rounds this often', limits.balanceIntervalMs, positive))
   .addOption(decimalOpt('--fill-cap <ratio>', 'never fill a node past this fraction of its capacity', 0.01, 1, limits.fillCapRatio))
   .addOption(integerOpt('--lease-ms <ms>', 'record append: a primary\'s lease in ms, renewed by heartbeats; a dead primary blocks its log at most this long', 1, 3_600_000, limits.appendLeaseMs))
+  .addOption(durationOpt('--stream-tick <duration>', 'streams: rolls and retention are checked this often (data outlives retention by at most a roll plus this)', limits.streamTickMs, positive))
   .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
   .action(async (o) => {
     try {
@@ -199,7 +200,7 @@ program.command('master')
         pendingTimeoutMs: o.pendingTimeout, repairBytesPerSec: o.repairBandwidth,
         repairClonesMax: o.repairConcurrency, balanceThresholdRatio: o.balanceThreshold,
         balanceIntervalMs: o.balanceInterval,
-        fillCapRatio: o.fillCap, leaseMs: o.leaseMs, nats: o.nats, eventsHistoryMax: o.eventsHistory,
+        fillCapRatio: o.fillCap, leaseMs: o.leaseMs, nats: o.nats, eventsHistoryMax: o.eventsHistory, streamTickMs: o.streamTick,
       });
       await master.start();
       onSignals(() => master.stop());

@@ -411,6 +411,8 @@ export const limits = {
   appendGrantAttemptsMax: 2,
   /** Streams: the lifecycle checks rolls and retention this often; data outlives retention by at most a roll plus this. */
   streamTickMs: 1_000,
+  /** Segments a stream's watch event lists (the newest): enough for a follower to find its next segment, bounded for a stream with years of them. */
+  streamWatchSegmentsMax: 1000,
 
   // ---- cluster events over NATS (issue 14 item 3, docs/EVENTS.md)
   /** Events waiting for NATS in one process: a slow or absent NATS costs at most this much memory; the oldest are dropped first. */

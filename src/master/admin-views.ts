@@ -43,6 +43,8 @@ export interface AdminHost {
   masterInfo: () => MasterStatus;
   clock: Clock;
   log: Logger;
+  /** Streams: the sealed segments retention will drop (due now, or later with when). */
+  retention?: (nowMs: number) => GcItem[];
 }
 
 /** How much of a draining node still lacks a full set of replicas elsewhere. */
@@ -209,7 +211,7 @@ export class AdminViews {
       await this.lc.collectNow();
       ran = true;
     }
-    const items = [...this.lc.collector.report(active), ...this.healingItems(active)];
+    const items = [...this.lc.collector.report(active), ...this.healingItems(active), ...(this.host.retention?.(this.host.clock.nowMs()) ?? [])];
     let dueBytes = 0;
     let waitingBytes = 0;
     for (const i of items) {
@@ -305,7 +307,14 @@ export class AdminViews {
       })),
       safeMode: this.lc.safeMode.on,
       gfsUsedBytes: report.gfsUsedBytes, filesystems: report.filesystems, sharedNotes: report.sharedNotes,
+      ...this.retentionDue(),
     });
+  }
+
+  /** Replica bytes and segments retention drops at the next stream tick. */
+  private retentionDue(): { retentionDueBytes: number; retentionDueSegments: number } {
+    const due = (this.host.retention?.(this.host.clock.nowMs()) ?? []).filter((i) => i.due);
+    return { retentionDueBytes: due.reduce((n, i) => n + i.bytes, 0), retentionDueSegments: due.length };
   }
 }
 

@@ -39,6 +39,7 @@ import { masterService } from './rpc-service';
 import { registerMasterGauges } from './master-metrics';
 import { ChunkPlacer } from './chunk-placer';
 import { LogService } from './logs/log-service';
+import { StreamKeeper } from './streams/stream-keeper';
 import { chunkStat, grantLease, querySealReplica, truncateReplica } from '../dataplane';
 import { ClusterEvents } from './cluster-events';
 import { NatsPublisher, checkClusterName } from '../events';
@@ -76,6 +77,8 @@ export interface MasterOptions {
   balanceIntervalMs?: number;
   /** An append primary's lease (default limits.appendLeaseMs). */
   leaseMs?: number;
+  /** Streams: rolls and retention are checked this often (default limits.streamTickMs). */
+  streamTickMs?: number;
   /**
    * The master group: every member's id → its gRPC address (this one included). Empty
    * or absent: a standalone master, leader by itself.
@@ -110,6 +113,8 @@ export class Master {
   private lifecycle!: Lifecycle;
   private views!: AdminViews;
   private logs!: LogService;
+  private streams!: StreamKeeper;
+  private streamTimer: Timer | undefined;
   private rlog!: ReplicatedLog;
   private election: Election | undefined;
   private events!: ClusterEvents;
@@ -187,6 +192,7 @@ export class Master {
     // Safe mode counts from when the lifecycle starts deciding, not from when it was built.
     this.lifecycle.safeMode.restart(this.clock.monoMs());
     this.scheduleLifecycle(limits.lifecycleTickMs);
+    this.streamTimer = this.clock.every(this.opts.streamTickMs ?? limits.streamTickMs, () => void this.streams.tick());
     log.info({ id: this.opts.id, addr: this.addr, admin: this.admin.addr }, 'master serving');
   }
 
@@ -203,7 +209,7 @@ export class Master {
     this.views = new AdminViews({
       state: () => this.state, registry: this.registry, lifecycle: () => this.lifecycle, commit: (kind, op) => this.commit(kind, op),
       isLeader: () => this.isLeader(), requireLeader: () => this.requireLeader(), masterInfo: () => this.masterInfo(),
-      clock: this.clock, log,
+      clock: this.clock, log, retention: (nowMs) => this.streams.retentionItems(nowMs),
     });
     this.logs = new LogService({
       state: () => this.state, registry: this.registry, commit: (kind, op) => this.commit(kind, op), isLeader: () => this.isLeader(),
@@ -212,6 +218,12 @@ export class Master {
       placer: new ChunkPlacer({ registry: this.registry, lifecycle: () => this.lifecycle, clock: this.clock, random: this.random }),
       reserveInode: () => this.reserveInode(), reserveHandle: () => this.reserveHandle(),
       replicationDefault: this.opts.replicationDefault ?? limits.replicationDefault,
+    });
+    this.streams = new StreamKeeper({
+      state: () => this.state, commit: (kind, op) => this.commit(kind, op), isLeader: () => this.isLeader(),
+      reserveInode: () => this.reserveInode(), clock: this.clock, log: log.child({ component: 'streams' }),
+      openLength: async (f) => (await this.logs.committed(f)).openLength,
+      sealLog: (path) => this.logs.targets.sealLog(path, ''), appendTarget: (req) => this.logs.targets.appendTarget(req),
     });
     log.info({
       safeModeMinMs: o.safeModeMinMs, trashPeriodMs: o.trashPeriodMs, orphanGraceMs: o.orphanGraceMs,
@@ -248,7 +260,7 @@ export class Master {
       state: () => this.state, registry: this.registry, lifecycle: () => this.lifecycle, views: this.views,
       commit: (kind, op) => this.commit(kind, op), isLeader: () => this.isLeader(), notLeader: () => this.notLeader(),
       reserveInode: () => this.reserveInode(), reserveHandle: () => this.reserveHandle(), currentEpoch: () => this.currentEpoch(),
-      logs: this.logs, revision: () => this.rlog?.replica.appliedIndex ?? 0, replicationDefault: this.opts.replicationDefault, clock: this.clock, random: this.random, log: this.opts.log,
+      logs: this.logs, streams: this.streams, revision: () => this.rlog?.replica.appliedIndex ?? 0, replicationDefault: this.opts.replicationDefault, clock: this.clock, random: this.random, log: this.opts.log,
     });
   }
 
@@ -284,6 +296,7 @@ export class Master {
     this.tickTimer?.cancel();
     this.electionTimer?.cancel();
     this.lifecycleTimer?.cancel();
+    this.streamTimer?.cancel();
     await new Promise<void>((resolve) => (this.server ? this.server.tryShutdown(() => resolve()) : resolve()));
     this.server?.forceShutdown();
     await this.admin?.close();
@@ -347,6 +360,7 @@ export class Master {
     const result = this.state.apply(op);
     this.logs.applied(op, result, entry.index);
     this.events.applied(entry, op, result);
+    this.streams.watch.applied(op, result, entry.index);
     return result;
   }
 

@@ -25,7 +25,7 @@ import type { Logger } from '../common/log';
 import type { Clock } from '../common/clock';
 import { normalizeFilePath, normalizePath } from '../common/paths';
 import { unaryHandler } from '../common/grpc';
-import type { ApplyResult, FileNode, MetaState } from './meta-state';
+import type { ApplyResult, DirNode, FileNode, MetaState } from './meta-state';
 import type { NodeRegistry } from './registry';
 import { ChunkPlacer } from './chunk-placer';
 import type { Lifecycle } from './lifecycle/lifecycle';
@@ -33,6 +33,8 @@ import { readableReplicas } from './lifecycle/heal-plan';
 import type { AdminViews } from './admin-views';
 import type { LogService } from './logs/log-service';
 import { logHandlers, sealBeforeDelete, statInfo, type LogRpcHost } from './logs/log-rpc';
+import type { StreamKeeper } from './streams/stream-keeper';
+import { streamHandlers } from './streams/stream-rpc';
 
 /** What the handlers need from the master process. */
 export interface RpcHost {
@@ -51,6 +53,8 @@ export interface RpcHost {
   logs: LogService;
   /** The applied index (watch events' revision). */
   revision: () => number;
+  /** Streams: segments, rolls, retention. */
+  streams: StreamKeeper;
   replicationDefault?: number;
   clock: Clock;
   random: () => number;
@@ -131,7 +135,13 @@ class FileCalls {
   }
 
   handlers(): Handlers {
-    return { ...this.writeHandlers(), ...this.namespaceHandlers(), ...logHandlers(this.logHost()) };
+    const { host } = this;
+    const streams = streamHandlers({
+      state: host.state, commit: host.commit, streams: host.streams, clock: host.clock,
+      isLeader: host.isLeader, notLeader: host.notLeader, revision: host.revision,
+      replicationDefault: host.replicationDefault ?? limits.replicationDefault, fileInfo: (f) => this.fileInfo(f), dirInfo,
+    }, logHandlers(this.logHost()));
+    return { ...this.writeHandlers(), ...this.namespaceHandlers(), ...logHandlers(this.logHost()), ...streams };
   }
 
   private logHost(): LogRpcHost {
@@ -179,12 +189,12 @@ class FileCalls {
     return {
       stat: unaryHandler(async (req) => {
         const node = this.state.stat(normalizePath(req.path));
-        return node.kind === 'file' ? statInfo(this.logHost(), node) : dirInfo(node.path, node.mtimeMs);
+        return node.kind === 'file' ? statInfo(this.logHost(), node) : dirInfo(node);
       }),
       list: unaryHandler(async (req) => {
         const limit = Math.min(req.limit || limits.listEntriesDefault, limits.listEntriesMax);
         const { entries, truncated } = this.state.list(normalizePath(req.path), { recursive: req.recursive, limit, startAfter: req.startAfter });
-        const infos = await Promise.all(entries.map(async (e) => (e.kind === 'file' ? { ...await statInfo(this.logHost(), e), chunks: [] } : dirInfo(e.path, e.mtimeMs))));
+        const infos = await Promise.all(entries.map(async (e) => (e.kind === 'file' ? { ...await statInfo(this.logHost(), e), chunks: [] } : dirInfo(e))));
         return { entries: infos, truncated };
       }),
       mkdir: unaryHandler(async (req) => {
@@ -327,9 +337,10 @@ class FileCalls {
   }
 }
 
-function dirInfo(path: string, mtimeMs: number): FileInfo {
+/** A directory as FileInfo; a stream directory with its policy. */
+function dirInfo(dir: DirNode): FileInfo {
   return {
-    path, inode: 0, isDir: true, size: 0, mtimeMs, state: FileState.FILE_STATE_UNSPECIFIED, chunks: [],
-    contentType: '', checksum: '', replication: 0, metadata: {}, log: false,
+    path: dir.path, inode: 0, isDir: true, size: 0, mtimeMs: dir.mtimeMs, state: FileState.FILE_STATE_UNSPECIFIED, chunks: [],
+    contentType: '', checksum: '', replication: 0, metadata: {}, log: false, stream: dir.stream?.policy,
   };
 }
