@@ -22,6 +22,7 @@ import { sleep, systemClock } from '../src/common/clock';
 import { FileState } from '../gen/gfs';
 import { Progress } from './progress';
 import { registerEventsCommand } from './events-command';
+import { parseSizeAge, sizeAgeText } from './stream-options';
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -33,6 +34,17 @@ function intOption(min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => n
       return parseInteger(v, min, max);
     } catch {
       throw new InvalidArgumentError(`expected a whole number ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}`);
+    }
+  };
+}
+
+/** `--roll` / `--retention`: SIZE/AGE (stream-options.ts), or a usage error. */
+function sizeAgeOption(flag: string): (v: string) => { bytes: number; ageMs: number } {
+  return (v) => {
+    try {
+      return parseSizeAge(v, flag);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
     }
   };
 }
@@ -282,6 +294,51 @@ program.command('mkdir')
   .argument('<path>')
   .action((p: string) => run(async (c) => { await c.mkdir(p); })());
 
+const stream = program.command('stream').description('log streams: directories whose active segment rolls at a size or an age, with retention');
+const rollHelp = 'roll the active segment at SIZE and/or AGE, e.g. 64MiB/10m, 1GiB, 1h (none: never)';
+const retentionHelp = 'drop sealed segments, oldest first, past AGE and/or while over SIZE, e.g. 7d/10GiB, 30d (none: keep)';
+
+function printStream(f: FileInfo): void {
+  if (globals().json) return printJson({ path: f.path, stream: f.stream });
+  const p = f.stream;
+  if (!p) { process.stdout.write(`${f.path} is not a stream\n`); return; }
+  process.stdout.write(`${f.path}/ stream: roll ${sizeAgeText(p.rollBytes, p.rollAgeMs)}, retention ${sizeAgeText(p.retentionBytes, p.retentionAgeMs)}, replication ${p.replication}\n`);
+}
+
+stream.command('create')
+  .description('create a stream directory; appends to it go to its active segment (gfsctl append PATH)')
+  .argument('<path>')
+  .option('--roll <size/age>', rollHelp, sizeAgeOption('--roll'))
+  .option('--retention <age/size>', retentionHelp, sizeAgeOption('--retention'))
+  .option('--replication <n>', `replication of its segments (1..${limits.replicationMax}; default: the master's)`, intOption(1, limits.replicationMax))
+  .action((p: string, o: { roll?: { bytes: number; ageMs: number }; retention?: { bytes: number; ageMs: number }; replication?: number }) => runAdmin(async (a) => {
+    printStream(await a.createStream(p, {
+      rollBytes: o.roll?.bytes ?? 0, rollAgeMs: o.roll?.ageMs ?? 0,
+      retentionBytes: o.retention?.bytes ?? 0, retentionAgeMs: o.retention?.ageMs ?? 0, replication: o.replication ?? 0,
+    }));
+  })());
+
+stream.command('set')
+  .description('change a stream\'s policy; a flag left out keeps its current rule')
+  .argument('<path>')
+  .option('--roll <size/age>', rollHelp, sizeAgeOption('--roll'))
+  .option('--retention <age/size>', retentionHelp, sizeAgeOption('--retention'))
+  .option('--replication <n>', 'replication of new segments', intOption(1, limits.replicationMax))
+  .action((p: string, o: { roll?: { bytes: number; ageMs: number }; retention?: { bytes: number; ageMs: number }; replication?: number }) => run(async (c) => {
+    const now = (await c.stat(p)).stream;
+    if (!now) throw new GfsError('INVALID_ARGUMENT', `${p} is not a stream`);
+    printStream(await c.admin.createStream(p, {
+      rollBytes: o.roll ? o.roll.bytes : now.rollBytes, rollAgeMs: o.roll ? o.roll.ageMs : now.rollAgeMs,
+      retentionBytes: o.retention ? o.retention.bytes : now.retentionBytes, retentionAgeMs: o.retention ? o.retention.ageMs : now.retentionAgeMs,
+      replication: o.replication ?? now.replication,
+    }, { update: true }));
+  })());
+
+stream.command('show')
+  .description('a stream\'s policy')
+  .argument('<path>')
+  .action((p: string) => run(async (c) => printStream(await c.stat(p)))());
+
 const trash = program.command('trash').description('deleted files, restorable until their trash period ends');
 trash.command('ls')
   .description('what is in the trash: original path, deletion time, size, when it will be purged')
@@ -426,6 +483,7 @@ program.command('df')
     }
     process.stdout.write(`${'total'.padEnd(18)}${''.padEnd(7)}${cols.map(([, f]) => formatBytes(f(r)).padStart(11)).join('')}\n`);
     for (const note of r.sharedNotes) process.stdout.write(`note: ${note}\n`);
+    if (r.retentionDueSegments > 0) process.stdout.write(`retention: ${formatBytes(r.retentionDueBytes)} of LIVE (${r.retentionDueSegments} sealed stream segments) dropped at the next stream tick\n`);
     process.stdout.write('USED = SIZE - FREE of the file system (anything on it); GFS = chunk files there; LIVE = replicas of files up to their goal; TRASH = deleted files (purged after the trash period); ORPHANED = no file references them (deleted after the orphan grace); STALE/CORRUPT = replaced replicas awaiting deletion; EXTRA = beyond the goal; OTHER = checksums and temporary files\n');
     if (r.safeMode) process.stdout.write('note: the master is in safe mode; nothing is being reclaimed yet\n');
   })());

@@ -11,13 +11,15 @@
  *   no retries, so one dead master costs one short timeout and shows as unreachable.
  */
 import type {
-  BalanceResponse, DecommissionResponse, DfResponse, EventsResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse,
+  BalanceResponse, DecommissionResponse, DfResponse, EventsResponse, FileInfo, FsckResponse, GcResponse, NodesResponse, StatusResponse,
+  StreamPolicy,
 } from '../../gen/gfs';
+import { randomId } from '../common/ids';
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import { MasterConn } from './master-conn';
 
-export type { BalanceResponse, DecommissionResponse, DfResponse, EventsResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse };
+export type { BalanceResponse, DecommissionResponse, DfResponse, EventsResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse, StreamPolicy };
 
 export class AdminClient {
   constructor(private readonly conn: MasterConn, private readonly masters: readonly string[]) {}
@@ -96,5 +98,15 @@ export class AdminClient {
    */
   events(opts: { since?: string; limit?: number; waitMs?: number } = {}): Promise<EventsResponse> {
     return this.conn.call('events', { since: opts.since ?? '', limit: opts.limit ?? 0, waitMs: opts.waitMs ?? 0 });
+  }
+
+  /**
+   * Creates a stream directory with its roll and retention policy, or with update changes
+   * an existing stream's policy (docs/LOG-STREAMS.md). 0 means never (roll) or keep
+   * (retention); replication 0 means the master's default.
+   */
+  createStream(path: string, policy: Partial<StreamPolicy>, opts: { update?: boolean } = {}): Promise<FileInfo> {
+    const full: StreamPolicy = { rollBytes: 0, rollAgeMs: 0, retentionAgeMs: 0, retentionBytes: 0, replication: 0, ...policy };
+    return this.conn.call('createStream', { path, policy: full, update: opts.update === true, requestId: randomId(8) });
   }
 }
