@@ -12,6 +12,7 @@ import type { MetaState } from './meta-state';
 import type { NodeRegistry } from './registry';
 import type { Lifecycle } from './lifecycle/lifecycle';
 import type { LogService } from './logs/log-service';
+import type { StreamKeeper } from './streams/stream-keeper';
 
 export interface MetricsSource {
   state: () => MetaState | undefined;
@@ -19,6 +20,7 @@ export interface MetricsSource {
   walLastIndex: () => number;
   lifecycle: () => Lifecycle | undefined;
   logs: () => LogService | undefined;
+  streams?: () => StreamKeeper | undefined;
 }
 
 export function registerMasterGauges(metrics: Registry, src: MetricsSource): void {
@@ -52,5 +54,10 @@ export function registerMasterGauges(metrics: Registry, src: MetricsSource): voi
   totalCounter(metrics, 'gfs_master_log_chunk_seal_failures_total', 'Seals that failed (no replica answered) since start', () => src.logs()?.sealer.failedTotal ?? 0);
   totalCounter(metrics, 'gfs_master_log_lease_grants_total', 'Append leases granted since start', () => src.logs()?.targets.grantsTotal ?? 0);
   totalCounter(metrics, 'gfs_master_log_lease_grant_failures_total', 'Lease grants a primary refused or did not answer since start', () => src.logs()?.targets.grantFailuresTotal ?? 0);
+  totalCounter(metrics, 'gfs_master_stream_segments_created_total', 'Stream segments created (first append after a roll) since start', () => src.streams?.()?.createdTotal ?? 0);
+  totalCounter(metrics, 'gfs_master_stream_rolls_total', 'Stream segments rolled (sealed by size, age or SealLog) since start', () => src.streams?.()?.rolledTotal ?? 0);
+  totalCounter(metrics, 'gfs_master_stream_retention_dropped_segments_total', 'Sealed stream segments dropped by retention since start', () => src.streams?.()?.droppedTotal ?? 0);
+  totalCounter(metrics, 'gfs_master_stream_retention_dropped_bytes_total', 'Bytes (one copy) of stream segments dropped by retention since start', () => src.streams?.()?.droppedBytesTotal ?? 0);
+  gauge('gfs_master_stream_watchers', 'Watch streams of stream directories open on this master', () => src.streams?.()?.watch.size ?? 0);
   totalCounter(metrics, 'gfs_master_gc_aborted_writes_total', 'Abandoned writes aborted since start', () => src.lifecycle()?.collector.abortedTotal ?? 0);
 }

@@ -135,7 +135,7 @@ export class Master {
     this.registry = new NodeRegistry(opts.deadAfterMs);
     registerMasterGauges(this.metrics, {
       state: () => this.state, registry: this.registry, walLastIndex: () => this.wal?.lastIndex ?? 0, lifecycle: () => this.lifecycle,
-      logs: () => this.logs,
+      logs: () => this.logs, streams: () => this.streams,
     });
   }
 

@@ -136,6 +136,13 @@ t.test('streams: roll by size and by age, offsets continue, retention by bytes a
   const stat = await callUnary<{ path: string }, FileInfo>(master, master.stat, { path: '/s/age' });
   t.match(stat.stream, { rollAgeMs: 1500, retentionAgeMs: 1000 }, 'the stream itself stays, with its policy');
 
+  // The master counts what it did.
+  const metrics = await (await fetch(`http://${c.master.adminAddr}/metrics`)).text();
+  const total = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+  t.equal(total('gfs_master_stream_segments_created_total'), 4, 'segments created: three in /s/size, one in /s/age');
+  t.equal(total('gfs_master_stream_rolls_total'), 3, 'rolls: two by size, one by age');
+  t.equal(total('gfs_master_stream_retention_dropped_segments_total'), 2, 'drops: one by bytes, one by age');
+
   // Everything left is healthy.
   t.match(await ctl('fsck', '/s'), /status: HEALTHY/);
 });

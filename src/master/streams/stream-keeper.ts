@@ -50,6 +50,11 @@ export class StreamKeeper {
   private readonly rolling = new Map<number, Promise<void>>();
   private readonly creating = new Map<string, Promise<FileNode>>();
   private ticking = false;
+  /** Running totals for /metrics. */
+  createdTotal = 0;
+  rolledTotal = 0;
+  droppedTotal = 0;
+  droppedBytesTotal = 0;
   /** Watchers of stream directories: fed every applied op. */
   readonly watch: StreamWatch;
 
@@ -74,6 +79,8 @@ export class StreamKeeper {
       }));
       if (plan.drop.length > 0) {
         await this.host.commit('retention', MetaOp.fromPartial({ purge: { inodes: plan.drop.map((d) => d.inode) } }));
+        this.droppedTotal += plan.drop.length;
+        this.droppedBytesTotal += plan.drop.reduce((n, d) => n + d.bytes, 0);
         for (const d of plan.drop) this.host.log.info({ stream: d.stream, segment: d.path, bytes: d.bytes, reason: d.reason }, 'retention dropped a segment');
       }
       await Promise.all(rolls);
@@ -142,6 +149,7 @@ export class StreamKeeper {
     await this.host.commit('rollSegment', MetaOp.fromPartial({
       rollSegment: { stream: dir.path, sealedInode: inode, newSegment: '', newInode: 0, baseOffset: 0, mtimeMs: this.host.clock.nowMs() },
     }));
+    this.rolledTotal++;
     this.host.log.info({ stream: dir.path, segment: sealed!.path, bytes: sealed!.size, reason }, 'stream segment rolled');
   }
 
@@ -223,6 +231,7 @@ export class StreamKeeper {
         newInode: this.host.reserveInode(), baseOffset, mtimeMs,
       },
     }));
+    this.createdTotal++;
     this.host.log.info({ stream: dir.path, segment: result.file!.path, baseOffset }, 'stream segment created');
     return result.file!;
   }
