@@ -566,7 +566,7 @@ export class MetaState {
           const segment = this.trashed.has(inode) ? undefined : this.retainedSegment(inode);
           // Retention drops a sealed segment straight from its stream (docs/LOG-STREAMS.md):
           // its bytes are past their retention, so a trash period would only keep them longer.
-          if (segment !== undefined) this.tree.unlinkFile(segment.stream, file, segment.stream.mtimeMs);
+          if (segment !== undefined) this.dropSegment(segment.stream, file);
           else assert.ok(this.trashed.has(inode));
           released.push(...this.releaseChunks(file));
           this.trashed.delete(inode);
@@ -577,14 +577,29 @@ export class MetaState {
     };
   }
 
-  /** A sealed segment in its stream directory (which retention may drop), with that directory. */
+  /**
+   * A sealed segment in its stream directory (which retention may drop), with that
+   * directory. The active segment is open, so never one; a segment closed by SealLog
+   * whose roll was not committed yet is sealed, so it may go.
+   */
   private retainedSegment(inode: number): { file: FileNode; stream: Dir } | undefined {
     const file = this.files.get(inode);
     if (file?.segment === undefined || !file.visible || file.state !== 'sealed') return undefined;
     const found = this.tree.find(file.path);
     const stream = found?.parent;
-    if (found?.node !== file || stream?.stream === undefined || stream.stream.activeInode === inode) return undefined;
+    if (found?.node !== file || stream?.stream === undefined) return undefined;
+    assert.ok(file.log?.open !== true, 'a sealed segment is closed');
     return { file, stream };
+  }
+
+  /** Retention takes a sealed segment out of its stream; if the stream still named it active, its roll ends here. */
+  private dropSegment(dir: Dir, file: FileNode): void {
+    const state = dir.stream!;
+    if (state.activeInode === file.inode) {
+      state.nextBaseOffset = Math.max(state.nextBaseOffset, file.segment!.baseOffset + file.size);
+      state.activeInode = 0;
+    }
+    this.tree.unlinkFile(dir, file, dir.mtimeMs);
   }
 
   // ------------------------------------------------------------------ streams

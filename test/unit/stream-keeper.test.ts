@@ -64,6 +64,36 @@ t.test('stream keeper: first append creates the segment, the tick rolls it by ag
   state.assertInvariants();
 });
 
+t.test('stream keeper: a segment closed without a roll (SealLog of the segment itself) is rolled by the next tick, and retention can drop it', async (t) => {
+  const { state, keeper, advance } = setup();
+  const a = await keeper.appendTarget({ path: '/s', create: false, replication: 0, endedHandle: 0, failedNode: '', requestId: '' });
+  const seg = state.stat(a.path);
+  const inode = seg.kind === 'file' ? seg.inode : 0;
+  const handle = state.nextHandle;
+  state.apply(MetaOp.fromPartial({ allocateChunk: { inode, handle, version: 1 } }));
+  state.apply(MetaOp.fromPartial({ sealChunk: { inode, handle, length: 40, version: 2, replicaNodes: ['a'], writers: [], mtimeMs: 0 } }));
+  state.apply(MetaOp.fromPartial({ completeFile: { inode, size: 40, checksum: '', mtimeMs: 0 } }));
+  t.match(state.stat('/s'), { stream: { activeInode: inode, nextBaseOffset: 0 } }, 'closed, the stream not told yet');
+  await keeper.tick();
+  t.match(state.stat('/s'), { stream: { activeInode: 0, nextBaseOffset: 40 } }, 'the tick finished the roll');
+  const b = await keeper.appendTarget({ path: '/s', create: false, replication: 0, endedHandle: 0, failedNode: '', requestId: '' });
+  t.match(b.path, /-0{14}28$/, 'the next segment starts at stream offset 40');
+  advance(5000);
+  await keeper.tick();
+  t.equal(state.fileByInode(inode), undefined, 'retention dropped the closed segment');
+
+  // A closed "active" segment that retention drops before any roll: the stream's offsets still move past it.
+  const s2 = new MetaState();
+  s2.apply(MetaOp.fromPartial({ createStream: { path: '/t', policy: { rollBytes: 0, rollAgeMs: 0, retentionAgeMs: 10, retentionBytes: 0, replication: 1 }, mtimeMs: 1 } }));
+  s2.apply(MetaOp.fromPartial({ rollSegment: { stream: '/t', sealedInode: 0, newSegment: '/t/19700101T000000.100Z-0000000000000000', newInode: 1, baseOffset: 0, mtimeMs: 100 } }));
+  s2.apply(MetaOp.fromPartial({ allocateChunk: { inode: 1, handle: 1, version: 1 } }));
+  s2.apply(MetaOp.fromPartial({ sealChunk: { inode: 1, handle: 1, length: 7, version: 2, replicaNodes: ['a'], writers: [], mtimeMs: 0 } }));
+  s2.apply(MetaOp.fromPartial({ completeFile: { inode: 1, size: 7, checksum: '', mtimeMs: 200 } }));
+  s2.apply(MetaOp.fromPartial({ purge: { inodes: [1] } }));
+  t.match(s2.stat('/t'), { stream: { activeInode: 0, nextBaseOffset: 7 } });
+  s2.assertInvariants();
+});
+
 t.test('stream keeper: a segment created after a roll in the same millisecond still sorts after it', async (t) => {
   const { state, keeper, advance } = setup();
   const a = await keeper.appendTarget({ path: '/s', create: false, replication: 0, endedHandle: 0, failedNode: '', requestId: '' });

@@ -74,8 +74,10 @@ export class StreamKeeper {
     try {
       const now = this.host.clock.nowMs();
       const plan = planStreams(await this.views(true), now);
-      const rolls = plan.roll.map((r) => this.roll(r.inode, r.reason).catch((e: Error) => {
-        this.host.log.warn({ stream: r.stream, segment: r.path, err: e.message }, 'rolling a stream segment failed; trying again next tick');
+      const dropping = new Set(plan.drop.map((d) => d.inode));
+      const unfinished = this.unfinishedRolls().filter((r) => !dropping.has(r.inode));
+      const rolls = [...plan.roll, ...unfinished].map((r) => this.roll(r.inode, r.reason).catch((e: Error) => {
+        this.host.log.warn({ stream: r.stream, inode: r.inode, err: e.message }, 'rolling a stream segment failed; trying again next tick');
       }));
       if (plan.drop.length > 0) {
         await this.host.commit('retention', MetaOp.fromPartial({ purge: { inodes: plan.drop.map((d) => d.inode) } }));
@@ -116,12 +118,28 @@ export class StreamKeeper {
     return views;
   }
 
+  /**
+   * Streams whose active segment was closed but whose roll was never committed (a
+   * SealLog of the segment itself, or a leader that failed between the two): the roll
+   * is finished, so the stream's offsets and retention move on.
+   */
+  private unfinishedRolls(): { stream: string; inode: number; reason: string }[] {
+    const out: { stream: string; inode: number; reason: string }[] = [];
+    for (const dir of this.state.streams()) {
+      const inode = dir.stream!.activeInode;
+      const file = inode === 0 ? undefined : this.state.fileByInode(inode);
+      if (file?.segment === undefined || !file.visible || file.log?.open !== false || this.streamOf(file) !== dir) continue;
+      out.push({ stream: dir.path, inode, reason: 'closed without a roll' });
+    }
+    return out;
+  }
+
   /** A stream's sealed segments, oldest first (names sort by time). */
   private sealedSegments(dir: Dir): StreamView['sealed'] {
     const out: StreamView['sealed'] = [];
     for (const name of [...dir.children.keys()].sort()) {
       const f = dir.children.get(name)!;
-      if (f.kind !== 'file' || f.segment === undefined || f.state !== 'sealed' || f.inode === dir.stream!.activeInode) continue;
+      if (f.kind !== 'file' || f.segment === undefined || f.state !== 'sealed') continue;
       out.push({ inode: f.inode, path: f.path, bytes: f.size, sealedMs: f.mtimeMs });
     }
     return out;
