@@ -554,7 +554,7 @@ export class MetaState {
       if (seen.has(inode)) throw new GfsError('INVALID_ARGUMENT', `inode ${inode} is purged twice in one op`);
       seen.add(inode);
       if (!this.trashed.has(inode) && this.retainedSegment(inode) === undefined) {
-        throw new GfsError('NO_SUCH_FILE', `file ${inode} is neither in the trash nor a sealed stream segment`);
+        throw new GfsError('NO_SUCH_FILE', `file ${inode} is not in the trash (nor a sealed stream segment retention may drop)`);
       }
     }
     return {
