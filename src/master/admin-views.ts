@@ -45,6 +45,8 @@ export interface AdminHost {
   log: Logger;
   /** Streams: the sealed segments retention will drop (due now, or later with when). */
   retention?: (nowMs: number) => GcItem[];
+  /** Streams: run a roll and retention pass now (gc without --dry-run). */
+  retentionNow?: () => Promise<void>;
 }
 
 /** How much of a draining node still lacks a full set of replicas elsewhere. */
@@ -209,6 +211,7 @@ export class AdminViews {
     let ran = false;
     if (!dryRun && active) {
       await this.lc.collectNow();
+      await this.host.retentionNow?.();
       ran = true;
     }
     const items = [...this.lc.collector.report(active), ...this.healingItems(active), ...(this.host.retention?.(this.host.clock.nowMs()) ?? [])];

@@ -209,7 +209,7 @@ export class Master {
     this.views = new AdminViews({
       state: () => this.state, registry: this.registry, lifecycle: () => this.lifecycle, commit: (kind, op) => this.commit(kind, op),
       isLeader: () => this.isLeader(), requireLeader: () => this.requireLeader(), masterInfo: () => this.masterInfo(),
-      clock: this.clock, log, retention: (nowMs) => this.streams.retentionItems(nowMs),
+      clock: this.clock, log, retention: (nowMs) => this.streams.retentionItems(nowMs), retentionNow: () => this.streams.tick(),
     });
     this.logs = new LogService({
       state: () => this.state, registry: this.registry, commit: (kind, op) => this.commit(kind, op), isLeader: () => this.isLeader(),
