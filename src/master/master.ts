@@ -221,7 +221,7 @@ export class Master {
     });
     this.streams = new StreamKeeper({
       state: () => this.state, commit: (kind, op) => this.commit(kind, op), isLeader: () => this.isLeader(),
-      reserveInode: () => this.reserveInode(), clock: this.clock, log: log.child({ component: 'streams' }),
+      safeMode: () => this.lifecycle.safeMode.on, reserveInode: () => this.reserveInode(), clock: this.clock, log: log.child({ component: 'streams' }),
       openLength: async (f) => (await this.logs.committed(f)).openLength,
       sealLog: (path) => this.logs.targets.sealLog(path, ''), appendTarget: (req) => this.logs.targets.appendTarget(req),
     });

@@ -38,9 +38,17 @@ t.test('streams: roll by size and by age, offsets continue, retention by bytes a
   /** One record appended to a stream: the segment it went to and its offset there. */
   async function append(stream: string, data: Buffer): Promise<{ segment: string; offset: number }> {
     let ended = 0;
-    for (let attempt = 0; attempt < 5; attempt++) {
+    for (let attempt = 0; attempt < 20; attempt++) {
       const req: AppendTargetRequest = { path: stream, create: false, replication: 0, endedHandle: ended, failedNode: '', requestId: '' };
-      const target = await callUnary<AppendTargetRequest, AppendTargetResponse>(master, master.appendTarget, req);
+      let target: AppendTargetResponse;
+      try {
+        target = await callUnary<AppendTargetRequest, AppendTargetResponse>(master, master.appendTarget, req);
+      } catch (e) {
+        // A master coming back after a restart: ask again shortly.
+        if (!(e instanceof GfsError) || !['UNAVAILABLE', 'NOT_LEADER', 'TIMEOUT'].includes(e.code)) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
       const chunk = target.chunk!;
       const addr = chunk.replicas[0]!.addr;
       if (!links.has(addr)) links.set(addr, new AppendLink(addr));
@@ -142,6 +150,19 @@ t.test('streams: roll by size and by age, offsets continue, retention by bytes a
   t.equal(total('gfs_master_stream_segments_created_total'), 4, 'segments created: three in /s/size, one in /s/age');
   t.equal(total('gfs_master_stream_rolls_total'), 3, 'rolls: two by size, one by age');
   t.equal(total('gfs_master_stream_retention_dropped_segments_total'), 2, 'drops: one by bytes, one by age');
+
+  // kill -9 of the master: it replays the streams from its WAL (same policy, same segments, the
+  // same active segment) and the next append goes on at the stream's offset.
+  await c.killMaster('SIGKILL');
+  await c.restartMaster();
+  await until('the restarted master lists the stream', async () => {
+    const entries = await list('/s/size').then((r) => r.entries, () => undefined);
+    return entries?.map((e) => e.path).join() === [a3.segment, a5.segment].join() ? true : undefined;
+  });
+  t.match((await callUnary<{ path: string }, FileInfo>(master, master.stat, { path: '/s/size' })).stream,
+    { rollBytes: 1024, retentionBytes: 2500, retentionAgeMs: 86_400_000, replication: 2 });
+  const a6 = await append('/s/size', rec(6));
+  t.same([a6.segment, a6.offset], [a5.segment, 600], 'the active segment goes on where it was');
 
   // Everything left is healthy.
   t.match(await ctl('fsck', '/s'), /status: HEALTHY/);

@@ -18,7 +18,7 @@ function setup() {
   const clock = { nowMs: () => now, monoMs: () => now } as Clock;
   const commit = async (_kind: string, op: MetaOp) => state.apply(op);
   const keeper = new StreamKeeper({
-    state: () => state, commit, isLeader: () => true, reserveInode: () => Math.max(inode++, state.nextInode), clock,
+    state: () => state, commit, isLeader: () => true, safeMode: () => false, reserveInode: () => Math.max(inode++, state.nextInode), clock,
     log: createLogger('test', 'silent'), openLength: async () => 0,
     sealLog: async (path) => {
       const f = state.stat(path);

@@ -5,8 +5,10 @@
  * gives AppendTarget on a stream directory its active segment, creating it on first use.
  *
  * Invariants:
- * - Only the leader acts; every change is a committed op (OpRollSegment, OpPurge), so a
- *   follower that takes over sees exactly what was done and plans afresh.
+ * - Only the leader acts, and not in safe mode (a roll's seal must reach every replica,
+ *   so their locations must be known; a drop is a delete); every change is a committed
+ *   op (OpRollSegment, OpPurge), so a follower that takes over sees exactly what was
+ *   done and plans afresh.
  * - One roll and one segment creation per stream at a time: concurrent callers share
  *   them. A roll closes the segment through the log sealer first (its open chunk sealed
  *   at the length every replica holds, then the log closed), so every acknowledged
@@ -32,6 +34,8 @@ export interface StreamHost {
   state: () => MetaState;
   commit: (kind: string, op: MetaOp) => Promise<ApplyResult>;
   isLeader: () => boolean;
+  /** Safe mode: replica locations are not all known yet, so no roll (a seal would miss replicas) and no drop. */
+  safeMode: () => boolean;
   reserveInode: () => number;
   clock: Clock;
   log: Logger;
@@ -69,7 +73,7 @@ export class StreamKeeper {
   /** Rolls and drops what is due now. One tick at a time; errors are logged and retried next tick. */
   async tick(): Promise<void> {
     if (!this.host.isLeader() && this.watch.size > 0) this.watch.endAll(new GfsError('NOT_LEADER', 'this master stopped leading: watch again'));
-    if (this.ticking || !this.host.isLeader()) return;
+    if (this.ticking || !this.host.isLeader() || this.host.safeMode()) return;
     this.ticking = true;
     try {
       const now = this.host.clock.nowMs();
