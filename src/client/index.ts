@@ -19,11 +19,28 @@ import { MasterConn } from './master-conn';
 import { FileWriter, type PutOptions } from './file-writer';
 import { readFileRange } from './file-reader';
 import { AdminClient } from './admin';
+import { Appender, type AppendAck, type AppenderOptions } from './log-appender';
+import { followLog, type FollowOptions, type FollowPiece } from './log-follower';
+import { systemClock } from '../common/clock';
 
 export type { FileInfo, PutOptions };
 export { readLocalFile } from './local-file';
 export { GfsError };
 export { AdminClient };
+export { Appender };
+export type { AppendAck, AppenderOptions, FollowOptions, FollowPiece };
+
+export interface RecordAppendOptions {
+  /** Create the log if it is missing. */
+  create?: boolean;
+  /** File offset the record must land at; otherwise PRECONDITION_FAILED and nothing is stored. */
+  expectedOffset?: number;
+  /**
+   * The record's identity, for a caller that retries across restarts: the same id is
+   * stored once. Without it the client's own writer id and next sequence number are used.
+   */
+  recordId?: { writer: string; seq: number };
+}
 export type {
   BalanceResponse, DecommissionResponse, DfResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse,
 } from './admin';
@@ -58,6 +75,8 @@ export class GfsClient {
   /** Cluster views and lifecycle calls, for operators and tools. */
   readonly admin: AdminClient;
   private readonly locationCache = new Map<string, { info: FileInfo; expiresAtMs: number }>();
+  /** One appender per log (and create flag) for client.append, so concurrent appends share a link and batches. */
+  private readonly appenders = new Map<string, Appender>();
 
   constructor(opts: ClientOptions) {
     this.conn = new MasterConn({ masters: opts.masters, retries: opts.retries, timeoutMs: opts.timeoutMs, deadlineMs: opts.deadlineMs });
@@ -216,7 +235,50 @@ export class GfsClient {
     return this.admin.nodes();
   }
 
+  /**
+   * Appends one record to a log; resolves with the file offset it was stored at, once
+   * every replica has it durable. Concurrent calls on one client share a writer (and
+   * its batches); a failed attempt is retried with the same record id, so a record is
+   * stored once.
+   */
+  append(path: string, record: Buffer | string, opts: RecordAppendOptions = {}): Promise<AppendAck> {
+    const p = normalizeFilePath(path);
+    if (opts.recordId) {
+      const one = new Appender(this.conn, p, {
+        create: opts.create, writerId: opts.recordId.writer, firstSeq: opts.recordId.seq, resumed: true, log: this.log,
+      });
+      return one.append(record, { expectedOffset: opts.expectedOffset }).finally(() => one.close());
+    }
+    const key = `${opts.create ? 'c' : '-'}${p}`;
+    let a = this.appenders.get(key);
+    if (!a) {
+      a = new Appender(this.conn, p, { create: opts.create, log: this.log });
+      this.appenders.set(key, a);
+    }
+    return a.append(record, { expectedOffset: opts.expectedOffset });
+  }
+
+  /** A writer of its own (random writer id, growing sequence numbers) for many appends in flight. */
+  appender(path: string, opts: Omit<AppenderOptions, 'clock' | 'log'> = {}): Appender {
+    return new Appender(this.conn, normalizeFilePath(path), { ...opts, log: this.log });
+  }
+
+  /**
+   * The log's bytes from `fromOffset` as they are committed: what is there, then every
+   * new record, each byte once, in order. Ends when the log is sealed, or on `signal`.
+   */
+  follow(path: string, opts: FollowOptions = {}): AsyncGenerator<FollowPiece> {
+    return followLog(this.conn, normalizePath(path), opts, systemClock, this.log);
+  }
+
+  /** Seals a log: no more appends; its size is final. */
+  sealLog(path: string): Promise<FileInfo> {
+    return this.conn.call('sealLog', { path: normalizePath(path), requestId: randomId() });
+  }
+
   async close(): Promise<void> {
+    await Promise.allSettled([...this.appenders.values()].map((a) => a.close()));
+    this.appenders.clear();
     this.conn.close();
   }
 }

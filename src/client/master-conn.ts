@@ -11,7 +11,8 @@
  * - The leader found by one call is where the next call starts.
  */
 import * as grpc from '@grpc/grpc-js';
-import { MasterClient, type MasterServer } from '../../gen/gfs';
+import { MasterClient, type MasterServer, type WatchEvent, type WatchRequest } from '../../gen/gfs';
+import { GfsError } from '../common/errors';
 import { callUnary, grpcChannelOptions } from '../common/grpc';
 import { limits } from '../common/limits';
 import { systemClock, type Clock } from '../common/clock';
@@ -80,6 +81,22 @@ export class MasterConn {
       backoffBaseMs: limits.clientBackoffBaseMs,
       backoffMaxMs: limits.clientBackoffMaxMs,
     });
+  }
+
+  /**
+   * Opens the Watch stream (server streaming) on the master this connection last found
+   * leading. The caller reads it and, when it fails, calls `moveOn` before opening again.
+   */
+  openWatch(req: WatchRequest): { stream: grpc.ClientReadableStream<WatchEvent>; addr: string } {
+    const addr = this.cursor.current;
+    return { stream: this.client(addr).watch(req), addr };
+  }
+
+  /** After a streaming call on `addr` failed: go to the leader it named, or to the next master. */
+  moveOn(addr: string, err: GfsError): void {
+    if (this.cursor.current !== addr) return; // another call moved already
+    const leader = err.code === 'NOT_LEADER' ? err.detail.leader : undefined;
+    if (leader && leader !== addr) this.cursor.follow(leader); else this.cursor.advance();
   }
 
   close(): void {

@@ -473,6 +473,12 @@ export const limits = {
   s3ChunkLineBytesMax: 4 * 1024,
   /** Bytes of aws-chunked trailer lines in all. */
   s3TrailerBytesMax: 16 * 1024,
+  /** Client: an append the primary has not answered this long means the primary is gone; retrying elsewhere is exactly-once, so this only bounds a stall. */
+  appendAckTimeoutMs: 10_000,
+  /** Client: a record unanswered this long after it was first sent fails with the last error (the master's call deadline covers each ask). */
+  appendRetryDeadlineMs: 60_000,
+  /** Follow: with no Watch event, the log's state is asked for again this often (a Watch stream that broke without an error). */
+  followRecheckMs: 1_000,
 } as const;
 
 export type Limits = typeof limits;

@@ -1,0 +1,129 @@
+/**
+ * Follows a log (docs/LOG-STREAMS.md, "Follow"): reads what is already there from the
+ * replicas (the file reader), then the open chunk from its primary, pushed as it
+ * commits (followChunk), and when that chunk ends (FOLLOW_END) or its primary is lost,
+ * learns the next chunk from the master's Watch stream (or a Stat, which also makes the
+ * master seal a chunk whose primary it cannot reach).
+ *
+ * Invariants:
+ * - Pieces are yielded in file order, each byte exactly once: every piece starts at
+ *   `pos`, the end of the previous one; a pushed piece that overlaps what was already
+ *   yielded is trimmed, one that would leave a gap is a PROTOCOL error.
+ * - Only committed bytes are yielded (a replica serves no byte past the durable length
+ *   of a sealed chunk, a primary pushes only committed ones), so nothing yielded is ever
+ *   taken back.
+ * - The iterator ends when the log is sealed and every byte was yielded, or on abort.
+ *   A stream directory is not followed here (h4's segment rolls plug in at `nextFile`).
+ */
+import { FileState, type ChunkInfo, type FileInfo } from '../../gen/gfs';
+import { GfsError } from '../common/errors';
+import { limits } from '../common/limits';
+import type { Clock } from '../common/clock';
+import type { Logger } from '../common/log';
+import { followChunk } from '../dataplane';
+import type { MasterConn } from './master-conn';
+import { readFileRange } from './file-reader';
+import { LogWatch } from './log-watch';
+import { asGfsError } from './log-appender';
+
+export interface FollowOptions {
+  /** File offset to start at (default 0); must be at a record boundary to see whole records. */
+  fromOffset?: number;
+  signal?: AbortSignal;
+}
+
+export interface FollowPiece {
+  /** File offset of data[0]. */
+  offset: number;
+  data: Buffer;
+}
+
+export async function* followLog(conn: MasterConn, path: string, opts: FollowOptions, clock: Clock, log: Logger): AsyncGenerator<FollowPiece> {
+  const signal = opts.signal;
+  let pos = opts.fromOffset ?? 0;
+  if (!Number.isSafeInteger(pos) || pos < 0) throw new GfsError('INVALID_ARGUMENT', `fromOffset must be a whole number >= 0, not ${pos}`);
+  const watch = new LogWatch(conn, path, clock, log);
+  /** Chunks whose primary said FOLLOW_END: no longer open, whatever a stale FileInfo says. */
+  const ended = new Set<number>();
+  try {
+    let seen = watch.events;
+    let info = await conn.call('stat', { path });
+    for (;;) {
+      if (signal?.aborted) return;
+      if (info.isDir) throw new GfsError('IS_A_DIRECTORY', `${path} is a directory (following a stream is not supported here)`);
+      const sealed = info.state === FileState.FILE_STATE_SEALED;
+      if (sealed && pos > info.size) throw new GfsError('INVALID_ARGUMENT', `offset ${pos} is past the end of ${path} (${info.size} bytes)`);
+      const open = sealed ? undefined : openChunk(info, ended);
+      const doneEnd = open ? Math.min(open.offset, info.size) : info.size;
+      if (pos < doneEnd) {
+        // Bytes of chunks that no longer change: from any replica.
+        for await (const piece of readFileRange(conn, info, pos, doneEnd, log)) {
+          yield { offset: pos, data: piece };
+          pos += piece.length;
+          if (signal?.aborted) return;
+        }
+        continue;
+      }
+      if (sealed) {
+        if (pos >= info.size) return; // a stream would go on with its next segment here (nextFile)
+      }
+      if (open && pos >= open.offset) {
+        let lost = false;
+        try {
+          for await (const m of followChunk(open.replicas[0]!.addr, open.handle, open.version, pos - open.offset, signal)) {
+            if ('end' in m) { ended.add(open.handle); break; }
+            const data = trimToPos(open.offset + m.offset, m.data, pos);
+            if (data.length > 0) {
+              yield { offset: pos, data };
+              pos += data.length;
+            }
+          }
+        } catch (e) {
+          if (signal?.aborted) return;
+          const err = asGfsError(e);
+          if (err.code === 'PROTOCOL') throw err;
+          lost = true;
+          log.info({ path, handle: open.handle, primary: open.replicas[0]?.addr, code: err.code }, 'follow: lost the primary; asking the master');
+        }
+        if (signal?.aborted) return;
+        if (lost) {
+          // Stat makes the master seal a chunk whose primary it cannot reach.
+          await watch.changed(seen, limits.followRecheckMs, signal);
+          seen = watch.events;
+          info = await conn.call('stat', { path });
+        } else {
+          info = await conn.call('stat', { path });
+        }
+        continue;
+      }
+      // Nothing to read now: wait until the log changes.
+      await watch.changed(seen, limits.followRecheckMs, signal);
+      if (signal?.aborted) return;
+      const changed = watch.events > seen;
+      seen = watch.events;
+      info = changed && watch.latest ? newer(info, watch.latest) : await conn.call('stat', { path });
+    }
+  } finally {
+    watch.close();
+  }
+}
+
+/** The log's open chunk: its last one, unless the file is sealed or that chunk said it ended. */
+function openChunk(info: FileInfo, ended: Set<number>): ChunkInfo | undefined {
+  const last = info.chunks[info.chunks.length - 1];
+  if (!last || ended.has(last.handle) || last.replicas.length === 0) return undefined;
+  return last;
+}
+
+/** A pushed piece cut to start at `pos`: the overlap was yielded already; a gap is a bug somewhere. */
+function trimToPos(offset: number, data: Buffer, pos: number): Buffer {
+  if (offset > pos) throw new GfsError('PROTOCOL', `follow: pushed bytes start at ${offset}, after ${pos}: a gap`);
+  return offset + data.length <= pos ? data.subarray(0, 0) : data.subarray(pos - offset);
+}
+
+/** Watch events carry the master's view; keep the one that knows more. */
+function newer(current: FileInfo, event: FileInfo): FileInfo {
+  if (event.inode !== current.inode) return event;
+  if (event.state === FileState.FILE_STATE_SEALED) return event;
+  return event.chunks.length > current.chunks.length || event.size >= current.size ? event : current;
+}
