@@ -23,6 +23,7 @@ import { FileState } from '../gen/gfs';
 import { Progress } from './progress';
 import { registerEventsCommand } from './events-command';
 import { parseSizeAge, sizeAgeText } from './stream-options';
+import { appendLines, tailLog } from './log-commands';
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -161,7 +162,7 @@ function printJson(v: unknown): void {
 function fileJson(f: FileInfo, withChunks = true): unknown {
   return {
     path: f.path, type: f.isDir ? 'dir' : 'file', size: f.size, mtime: new Date(f.mtimeMs).toISOString(),
-    state: f.isDir ? undefined : f.state === FileState.FILE_STATE_SEALED ? 'sealed' : 'writing',
+    state: f.isDir ? undefined : stateText(f), log: f.log || undefined,
     replication: f.isDir ? undefined : f.replication, checksum: f.checksum || undefined, inode: f.isDir ? undefined : f.inode,
     chunks: f.isDir || !withChunks ? undefined : f.chunks.map((c) => ({
       handle: c.handle, version: c.version, offset: c.offset, length: c.length,
@@ -169,6 +170,37 @@ function fileJson(f: FileInfo, withChunks = true): unknown {
     })),
   };
 }
+
+/** sealed; writing (a put in progress); open (a log taking appends: its size is the committed length). */
+function stateText(f: FileInfo): string {
+  if (f.state === FileState.FILE_STATE_SEALED) return 'sealed';
+  return f.log ? 'open' : 'writing';
+}
+
+program.command('append')
+  .description('append each line of stdin (or of --records FILE, NDJSON) to the log REMOTE as one record, newline included')
+  .argument('<remote>', 'remote log path')
+  .option('--records <file>', 'NDJSON file: each line (a JSON value) is one record')
+  .option('--create', 'create the log if it is missing')
+  .action((remote: string, o: { records?: string; create?: boolean }) => run(async (c) => {
+    const input = o.records === undefined ? process.stdin : fs.createReadStream(o.records);
+    const offsets = await appendLines(c, remote, input, { create: o.create, ndjson: o.records !== undefined });
+    if (globals().json) printJson({ path: remote, offsets });
+  })());
+
+program.command('tail')
+  .description('print the end of a log (the last 10 lines by default); -f: then every record as it is committed, until the log is sealed')
+  .argument('<remote>', 'remote log path')
+  .option('-f, --follow', 'keep printing records as they are appended')
+  .option('-n, --lines <n>', 'the last N lines', intOption(0))
+  .option('--from <offset>', 'from this file offset instead', intOption(0))
+  .action((remote: string, o: { follow?: boolean; lines?: number; from?: number }) => run(async (c) => {
+    if (o.lines !== undefined && o.from !== undefined) throw new GfsError('INVALID_ARGUMENT', 'give -n or --from, not both');
+    const ac = new AbortController();
+    process.once('SIGINT', () => ac.abort());
+    process.once('SIGTERM', () => ac.abort());
+    await tailLog(c, remote, process.stdout, { follow: o.follow, lines: o.lines ?? (o.from === undefined ? 10 : undefined), from: o.from, signal: ac.signal });
+  })());
 
 program.command('put')
   .description('upload a local file (or - for stdin) to REMOTE')
@@ -246,7 +278,7 @@ program.command('ls')
     for (const e of res.entries) {
       if (!o.long) { process.stdout.write(`${e.path}${e.isDir ? '/' : ''}\n`); continue; }
       const kind = e.isDir ? 'd' : '-';
-      const state = e.isDir ? '-' : e.state === FileState.FILE_STATE_SEALED ? 'sealed' : 'writing';
+      const state = e.isDir ? '-' : stateText(e);
       process.stdout.write(`${kind} ${String(e.isDir ? '-' : e.replication).padStart(2)} ${String(e.size).padStart(14)} ${new Date(e.mtimeMs).toISOString()} ${state.padEnd(7)} ${e.path}${e.isDir ? '/' : ''}\n`);
     }
     if (res.truncated) process.stderr.write('gfsctl: listing truncated\n');
@@ -259,7 +291,8 @@ program.command('stat')
     const info = await c.stat(p);
     if (globals().json) return printJson(fileJson(info));
     if (info.isDir) { process.stdout.write(`${info.path}/ directory, mtime ${new Date(info.mtimeMs).toISOString()}\n`); return; }
-    process.stdout.write(`${info.path}\n  size ${info.size} (${formatBytes(info.size)})  state ${info.state === FileState.FILE_STATE_SEALED ? 'sealed' : 'writing'}  replication ${info.replication}\n  mtime ${new Date(info.mtimeMs).toISOString()}  checksum xxh64:${info.checksum}\n  chunks ${info.chunks.length}\n`);
+    const sizeNote = info.log && info.state !== FileState.FILE_STATE_SEALED ? ' committed, still growing' : '';
+    process.stdout.write(`${info.path}${info.log ? ' (log)' : ''}\n  size ${info.size} (${formatBytes(info.size)}${sizeNote})  state ${stateText(info)}  replication ${info.replication}\n  mtime ${new Date(info.mtimeMs).toISOString()}  checksum xxh64:${info.checksum}\n  chunks ${info.chunks.length}\n`);
     for (const ch of info.chunks) {
       process.stdout.write(`    #${ch.handle} v${ch.version} @${ch.offset} +${ch.length}  ${ch.replicas.length}/${ch.goal} replicas: ${ch.replicas.map((r) => `${r.nodeId}(${r.addr})`).join(' ')}\n`);
     }
