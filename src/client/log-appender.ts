@@ -120,6 +120,12 @@ export class Appender {
   private ended: { handle: number; failedNode: string } | undefined;
   private lastError: GfsError | undefined;
   private failures = 0;
+  /**
+   * Bytes in one APPEND: a primary refuses (CHUNK_FULL) an APPEND that does not fit
+   * whole, so a batch bigger than what a fresh chunk takes would never go anywhere.
+   * Halved after a CHUNK_FULL of a batch of several records, doubled back after an ack.
+   */
+  private batchBytesMax: number = limits.appendBatchBytesMax;
   private pumping = false;
   private pumpScheduled = false;
   private closed = false;
@@ -225,7 +231,7 @@ export class Appender {
     let bytes = first.data.length;
     while (this.queue.length > 0 && batch.length < limits.appendBatchRecordsMax) {
       const next = this.queue[0]!;
-      if (next.expectedOffset !== undefined || bytes + next.data.length > limits.appendBatchBytesMax) break;
+      if (next.expectedOffset !== undefined || bytes + next.data.length > this.batchBytesMax) break;
       batch.push(this.queue.shift()!);
       bytes += next.data.length;
     }
@@ -261,6 +267,7 @@ export class Appender {
     assert.equal(res.offsets.length, batch.entries.length, 'one offset per record');
     this.inflight.splice(this.inflight.indexOf(batch), 1);
     this.failures = 0;
+    this.batchBytesMax = Math.min(limits.appendBatchBytesMax, this.batchBytesMax * 2);
     batch.entries.forEach((e, i) => e.resolve({ offset: batch.target.offset + res.offsets[i]! }));
     this.wake();
     if (this.queue.length > 0) this.schedule();
@@ -277,6 +284,10 @@ export class Appender {
       // An ERROR frame ends the connection, though: the rest go to a fresh target.
       if (batch.target.link.closed) this.abandonTarget(err);
       return;
+    }
+    if (err.code === 'CHUNK_FULL' && batch.entries.length > 1) {
+      const bytes = batch.entries.reduce((n, e) => n + e.data.length, 0);
+      this.batchBytesMax = Math.max(1, Math.floor(bytes / 2));
     }
     this.abandonTarget(err);
   }
