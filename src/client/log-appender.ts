@@ -104,6 +104,9 @@ const UNREACHABLE = new Set(['UNAVAILABLE', 'TIMEOUT']);
 /** Master answers worth asking again (the leader moved, a chunkserver is missing for a while). */
 const MASTER_TRANSIENT = new Set(['UNAVAILABLE', 'TIMEOUT', 'NOT_LEADER', 'SAFE_MODE', 'NO_CHUNKSERVERS', 'NO_SPACE']);
 
+/** The APPEND header's bytes besides the record list (id, handle, version, total, expectedOffset, JSON). */
+const HEADER_FIXED_BYTES = 256;
+
 export function asGfsError(e: unknown): GfsError {
   return e instanceof GfsError ? e : new GfsError('INTERNAL', e instanceof Error ? e.message : String(e), { cause: e });
 }
@@ -229,13 +232,22 @@ export class Appender {
     const batch = [first];
     if (first.expectedOffset !== undefined) return batch;
     let bytes = first.data.length;
+    let headerBytes = HEADER_FIXED_BYTES + this.idBytes(first);
     while (this.queue.length > 0 && batch.length < limits.appendBatchRecordsMax) {
       const next = this.queue[0]!;
       if (next.expectedOffset !== undefined || bytes + next.data.length > this.batchBytesMax) break;
+      // The APPEND header lists every record's id and size: it must stay within a frame header.
+      if (headerBytes + this.idBytes(next) > limits.frameHeaderBytesMax) break;
       batch.push(this.queue.shift()!);
       bytes += next.data.length;
+      headerBytes += this.idBytes(next);
     }
     return batch;
+  }
+
+  /** Bytes of `["writer",seq,size],` in the APPEND header (an upper bound). */
+  private idBytes(e: Pending): number {
+    return this.writerId.length + String(e.seq).length + String(e.data.length).length + 8;
   }
 
   private send(target: Target, entries: Pending[]): void {
