@@ -132,7 +132,12 @@ export class Appender {
   private pumping = false;
   private pumpScheduled = false;
   private closed = false;
+  /** Callers of append waiting for a slot, oldest first. */
   private readonly waiters: (() => void)[] = [];
+  /** Slots handed to woken callers that have not queued their record yet. */
+  private reserved = 0;
+  /** close() waiting for every record to be answered. */
+  private readonly drained: (() => void)[] = [];
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly log: Logger;
@@ -173,8 +178,10 @@ export class Appender {
     if (expected !== undefined && (!Number.isSafeInteger(expected) || expected < 0)) {
       throw new GfsError('INVALID_ARGUMENT', `expectedOffset must be a whole number >= 0, not ${expected}`);
     }
-    while (this.unacknowledged >= limits.appendDedupPerWriter) {
+    if (this.unacknowledged + this.reserved >= limits.appendDedupPerWriter || this.waiters.length > 0) {
+      // FIFO: a slot freed by an answer goes to the longest waiting caller (see wake).
       await new Promise<void>((resolve) => this.waiters.push(resolve));
+      this.reserved--;
     }
     return new Promise<AppendAck>((resolve, reject) => {
       // A resumed writer's record counts as sent at once, so the master is asked about it.
@@ -187,13 +194,22 @@ export class Appender {
   /** Waits until every record appended so far is answered, then closes the link. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.unacknowledged > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    while (this.unacknowledged > 0 || this.waiters.length > 0 || this.reserved > 0) {
+      await new Promise<void>((resolve) => this.drained.push(resolve));
+    }
     this.target?.link.close();
     this.target = undefined;
   }
 
+  /** Hands the free slots to waiting callers, oldest first, and wakes close() when all is answered. */
   private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
+    let free = limits.appendDedupPerWriter - this.unacknowledged - this.reserved;
+    while (free > 0 && this.waiters.length > 0) {
+      this.reserved++;
+      free--;
+      this.waiters.shift()!();
+    }
+    if (this.unacknowledged === 0) for (const w of this.drained.splice(0)) w();
   }
 
   /** Runs the pump after the current turn, so appends made together travel in one batch. */

@@ -164,3 +164,16 @@ t.test('appender: a record over recordBytesMax or empty is refused before anythi
   await t.rejects(a.append(''), { code: 'INVALID_ARGUMENT' });
   t.equal(log.appendTargets, 0);
 });
+
+t.test('appender: 3000 appends at once wait for slots: never more than appendDedupPerWriter unacknowledged, all stored in order', async (t) => {
+  const log = new FakeLog(() => 0.99);
+  const a = new Appender(log.conn(), '/l', { clock: quickClock }, () => log.link());
+  let most = 0;
+  const watch = setInterval(() => { most = Math.max(most, a.unacknowledged); }, 0);
+  const acks = await Promise.all(Array.from({ length: 3000 }, (_, i) => a.append(`${i}\n`)));
+  clearInterval(watch);
+  await a.close();
+  t.ok(most <= 1024, `at most ${most} unacknowledged`);
+  t.equal(log.bytes().toString(), Array.from({ length: 3000 }, (_, i) => `${i}\n`).join(''), 'in sequence order');
+  t.same(acks.map((x) => x.offset), acks.map((x) => x.offset).sort((p, q) => p - q), 'offsets grow with the sequence');
+});
