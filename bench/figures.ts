@@ -29,7 +29,35 @@ const rereplicationRatioTarget = 0.5;
 const foregroundDuringHealingRatioTarget = 0.7;
 
 export function buildFigures(results: BenchResults): Figure[] {
-  return [...baselineFigures(results), ...gfsFigures(results), ...healFigures(results), ...scrubFigures(results)];
+  return [...baselineFigures(results), ...gfsFigures(results), ...appendFigures(results), ...healFigures(results), ...scrubFigures(results)];
+}
+
+/**
+ * Record append: appends/s and ack latency per record size, appender count and load,
+ * each beside one local file with one fdatasync per record (the same record size).
+ */
+function appendFigures({ append, rawRecordSync }: BenchResults): Figure[] {
+  const figures: Figure[] = [];
+  for (const b of rawRecordSync ?? []) {
+    figures.push({
+      name: `baseline: ${b.recordBytes} B write+fdatasync per record`, value: b.recordsPerSec, unit: 'records/s',
+      detail: `p50 ${b.p50Ms.toFixed(2)} / p99 ${b.p99Ms.toFixed(2)} / p999 ${b.p999Ms.toFixed(2)} ms`,
+    });
+  }
+  if (!append) return figures;
+  for (const r of append.runs) {
+    const b = rawRecordSync?.find((x) => x.recordBytes === r.recordBytes);
+    const baseline = b && { name: 'fdatasync per record', value: b.recordsPerSec, unit: 'records/s' };
+    const load = r.load === 'peak' ? 'peak' : `${Math.round(r.load * 100)} % of peak`;
+    const figure = compared(`append ${r.recordBytes} B x${r.appenders} appender${r.appenders > 1 ? 's' : ''}, ${load}`,
+      { value: r.appendsPerSec, unit: 'appends/s' }, baseline, () => undefined);
+    const vsBaseline = b ? ` (baseline p99 ${b.p99Ms.toFixed(2)})` : '';
+    figures.push({ ...figure, detail: `ack p50 ${r.p50Ms.toFixed(1)} / p99 ${r.p99Ms.toFixed(1)} / p999 ${r.p999Ms.toFixed(1)} ms${vsBaseline}${r.failed ? `, ${r.failed} failed` : ''}` });
+  }
+  const f = append.follow;
+  figures.push({ name: 'follow: ack -> delivery, p50', value: f.ackToDeliveryP50Ms, unit: 'ms', detail: `p99 ${f.ackToDeliveryP99Ms.toFixed(1)} ms, ${f.records} records` });
+  figures.push({ name: 'follow: append issued -> delivery, p50', value: f.sendToDeliveryP50Ms, unit: 'ms', detail: `p99 ${f.sendToDeliveryP99Ms.toFixed(1)} ms` });
+  return figures;
 }
 
 function baselineFigures({ rawChain, rawRead, rawFsync, rawCopy }: BenchResults): Figure[] {

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { parseSizeBytes } from '../src/common/units';
 
 export const stepNames = [
-  'raw-chain', 'raw-read', 'raw-fsync', 'raw-copy', 'put', 'get', 'creates', 'meta', 'failover', 'heal', 'scrub',
+  'raw-chain', 'raw-read', 'raw-fsync', 'raw-copy', 'raw-record-sync', 'put', 'get', 'creates', 'append', 'meta', 'failover', 'heal', 'scrub',
 ] as const;
 export type StepName = (typeof stepNames)[number];
 

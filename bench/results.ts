@@ -7,6 +7,8 @@ import type { CreatesResult, GetResult, PutResult } from './gfs-figures';
 import type { FailoverResult, MetadataResult } from './ha-figures';
 import type { HealResult, ScrubResult } from './heal-figures';
 import type { StepName } from './options';
+import type { RecordSyncResult } from './baselines/raw-record-sync';
+import type { LogAppendResult } from './log-figures';
 
 export interface BenchResults {
   sizeBytes: number;
@@ -14,6 +16,8 @@ export interface BenchResults {
   rawRead?: RawReadResult;
   rawFsync?: RawFsyncResult;
   rawCopy?: RawCopyResult;
+  rawRecordSync?: RecordSyncResult[];
+  append?: LogAppendResult;
   put?: PutResult;
   get?: GetResult;
   creates?: CreatesResult;

@@ -14,6 +14,8 @@ import { runRawChain } from './baselines/raw-chain';
 import { runRawCopy } from './baselines/raw-copy';
 import { runRawFsync } from './baselines/raw-fsync';
 import { runRawRead } from './baselines/raw-read';
+import { runRawRecordSync } from './baselines/raw-record-sync';
+import { benchLogAppend } from './log-figures';
 import { buildFigures } from './figures';
 import {
   benchCreates, benchGet, benchPut, serverLogTails, startGfsSession, stopGfsSession, type GfsSession,
@@ -24,6 +26,8 @@ import { installCleanupHooks } from './lib/cleanup';
 
 /** Leader kills measured for the failover figure. */
 const failoverKills = 10;
+/** Record sizes of the append figures and their baseline. */
+const appendRecordSizes = [200, 4096];
 import { progress } from './lib/progress';
 import { clockTicksPerSec } from './lib/proc-stat';
 import { MiB, formatSize } from './lib/units';
@@ -77,6 +81,23 @@ const steps: Record<StepName, Step> = {
     async run({ results }) {
       const copy = (results.rawCopy = await runRawCopy(results.sizeBytes));
       return `${copy.mibPerSec.toFixed(1)} MiB/s, ${copy.cache} cache`;
+    },
+  },
+  'raw-record-sync': {
+    name: 'raw-record-sync',
+    needs: [],
+    async run({ results }) {
+      const r = (results.rawRecordSync = runRawRecordSync(appendRecordSizes));
+      return r.map((x) => `${x.recordBytes} B: ${Math.round(x.recordsPerSec)} records/s, p99 ${x.p99Ms.toFixed(2)} ms`).join('; ');
+    },
+  },
+  append: {
+    name: 'append',
+    needs: ['raw-record-sync'],
+    async run({ results, gfs }) {
+      const r = (results.append = await benchLogAppend(await gfs.session(), appendRecordSizes, [1, 16], progress));
+      const peaks = r.runs.filter((x) => x.load === 'peak').map((x) => `${x.recordBytes} B x${x.appenders} ${Math.round(x.appendsPerSec)}/s`);
+      return `peak ${peaks.join(', ')}; follow ack->delivery p50 ${r.follow.ackToDeliveryP50Ms.toFixed(1)} ms`;
     },
   },
   put: {

@@ -324,8 +324,11 @@ export class Appender {
   private abandonTarget(err: GfsError): void {
     const t = this.target!;
     this.target = undefined;
+    const unreachable = UNREACHABLE.has(err.code) && t.link.closed; // before close() below closes it
     t.link.close();
-    this.ended = { handle: t.handle, failedNode: UNREACHABLE.has(err.code) ? t.primaryNode : '' };
+    // Only a link that broke (socket error, no answer) says the primary is unreachable; an
+    // UNAVAILABLE it answered itself (its chain to a secondary failed) says nothing against it.
+    this.ended = { handle: t.handle, failedNode: unreachable ? t.primaryNode : '' };
     this.lastError = err;
     this.failures++;
     const back = this.inflight.flatMap((b) => b.entries);
