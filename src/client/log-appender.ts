@@ -32,6 +32,7 @@ import { sleep, systemClock, type Clock } from '../common/clock';
 import { silentLogger, type Logger } from '../common/log';
 import { AppendLink, type AppendResult } from '../dataplane';
 import type { MasterConn } from './master-conn';
+import type { ChunkInfo } from '../../gen/gfs';
 
 export interface AppenderOptions {
   /** Create the log if it is missing. */
@@ -366,6 +367,7 @@ export class Appender {
       });
     } catch (e) {
       const err = asGfsError(e);
+      this.log.info({ path: this.path, code: err.code, err: err.message }, 'AppendTarget failed');
       if (!MASTER_TRANSIENT.has(err.code)) { this.failAll(err); return; }
       this.lastError = err;
       this.failures++;
@@ -379,15 +381,55 @@ export class Appender {
       this.queue.shift();
       head.resolve({ offset: res.storedOffset });
       this.wake();
+      await this.probeStored();
       return;
     }
-    const chunk = res.chunk;
+    this.useTarget(res.chunk);
+  }
+
+  /**
+   * The oldest record was in the sealed chunk: so may be more of the next ones (a
+   * prefix of them, as they were sent in order). Asks about them in parallel rounds
+   * instead of one round trip each; the first not stored ends the search and its
+   * answer names the next target.
+   */
+  private async probeStored(): Promise<void> {
+    while (this.queue.length > 0 && this.queue[0]!.firstSentMs !== undefined) {
+      const round: Pending[] = [];
+      for (const e of this.queue) {
+        if (e.firstSentMs === undefined || round.length >= limits.appendProbeParallel) break;
+        round.push(e);
+      }
+      let answers;
+      try {
+        answers = await Promise.all(round.map((e) => this.conn.call('appendTarget', {
+          path: this.path, create: false, replication: 0, endedHandle: 0, failedNode: '',
+          recordId: { writer: this.writerId, seq: e.seq }, requestId: randomId(),
+        })));
+      } catch {
+        return; // the next acquireTarget asks again, one record at a time
+      }
+      let target: ChunkInfo | undefined;
+      round.forEach((e, i) => {
+        const a = answers[i]!;
+        if (a.storedOffset === undefined) { target ??= a.chunk; return; }
+        this.queue.splice(this.queue.indexOf(e), 1);
+        e.resolve({ offset: a.storedOffset });
+      });
+      this.wake();
+      if (target) { this.useTarget(target); return; }
+    }
+  }
+
+  private useTarget(chunk: ChunkInfo | undefined): void {
     if (!chunk || chunk.replicas.length === 0) {
       this.lastError = new GfsError('UNAVAILABLE', `the master named no primary for ${this.path}`);
       this.failures++;
       return;
     }
     const primary = chunk.replicas[0]!;
+    this.log.debug({ path: this.path, handle: chunk.handle, version: chunk.version, primary: primary.addr, replicas: chunk.replicas.length },
+      'appending to a new target');
     const timeoutMs = this.opts.ackTimeoutMs ?? limits.appendAckTimeoutMs;
     this.target = {
       handle: chunk.handle, version: chunk.version, offset: chunk.offset,

@@ -479,6 +479,8 @@ export const limits = {
   appendRetryDeadlineMs: 60_000,
   /** Follow: with no Watch event, the log's state is asked for again this often (a Watch stream that broke without an error). */
   followRecheckMs: 1_000,
+  /** Client: retried records asked about at once after a seal kept some (a full dedup window in 16 round trips, not 1024). */
+  appendProbeParallel: 64,
 } as const;
 
 export type Limits = typeof limits;

@@ -11,6 +11,9 @@ import { cluster, eventually, gfsctl } from './helpers';
 import { startEtcd } from './etcd';
 import { GfsClient } from '../../src/client';
 import { readReplica } from '../../src/dataplane';
+import fs from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
 
 /** Records per appender; 16 x this in all (GFS_LOG_FAULT_RECORDS overrides). */
 const RECORDS = Number(process.env.GFS_LOG_FAULT_RECORDS ?? 2500);
@@ -25,7 +28,7 @@ t.test('log faults: 16 appenders through a primary kill -9 + restart and a leade
   const etcd = await startEtcd(t);
   const { cluster: c, client } = await cluster(t, {
     masters: 3, etcd: etcd.url, electionTtlMs: 2000, deadAfterMs: 5000, heartbeatIntervalMs: 200,
-    masterArgs: ['--lease-ms', '3s'],
+    masterArgs: ['--lease-ms', '3000'],
     chunkserverArgs: ['--append-chunk-size', '256KiB'],
   });
   const leader = await eventually(async () => { const i = await c.leaderIndex(); return i >= 0 ? i + 1 : 0; }, 15_000, 'a leader') - 1;
@@ -50,8 +53,16 @@ t.test('log faults: 16 appenders through a primary kill -9 + restart and a leade
   const acked = new Map<string, number>();
   const failures: string[] = [];
   const startedAt = Date.now();
+  // The appenders' own log (retries, targets): printed when the test fails.
+  const clientLogFile = path.join(c.dataDir, 'logs', 'appenders.log');
+  const clientLog = pino({ level: 'debug' }, pino.destination({ dest: clientLogFile, sync: true }));
+  t.teardown(() => {
+    if (t.passing()) return;
+    const lines = fs.readFileSync(clientLogFile, 'utf8').trimEnd().split('\n');
+    process.stderr.write(`--- appenders.log (${lines.length} lines, last 40)\n${lines.slice(-40).join('\n')}\n`);
+  });
   const writers = Array.from({ length: WRITERS }, async (_, w) => {
-    const mine = new GfsClient({ masters: c.masters });
+    const mine = new GfsClient({ masters: c.masters, log: clientLog.child({ writer: w }) });
     const a = mine.appender('/faults/log', { ackTimeoutMs: 3000 });
     try {
       await Promise.all(Array.from({ length: RECORDS }, async (_, i) => {
@@ -85,7 +96,7 @@ t.test('log faults: 16 appenders through a primary kill -9 + restart and a leade
   const atLeaderKill = acked.size;
   await allDone;
   const elapsedMs = Date.now() - startedAt;
-  t.same(failures.slice(0, 5), [], 'no append failed in the end');
+  t.same(failures.slice(0, 3), [], `no append failed in the end (${failures.length} did)`);
   t.equal(acked.size, total, `${total} records acknowledged in ${(elapsedMs / 1000).toFixed(1)} s (${atLeaderKill} before the leader kill)`);
   await c.restartMaster(leader);
 
@@ -123,7 +134,9 @@ t.test('log faults: 16 appenders through a primary kill -9 + restart and a leade
       for await (const piece of readReplica(r.addr, ch.handle, ch.version, 0, ch.length)) parts.push(piece);
       copies.push(Buffer.concat(parts));
     }
-    if (copies.length < 3 || copies.some((x) => !x.equals(copies[0]!))) t.fail(`chunk ${ch.handle}: replicas differ or are missing`);
+    if (copies.length < 3 || copies.some((x) => !x.equals(copies[0]!))) {
+      t.fail(`chunk ${ch.handle} v${ch.version} (${ch.length} bytes): replicas ${ch.replicas.map((r) => r.nodeId).join(',')} hold ${copies.map((x) => x.length).join('/')} bytes, equal: ${copies.map((x) => x.equals(copies[0]!)).join('/')}`);
+    }
     compared++;
   }
   t.equal(compared, final.chunks.length, `${final.chunks.length} chunks: 3 identical replicas each`);

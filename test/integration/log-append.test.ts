@@ -8,11 +8,12 @@ import { cluster, eventually, gfsctl } from './helpers';
 import { GfsClient, type FileInfo } from '../../src/client';
 import { FileState } from '../../gen/gfs';
 import type { DevCluster } from '../../src/dev/cluster';
+import { AppendLink } from '../../src/dataplane';
 
 const CHUNK = 64 * 1024;
 const clusterOpts = {
   heartbeatIntervalMs: 200, deadAfterMs: 4000,
-  masterArgs: ['--lease-ms', '2s'],
+  masterArgs: ['--lease-ms', '2000'],
   chunkserverArgs: ['--append-chunk-size', `${CHUNK}B`],
 };
 
@@ -115,6 +116,12 @@ t.test('log: a primary stopped past its lease cannot append when it resumes; app
   } finally {
     c.chunkservers[p]!.child.kill('SIGCONT');
   }
+  // The resumed primary itself refuses an append to its old chunk: its lease ran out, or the seal bumped the version.
+  const stale = new AppendLink(c.chunkservers[p]!.addr, { timeoutMs: 5000 });
+  const oldChunk = before.chunks[before.chunks.length - 1]!;
+  await t.rejects(stale.append(oldChunk.handle, oldChunk.version, [{ data: Buffer.from('stale\n') }]),
+    { code: /LEASE_EXPIRED|STALE_VERSION|NOT_PRIMARY|CHUNK_FULL/ }, 'the resumed primary refuses to append');
+  stale.close();
   for (let i = 100; i < 150; i++) { const r = record(0, i); acked.push([r, (await a.append(r)).offset]); }
   await a.close();
   const after = await client.stat('/logs/stale');
