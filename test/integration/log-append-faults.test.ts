@@ -16,7 +16,7 @@ import path from 'node:path';
 import pino from 'pino';
 
 /** Records per appender; 16 x this in all (GFS_LOG_FAULT_RECORDS overrides). */
-const RECORDS = Number(process.env.GFS_LOG_FAULT_RECORDS ?? 2500);
+const RECORDS = Number(process.env.GFS_LOG_FAULT_RECORDS ?? 10_000);
 const WRITERS = 16;
 
 function record(w: number, i: number): string {
