@@ -59,7 +59,7 @@ t.test('log: appends from 4 writers across chunk changes, every record once at i
   t.equal(info.state, FileState.FILE_STATE_WRITING, 'still open');
   const bytes = await client.readAll('/logs/a');
   t.equal(info.size, bytes.length, 'stat size = the committed bytes');
-  t.ok(info.chunks.length > 3, `${info.chunks.length} chunks`);
+  t.ok(info.chunks.length >= 2, `${info.chunks.length} chunks: appends crossed chunk ends`);
   let atOffset = 0;
   for (const [r, off] of acked) if (bytes.subarray(off, off + r.length).toString() === r) atOffset++;
   t.equal(atOffset, 4000, 'every acknowledged record is at its offset');
