@@ -183,8 +183,10 @@ program.command('append')
   .option('--records <file>', 'NDJSON file: each line (a JSON value) is one record')
   .option('--create', 'create the log if it is missing')
   .action((remote: string, o: { records?: string; create?: boolean }) => run(async (c) => {
-    const input = o.records === undefined ? process.stdin : fs.createReadStream(o.records);
-    const offsets = await appendLines(c, remote, input, { create: o.create, ndjson: o.records !== undefined });
+    const file = o.records;
+    if (file !== undefined && !fs.existsSync(file)) throw new GfsError('NO_SUCH_FILE', `records file ${file} does not exist`);
+    const openInput = () => (file === undefined ? process.stdin : fs.createReadStream(file));
+    const offsets = await appendLines(c, remote, openInput, { create: o.create, ndjson: file !== undefined });
     if (globals().json) printJson({ path: remote, offsets });
   })());
 

@@ -18,8 +18,15 @@ import { limits } from '../src/common/limits';
 /** tail -n reads the log backwards in pieces this big until it has seen N line ends. */
 const TAIL_SCAN_BYTES = 64 * 1024;
 
-export async function appendLines(c: GfsClient, remote: string, input: NodeJS.ReadableStream,
+/**
+ * Appends every line of `openInput()` as a record. With `ndjson` the input (a file) is
+ * read twice: first to check every line is JSON, so a bad line fails the command before
+ * anything is appended.
+ */
+export async function appendLines(c: GfsClient, remote: string, openInput: () => NodeJS.ReadableStream,
   opts: { create?: boolean; ndjson?: boolean }): Promise<number[]> {
+  if (opts.ndjson) await checkNdjson(openInput());
+  const input = openInput();
   const appender = c.appender(remote, { create: opts.create });
   const offsets: number[] = [];
   let failure: unknown;
@@ -27,17 +34,10 @@ export async function appendLines(c: GfsClient, remote: string, input: NodeJS.Re
   let wake: (() => void) | undefined;
   const settled = () => { inFlight--; const w = wake; wake = undefined; w?.(); };
   const rl = readline.createInterface({ input, crlfDelay: Infinity });
-  let lineNo = 0;
   try {
     for await (const line of rl) {
-      lineNo++;
       if (failure) break;
-      if (opts.ndjson) {
-        if (line.trim() === '') continue;
-        try { JSON.parse(line); } catch {
-          throw new GfsError('INVALID_ARGUMENT', `line ${lineNo} of the records file is not JSON`);
-        }
-      }
+      if (opts.ndjson && line.trim() === '') continue;
       const index = offsets.length;
       offsets.push(-1);
       inFlight++;
@@ -51,6 +51,22 @@ export async function appendLines(c: GfsClient, remote: string, input: NodeJS.Re
   }
   if (failure) throw failure;
   return offsets;
+}
+
+async function checkNdjson(input: NodeJS.ReadableStream): Promise<void> {
+  const rl = readline.createInterface({ input, crlfDelay: Infinity });
+  let lineNo = 0;
+  try {
+    for await (const line of rl) {
+      lineNo++;
+      if (line.trim() === '') continue;
+      try { JSON.parse(line); } catch {
+        throw new GfsError('INVALID_ARGUMENT', `line ${lineNo} of the records file is not JSON; nothing was appended`);
+      }
+    }
+  } finally {
+    rl.close();
+  }
 }
 
 export async function tailLog(c: GfsClient, remote: string, out: NodeJS.WritableStream,

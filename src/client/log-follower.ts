@@ -53,7 +53,8 @@ export async function* followLog(conn: MasterConn, path: string, opts: FollowOpt
       if (info.isDir) throw new GfsError('IS_A_DIRECTORY', `${path} is a directory (following a stream is not supported here)`);
       const sealed = info.state === FileState.FILE_STATE_SEALED;
       if (sealed && pos > info.size) throw new GfsError('INVALID_ARGUMENT', `offset ${pos} is past the end of ${path} (${info.size} bytes)`);
-      const open = sealed ? undefined : openChunk(info, ended);
+      // A file that is not a log (a put in progress) has no primary to follow: wait for its seal.
+      const open = sealed || !info.log ? undefined : openChunk(info, ended);
       const doneEnd = open ? Math.min(open.offset, info.size) : info.size;
       if (pos < doneEnd) {
         // Bytes of chunks that no longer change: from any replica.

@@ -174,6 +174,19 @@ t.test('gfsctl append and tail -f: lines in, the same lines out; a chunkserver k
   await client.sealLog('/logs/cli');
   t.equal(await tailDone, 0, 'tail -f ends when the log is sealed');
   t.equal(Buffer.concat(tailed).toString(), lines.slice(5).join('\n') + '\n', 'tail -f printed the last 5 lines, then every new one once');
+  // --records: NDJSON, one record per line; a file with a bad line appends nothing.
+  const { dir } = { dir: c.dataDir };
+  const fsMod = await import('node:fs');
+  fsMod.writeFileSync(`${dir}/good.ndjson`, '{"a":1}\n{"b":[2,3]}\n\n"x"\n');
+  fsMod.writeFileSync(`${dir}/bad.ndjson`, '{"a":1}\nnot json\n');
+  const bad = await gfsctl(c.masters, ['append', '--create', '--records', `${dir}/bad.ndjson`, '/logs/nd']);
+  t.equal(bad.code, 1, 'a records file with a line that is not JSON fails');
+  t.match(bad.stderr, /line 2 .* not JSON/);
+  const good = await gfsctl(c.masters, ['--json', 'append', '--create', '--records', `${dir}/good.ndjson`, '/logs/nd']);
+  t.equal(good.code, 0, good.stderr);
+  t.same((JSON.parse(good.stdout.toString()) as { offsets: number[] }).offsets, [0, 8, 20], 'offsets of the three records');
+  t.equal((await client.readAll('/logs/nd')).toString(), '{"a":1}\n{"b":[2,3]}\n"x"\n', 'each JSON line one record');
+
   const last = await gfsctl(c.masters, ['tail', '-n', '2', '/logs/cli']);
   t.equal(last.stdout.toString(), lines.slice(-2).join('\n') + '\n', 'tail -n 2');
   t.ok(await eventually(() => fsckClean(c), 30_000, 'fsck clean'));
