@@ -45,6 +45,8 @@ export async function* followLog(conn: MasterConn, path: string, opts: FollowOpt
   const watch = new LogWatch(conn, path, clock, log);
   /** Chunks whose primary said FOLLOW_END: no longer open, whatever a stale FileInfo says. */
   const ended = new Set<number>();
+  /** Open chunk → the replica that answered FOLLOW (its primary). */
+  const primaries = new Map<number, string>();
   try {
     let seen = watch.events;
     let info = await conn.call('stat', { path });
@@ -69,22 +71,33 @@ export async function* followLog(conn: MasterConn, path: string, opts: FollowOpt
         if (pos >= info.size) return; // a stream would go on with its next segment here (nextFile)
       }
       if (open && pos >= open.offset) {
+        // A stat lists replicas by health, not primary first: the one that answers FOLLOW
+        // is the primary (the others say NOT_PRIMARY at once); start with the last one found.
+        const candidates = orderByGuess(open, primaries.get(open.handle));
         let lost = false;
-        try {
-          for await (const m of followChunk(open.replicas[0]!.addr, open.handle, open.version, pos - open.offset, signal)) {
-            if ('end' in m) { ended.add(open.handle); break; }
-            const data = trimToPos(open.offset + m.offset, m.data, pos);
-            if (data.length > 0) {
-              yield { offset: pos, data };
-              pos += data.length;
+        for (const addr of candidates) {
+          lost = false;
+          let got = false;
+          try {
+            for await (const m of followChunk(addr, open.handle, open.version, pos - open.offset, signal)) {
+              got = true;
+              primaries.set(open.handle, addr);
+              if ('end' in m) { ended.add(open.handle); break; }
+              const data = trimToPos(open.offset + m.offset, m.data, pos);
+              if (data.length > 0) {
+                yield { offset: pos, data };
+                pos += data.length;
+              }
             }
+          } catch (e) {
+            if (signal?.aborted) return;
+            const err = asGfsError(e);
+            if (err.code === 'PROTOCOL') throw err;
+            lost = true;
+            if (!got && err.code === 'NOT_PRIMARY') continue; // not this one: try the next replica
+            log.info({ path, handle: open.handle, replica: addr, code: err.code }, 'follow: lost the primary; asking the master');
           }
-        } catch (e) {
-          if (signal?.aborted) return;
-          const err = asGfsError(e);
-          if (err.code === 'PROTOCOL') throw err;
-          lost = true;
-          log.info({ path, handle: open.handle, primary: open.replicas[0]?.addr, code: err.code }, 'follow: lost the primary; asking the master');
+          break;
         }
         if (signal?.aborted) return;
         if (lost) {
@@ -114,6 +127,12 @@ function openChunk(info: FileInfo, ended: Set<number>): ChunkInfo | undefined {
   const last = info.chunks[info.chunks.length - 1];
   if (!last || ended.has(last.handle) || last.replicas.length === 0) return undefined;
   return last;
+}
+
+/** The chunk's replica addresses, the guessed primary first. */
+function orderByGuess(chunk: ChunkInfo, guess: string | undefined): string[] {
+  const addrs = chunk.replicas.map((r) => r.addr);
+  return guess !== undefined && addrs.includes(guess) ? [guess, ...addrs.filter((a) => a !== guess)] : addrs;
 }
 
 /** A pushed piece cut to start at `pos`: the overlap was yielded already; a gap is a bug somewhere. */
