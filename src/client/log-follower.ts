@@ -57,7 +57,11 @@ export async function* followLog(conn: MasterConn, path: string, opts: FollowOpt
       if (sealed && pos > info.size) throw new GfsError('INVALID_ARGUMENT', `offset ${pos} is past the end of ${path} (${info.size} bytes)`);
       // A file that is not a log (a put in progress) has no primary to follow: wait for its seal.
       const open = sealed || !info.log ? undefined : openChunk(info, ended);
-      const doneEnd = open ? Math.min(open.offset, info.size) : info.size;
+      // Never past what the chunk list covers: a size the chunks do not add up to (a
+      // master's bug) must make the follower wait, not spin on an empty read.
+      const last = info.chunks[info.chunks.length - 1];
+      const covered = last ? last.offset + last.length : 0;
+      const doneEnd = Math.min(open ? open.offset : info.size, info.size, covered);
       if (pos < doneEnd) {
         // Bytes of chunks that no longer change: from any replica.
         for await (const piece of readFileRange(conn, info, pos, doneEnd, log)) {

@@ -116,7 +116,14 @@ export class LogService {
     const open = this.host.state().openChunk(file);
     if (open === undefined) return { file, openLength: 0 };
     const length = await this.askPrimary(open);
-    if (length !== undefined) return { file, openLength: length };
+    if (length !== undefined) {
+      // The chunk may have been sealed while the primary answered: its length is then in
+      // the file's size already, and adding the answer would count it twice.
+      const now = this.host.state().fileByInode(file.inode) ?? file;
+      const still = this.host.state().openChunk(now);
+      const same = still !== undefined && still.handle === open.handle && still.version === open.version;
+      return { file: now, openLength: same ? length : 0 };
+    }
     await this.sealer.seal(file.inode, open.handle, 'its primary did not answer a stat');
     return { file: this.host.state().fileByInode(file.inode) ?? file, openLength: 0 };
   }
