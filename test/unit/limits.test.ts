@@ -104,3 +104,9 @@ t.test('limits: an events long poll ends well inside one client attempt, and the
   t.ok(limits.natsReconnectMinMs < limits.natsReconnectMaxMs);
   t.ok(limits.eventsQueueMax > 0 && limits.eventsHistoryMax > 0);
 });
+
+t.test('limits: the client asks about retried records within one dedup window, and gives a record longer than a lease', async (t) => {
+  t.ok(limits.appendProbeParallel >= 1 && limits.appendProbeParallel <= limits.appendDedupPerWriter, 'a probe round stays inside the window');
+  t.ok(limits.appendRetryDeadlineMs > limits.appendLeaseMs + limits.appendAckTimeoutMs, 'a record outlives a lapsed lease and a timed-out primary');
+  t.ok(limits.followRecheckMs < limits.appendLeaseMs, 'a follower rechecks well within a lease');
+});
