@@ -21,6 +21,7 @@ import { readFileRange } from './file-reader';
 import { AdminClient } from './admin';
 import { Appender, type AppendAck, type AppenderOptions } from './log-appender';
 import { followLog, type FollowOptions, type FollowPiece } from './log-follower';
+import { followStream } from './stream-follower';
 import { systemClock } from '../common/clock';
 
 export type { FileInfo, PutOptions };
@@ -266,9 +267,18 @@ export class GfsClient {
   /**
    * The log's bytes from `fromOffset` as they are committed: what is there, then every
    * new record, each byte once, in order. Ends when the log is sealed, or on `signal`.
+   * A stream is followed across its segments in stream offsets (from its oldest kept
+   * byte by default) and does not end by itself.
    */
   follow(path: string, opts: FollowOptions = {}): AsyncGenerator<FollowPiece> {
-    return followLog(this.conn, normalizePath(path), opts, systemClock, this.log);
+    const p = normalizePath(path);
+    const { conn, log } = this;
+    return (async function* () {
+      const info = await conn.call('stat', { path: p });
+      // A stream: its segments one after another, in stream offsets; it never ends by itself.
+      if (info.isDir && info.stream) yield* followStream(conn, p, opts, systemClock, log);
+      else yield* followLog(conn, p, opts, systemClock, log);
+    })();
   }
 
   /** Seals a log: no more appends; its size is final. */

@@ -18,7 +18,8 @@
  *   flight): every record that may be retried is within the window a sealed chunk keeps
  *   per writer, so a retry never stores a record twice.
  * - A record's offset comes only from an APPEND_OK or a stored_offset (file offset =
- *   chunk offset + the chunk's file offset); it is never guessed.
+ *   chunk offset + the chunk's file offset; for a stream, plus the segment's base
+ *   offset from its name, so offsets grow across rolls); it is never guessed.
  * - A record with expectedOffset travels alone in its APPEND (the check is per APPEND).
  * - Nothing is sent to a chunk after its link failed: the next target comes from the
  *   master, which sealed the failed chunk first.
@@ -33,6 +34,7 @@ import { silentLogger, type Logger } from '../common/log';
 import { AppendLink, type AppendResult } from '../dataplane';
 import type { MasterConn } from './master-conn';
 import type { ChunkInfo } from '../../gen/gfs';
+import { parseSegmentName } from '../common/segment-name';
 
 export interface AppenderOptions {
   /** Create the log if it is missing. */
@@ -142,7 +144,7 @@ export class Appender {
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly log: Logger;
-  /** The file the last target named (a stream's active segment); '' before the first. */
+  /** The file the last answer named (a stream's segment; the log itself otherwise); '' before the first. */
   appendedPath = '';
 
   constructor(
@@ -374,17 +376,28 @@ export class Appender {
       if (head.firstSentMs === undefined) head.firstSentMs = this.clock.monoMs(); // bounds the wait of a never-sent record too
       return;
     }
+    const endedHandle = this.ended?.handle ?? 0;
     this.ended = undefined;
     this.appendedPath = res.path;
     if (res.storedOffset !== undefined) {
       assert.equal(this.queue[0], head, 'the queue head changes only here');
       this.queue.shift();
-      head.resolve({ offset: res.storedOffset });
+      head.resolve({ offset: this.baseOf(res.path) + res.storedOffset });
       this.wake();
-      await this.probeStored();
+      await this.probeStored(endedHandle);
       return;
     }
-    this.useTarget(res.chunk);
+    this.useTarget(res.path, res.chunk);
+  }
+
+  /**
+   * A stream's records are numbered by stream offset: a segment's base (from its name,
+   * src/common/segment-name.ts) plus the offset in the segment. A log's base is 0.
+   */
+  private baseOf(answeredPath: string): number {
+    if (answeredPath === '' || answeredPath === this.path) return 0;
+    const parsed = parseSegmentName(answeredPath.slice(answeredPath.lastIndexOf('/') + 1));
+    return parsed?.baseOffset ?? 0;
   }
 
   /**
@@ -393,7 +406,7 @@ export class Appender {
    * instead of one round trip each; the first not stored ends the search and its
    * answer names the next target.
    */
-  private async probeStored(): Promise<void> {
+  private async probeStored(endedHandle: number): Promise<void> {
     while (this.queue.length > 0 && this.queue[0]!.firstSentMs !== undefined) {
       const round: Pending[] = [];
       for (const e of this.queue) {
@@ -403,25 +416,27 @@ export class Appender {
       let answers;
       try {
         answers = await Promise.all(round.map((e) => this.conn.call('appendTarget', {
-          path: this.path, create: false, replication: 0, endedHandle: 0, failedNode: '',
+          // The ended chunk again (already sealed: nothing more happens to it): a stream
+          // looks a record up in the segment that chunk belonged to, which may have rolled.
+          path: this.path, create: false, replication: 0, endedHandle, failedNode: '',
           recordId: { writer: this.writerId, seq: e.seq }, requestId: randomId(),
         })));
       } catch {
         return; // the next acquireTarget asks again, one record at a time
       }
-      let target: ChunkInfo | undefined;
+      let target: { path: string; chunk: ChunkInfo | undefined } | undefined;
       round.forEach((e, i) => {
         const a = answers[i]!;
-        if (a.storedOffset === undefined) { target ??= a.chunk; return; }
+        if (a.storedOffset === undefined) { target ??= { path: a.path, chunk: a.chunk }; return; }
         this.queue.splice(this.queue.indexOf(e), 1);
-        e.resolve({ offset: a.storedOffset });
+        e.resolve({ offset: this.baseOf(a.path) + a.storedOffset });
       });
       this.wake();
-      if (target) { this.useTarget(target); return; }
+      if (target) { this.useTarget(target.path, target.chunk); return; }
     }
   }
 
-  private useTarget(chunk: ChunkInfo | undefined): void {
+  private useTarget(answeredPath: string, chunk: ChunkInfo | undefined): void {
     if (!chunk || chunk.replicas.length === 0) {
       this.lastError = new GfsError('UNAVAILABLE', `the master named no primary for ${this.path}`);
       this.failures++;
@@ -431,8 +446,9 @@ export class Appender {
     this.log.debug({ path: this.path, handle: chunk.handle, version: chunk.version, primary: primary.addr, replicas: chunk.replicas.length },
       'appending to a new target');
     const timeoutMs = this.opts.ackTimeoutMs ?? limits.appendAckTimeoutMs;
+    this.appendedPath = answeredPath;
     this.target = {
-      handle: chunk.handle, version: chunk.version, offset: chunk.offset,
+      handle: chunk.handle, version: chunk.version, offset: this.baseOf(answeredPath) + chunk.offset,
       primaryAddr: primary.addr, primaryNode: primary.nodeId, link: this.connect(primary.addr, timeoutMs),
     };
   }

@@ -13,7 +13,7 @@
  *   of a sealed chunk, a primary pushes only committed ones), so nothing yielded is ever
  *   taken back.
  * - The iterator ends when the log is sealed and every byte was yielded, or on abort.
- *   A stream directory is not followed here (h4's segment rolls plug in at `nextFile`).
+ *   A stream is followed segment by segment by stream-follower.ts, each through here.
  */
 import { FileState, type ChunkInfo, type FileInfo } from '../../gen/gfs';
 import { GfsError } from '../common/errors';
@@ -72,7 +72,7 @@ export async function* followLog(conn: MasterConn, path: string, opts: FollowOpt
         continue;
       }
       if (sealed) {
-        if (pos >= info.size) return; // a stream would go on with its next segment here (nextFile)
+        if (pos >= info.size) return; // a stream's follower goes on with its next segment
       }
       if (open && pos >= open.offset) {
         // A stat lists replicas by health, not primary first: the one that answers FOLLOW
