@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import type { GfsClient } from '../src/client';
 import { GfsError } from '../src/common/errors';
 import { limits } from '../src/common/limits';
+import { parseSegmentName } from '../src/common/segment-name';
 
 /** tail -n reads the log backwards in pieces this big until it has seen N line ends. */
 const TAIL_SCAN_BYTES = 64 * 1024;
@@ -72,6 +73,7 @@ async function checkNdjson(input: NodeJS.ReadableStream): Promise<void> {
 export async function tailLog(c: GfsClient, remote: string, out: NodeJS.WritableStream,
   opts: { follow?: boolean; lines?: number; from?: number; signal?: AbortSignal }): Promise<void> {
   const info = await c.stat(remote);
+  if (info.isDir && info.stream) return tailStream(c, remote, out, opts);
   if (info.isDir) throw new GfsError('IS_A_DIRECTORY', `${remote} is a directory`);
   const start = opts.from ?? await startOfLastLines(c, remote, info.size, opts.lines ?? 10);
   if (!opts.follow) {
@@ -81,6 +83,35 @@ export async function tailLog(c: GfsClient, remote: string, out: NodeJS.Writable
   }
   for await (const piece of c.follow(remote, { fromOffset: start, signal: opts.signal })) {
     if (!out.write(piece.data)) await once(out, 'drain');
+  }
+}
+
+/**
+ * tail of a stream, in stream offsets: -n looks for the last lines in its newest
+ * segment that holds any (a roll starts a segment at a record boundary); without -f
+ * it prints up to the end of every segment as listed now.
+ */
+async function tailStream(c: GfsClient, remote: string, out: NodeJS.WritableStream,
+  opts: { follow?: boolean; lines?: number; from?: number; signal?: AbortSignal }): Promise<void> {
+  const segments = (await c.list(remote)).entries
+    .map((e) => ({ path: e.path, size: e.size, base: parseSegmentName(e.path.slice(e.path.lastIndexOf('/') + 1))?.baseOffset }))
+    .filter((s): s is { path: string; size: number; base: number } => s.base !== undefined)
+    .sort((a, b) => a.base - b.base);
+  let start = opts.from;
+  if (start === undefined) {
+    const newest = [...segments].reverse().find((s) => s.size > 0);
+    start = newest === undefined ? (segments[segments.length - 1]?.base ?? 0)
+      : newest.base + await startOfLastLines(c, newest.path, newest.size, opts.lines ?? 10);
+  }
+  if (opts.follow) {
+    for await (const piece of c.follow(remote, { fromOffset: start, signal: opts.signal })) {
+      if (!out.write(piece.data)) await once(out, 'drain');
+    }
+    return;
+  }
+  for (const s of segments) {
+    const from = Math.max(start, s.base) - s.base;
+    if (from < s.size) await c.get(s.path, out, { start: from, end: s.size });
   }
 }
 

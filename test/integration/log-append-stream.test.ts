@@ -5,7 +5,7 @@
  * segment in turn, each byte once, in stream offsets.
  */
 import t from 'tap';
-import { cluster, eventually } from './helpers';
+import { cluster, eventually, gfsctl } from './helpers';
 import { GfsClient } from '../../src/client';
 
 t.test('stream: 4 appenders across size rolls get stream offsets; a follower reads every segment once, in order', async (t) => {
@@ -65,4 +65,15 @@ t.test('stream: 4 appenders across size rolls get stream offsets; a follower rea
   // The segments, read as files, are the same bytes in the same order.
   const stored = Buffer.concat(await Promise.all(listing.entries.map((e) => client.readAll(e.path))));
   t.ok(stored.subarray(0, bytes.length).equals(bytes), 'the segments hold exactly what was followed');
+
+  // gfsctl on the stream path: append answers stream offsets past everything before; tail -n reads its end.
+  const more = await gfsctl(c.masters, ['--json', 'append', '/streams/app'], 'tail one\ntail two\n');
+  t.equal(more.code, 0, more.stderr);
+  const offs = (JSON.parse(more.stdout.toString()) as { offsets: number[] }).offsets;
+  t.ok(offs[0]! >= end && offs[1] === offs[0]! + 'tail one\n'.length, `stream offsets ${offs.join(', ')} after ${end}`);
+  const tail = await gfsctl(c.masters, ['tail', '-n', '2', '/streams/app']);
+  t.equal(tail.code, 0, tail.stderr);
+  t.equal(tail.stdout.toString(), 'tail one\ntail two\n', 'tail -n 2 of the stream');
+  const from = await gfsctl(c.masters, ['tail', '--from', String(offs[1]), '/streams/app']);
+  t.equal(from.stdout.toString(), 'tail two\n', 'tail --from a stream offset');
 });
