@@ -411,6 +411,14 @@ export const limits = {
   appendGrantAttemptsMax: 2,
   /** Streams: the lifecycle checks rolls and retention this often; data outlives retention by at most a roll plus this. */
   streamTickMs: 1_000,
+  /** Client: an append the primary has not answered this long means the primary is gone; retrying elsewhere is exactly-once, so this only bounds a stall. */
+  appendAckTimeoutMs: 10_000,
+  /** Client: a record unanswered this long after it was first sent fails with the last error (the master's call deadline covers each ask). */
+  appendRetryDeadlineMs: 60_000,
+  /** Follow: with no Watch event, the log's state is asked for again this often (a Watch stream that broke without an error). */
+  followRecheckMs: 1_000,
+  /** Client: retried records asked about at once after a seal kept some (a full dedup window in 16 round trips, not 1024). */
+  appendProbeParallel: 64,
   /** Segments a stream's watch event lists (the newest): enough for a follower to find its next segment, bounded for a stream with years of them. */
   streamWatchSegmentsMax: 1000,
 
@@ -473,14 +481,6 @@ export const limits = {
   s3ChunkLineBytesMax: 4 * 1024,
   /** Bytes of aws-chunked trailer lines in all. */
   s3TrailerBytesMax: 16 * 1024,
-  /** Client: an append the primary has not answered this long means the primary is gone; retrying elsewhere is exactly-once, so this only bounds a stall. */
-  appendAckTimeoutMs: 10_000,
-  /** Client: a record unanswered this long after it was first sent fails with the last error (the master's call deadline covers each ask). */
-  appendRetryDeadlineMs: 60_000,
-  /** Follow: with no Watch event, the log's state is asked for again this often (a Watch stream that broke without an error). */
-  followRecheckMs: 1_000,
-  /** Client: retried records asked about at once after a seal kept some (a full dedup window in 16 round trips, not 1024). */
-  appendProbeParallel: 64,
 } as const;
 
 export type Limits = typeof limits;
