@@ -52,6 +52,16 @@ export type {
  */
 export { MasterConn, type MasterConnOptions } from './master-conn';
 
+export interface ConcatOptions {
+  /** Replace a file at the target (otherwise ALREADY_EXISTS). */
+  force?: boolean;
+  /** Only if the file now at the target has this inode (PRECONDITION_FAILED otherwise). */
+  replacesInode?: number;
+  contentType?: string;
+  metadata?: Record<string, string>;
+  replication?: number;
+}
+
 export interface ClientOptions {
   masters: string[];
   log?: Logger;
@@ -200,6 +210,27 @@ export class GfsClient {
     this.locationCache.clear();
     await this.conn.call('delete', { path: normalizePath(path), recursive: opts.recursive ?? false, requestId: randomId() });
     this.locationCache.clear();
+  }
+
+  /**
+   * Makes `target` out of existing files' chunks, in order, without copying data (S3
+   * multipart complete): the parts (sealed files, named by inode so a part replaced
+   * meanwhile is refused) disappear, their chunks become the new file's. Atomic: the
+   * file appears whole or not at all. `replacesInode`: only if the file now at target is
+   * that one (PRECONDITION_FAILED); without `force`, ALREADY_EXISTS if a file is there.
+   * The new file has no whole-file checksum. A retry is applied once.
+   */
+  async concat(target: string, parts: readonly { inode: number }[], opts: ConcatOptions = {}): Promise<FileInfo> {
+    checkReplication(opts.replication);
+    const path = normalizeFilePath(target);
+    this.locationCache.clear();
+    const info = await this.conn.call('concatFiles', {
+      path, parts: parts.map((p) => p.inode), overwrite: opts.force ?? false, contentType: opts.contentType ?? '',
+      metadata: opts.metadata ?? {}, replaces: opts.replacesInode === undefined ? undefined : { inode: opts.replacesInode },
+      replication: opts.replication ?? 0, requestId: randomId(),
+    });
+    this.locationCache.clear();
+    return info;
   }
 
   /** What is in the trash: original path, inode, deletion time, size, when its trash period ends. */

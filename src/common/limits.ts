@@ -481,6 +481,10 @@ export const limits = {
   s3ChunkLineBytesMax: 4 * 1024,
   /** Bytes of aws-chunked trailer lines in all. */
   s3TrailerBytesMax: 16 * 1024,
+
+  // ---- ConcatFiles (S3 multipart complete without copying)
+  /** Files one ConcatFiles joins at most: S3's 10,000 parts; the op (and its WAL record) stays bounded. */
+  concatPartsMax: 10_000,
 } as const;
 
 export type Limits = typeof limits;

@@ -181,6 +181,11 @@ export class ClusterEvents {
         replaced(result.trashed);
         out.push(['file.sealed', { path: result.file?.path ?? '', inode: result.inode, size: result.file?.size ?? 0, log: result.file?.log !== undefined }]);
         break;
+      case 'concatFiles': // the parts are gone (their chunks are the new file's), the new file is sealed
+        for (const part of result.consumed ?? []) out.push(['file.deleted', { path: part.path, inode: part.inode, reason: 'concatenated' }]);
+        replaced(result.trashed);
+        out.push(['file.sealed', { path: result.file?.path ?? '', inode: result.inode, size: result.file?.size ?? 0, log: false }]);
+        break;
       case 'rename':
         replaced(result.trashed);
         out.push(['file.renamed', { source: op.rename?.source ?? '', target: op.rename?.target ?? '' }]);

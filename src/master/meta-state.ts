@@ -47,6 +47,7 @@ import type {
   OpCreateStream,
   OpRollSegment,
   StreamPolicy,
+  OpConcatFiles,
 } from '../../gen/gfs';
 import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
@@ -185,6 +186,7 @@ export class MetaState {
       case 'setLog': return this.prepareSetLog(op.setLog!);
       case 'createStream': return this.prepareCreateStream(op.createStream!);
       case 'rollSegment': return this.prepareRollSegment(op.rollSegment!);
+      case 'concatFiles': return this.prepareConcat(op.concatFiles!);
     }
   }
 
@@ -432,6 +434,76 @@ export class MetaState {
         return { op: 'completeFile', inode: file.inode, file };
       },
     };
+  }
+
+  /**
+   * A new file made of the parts' chunks, in order, without copying data: the parts
+   * (sealed, non-log files in the tree) leave the namespace for good (not to trash:
+   * their chunk refs, unchanged, now belong to the new file), and the new file is linked
+   * at its path, sealed, with the same create and replace preconditions as a complete.
+   * Its whole-file checksum is '' (the parts' checksums do not combine).
+   */
+  private prepareConcat(o: OpConcatFiles): Prepared {
+    const path = normalizeFilePath(o.path);
+    const inode = positiveId(o.inode, 'inode');
+    if (inode < this.inodeNext) throw new GfsError('INVALID_ARGUMENT', `inode ${inode} was already handed out (next is ${this.inodeNext})`);
+    const replication = o.replication === 0 || o.replication === undefined ? limits.replicationDefault : o.replication;
+    if (!Number.isInteger(replication) || replication < 1 || replication > limits.replicationMax) {
+      throw new GfsError('INVALID_ARGUMENT', `replication must be 1..${limits.replicationMax}, not ${o.replication}`);
+    }
+    const mtimeMs = count(o.mtimeMs, 'mtime');
+    const contentType = text(o.contentType, 'content type');
+    const metadata = sortedMetadata(o.metadata);
+    const parts = this.concatParts(o.parts ?? []);
+    const existing = this.probeCreate(path, o.overwrite === true);
+    if (existing.kind === 'file' && parts.some((p) => p.file === existing.file)) {
+      throw new GfsError('INVALID_ARGUMENT', `"${path}" is one of the parts it would be made of`);
+    }
+    if (o.replaces !== undefined) {
+      const replaced = positiveId(o.replaces.inode, 'replaced inode');
+      if (existing.kind !== 'file' || existing.file.inode !== replaced) throw new GfsError('PRECONDITION_FAILED', `"${path}" is no longer file ${replaced}`);
+    }
+    return {
+      run: () => {
+        const chunks: ChunkRef[] = [];
+        for (const { file: part, parent } of parts) {
+          this.tree.unlinkFile(parent, part, mtimeMs);
+          for (const ref of part.chunks) { this.chunks.remove(ref.handle); chunks.push(ref); }
+          part.chunks = [];
+          this.files.delete(part.inode);
+        }
+        const trashed = this.trashReplaced(existing, mtimeMs);
+        const file: FileNode = {
+          kind: 'file', inode, path, size: chunks.reduce((n, c) => n + c.length, 0), mtimeMs, state: 'sealed', chunks, replication,
+          contentType, metadata, checksum: '', visible: true, overwrite: o.overwrite === true,
+        };
+        for (const ref of chunks) this.chunks.add(file, ref);
+        this.files.set(inode, file);
+        this.tree.linkFile(file, mtimeMs);
+        this.inodeNext = inode + 1;
+        assert.ok(this.tree.lookup(path) === file && Number.isSafeInteger(this.inodeNext), `concatenated file ${inode} is not at "${path}"`);
+        return { op: 'concatFiles', inode, file, trashed, consumed: parts.map((p) => ({ inode: p.file.inode, path: p.file.path })) };
+      },
+    };
+  }
+
+  /** The parts of a concatenation: distinct sealed non-log files in the tree, with their directories. */
+  private concatParts(inodes: number[]): { file: FileNode; parent: Dir }[] {
+    if (inodes.length === 0 || inodes.length > limits.concatPartsMax) {
+      throw new GfsError('INVALID_ARGUMENT', `a concatenation has 1..${limits.concatPartsMax} parts, not ${inodes.length}`);
+    }
+    const seen = new Set<number>();
+    return inodes.map((raw) => {
+      const inode = positiveId(raw, 'part inode');
+      const file = this.files.get(inode);
+      if (file === undefined || this.inodeLocation(inode) !== 'tree') throw new GfsError('NO_SUCH_FILE', `no file with inode ${inode} in the namespace`);
+      if (seen.has(inode)) throw new GfsError('INVALID_ARGUMENT', `part ${inode} is named twice`);
+      seen.add(inode);
+      if (file.state !== 'sealed' || file.log !== undefined) throw new GfsError('FILE_NOT_WRITABLE', `part "${file.path}" is not a sealed file`);
+      const found = this.tree.probe(file.path);
+      assert.ok(found.kind === 'file' && found.file === file, `file ${inode} is not at "${file.path}"`);
+      return { file, parent: found.parent };
+    });
   }
 
   private prepareMkdir(o: OpMkdir): Prepared {

@@ -124,7 +124,8 @@ export type OpKind =
   | 'sealChunk'
   | 'setLog'
   | 'createStream'
-  | 'rollSegment';
+  | 'rollSegment'
+  | 'concatFiles';
 
 export const opKinds: readonly OpKind[] = [
   'createFile',
@@ -143,11 +144,12 @@ export const opKinds: readonly OpKind[] = [
   'setLog',
   'createStream',
   'rollSegment',
+  'concatFiles',
 ];
 
 export interface ApplyResult {
   op: OpKind;
-  /** createFile, allocate/commit/abandonChunk, completeFile, abortFile. */
+  /** createFile, allocate/commit/abandonChunk, completeFile, abortFile, concatFiles. */
   inode?: number;
   /** allocate/commit/abandonChunk. */
   handle?: number;
@@ -157,6 +159,8 @@ export interface ApplyResult {
   file?: FileNode;
   /** Inodes this op moved to trash (overwrite, delete), ascending. Not kept for replays. */
   trashed?: number[];
+  /** concatFiles: the parts' inodes, now gone (their chunks are the new file's). Not kept for replays. */
+  consumed?: { inode: number; path: string }[];
   /** purge: chunk handles that are no longer referenced. Not kept for replays. */
   released?: number[];
   /** The request id was seen before: nothing was applied, this is the first result. */

@@ -177,6 +177,24 @@ class FileCalls {
         if (!file) throw new GfsError('NO_SUCH_FILE', `inode ${req.inode} vanished`);
         return this.fileInfo(file);
       }),
+      concatFiles: unaryHandler(async (req) => {
+        this.requireLeader();
+        const retried = req.requestId ? this.state.seenRequest(req.requestId) : undefined;
+        if (retried?.file !== undefined) return this.fileInfo(retried.file);
+        const path = normalizeFilePath(req.path);
+        const replication = req.replication || host.replicationDefault || limits.replicationDefault;
+        const op = MetaOp.fromPartial({
+          requestId: req.requestId,
+          concatFiles: {
+            inode: host.reserveInode(), path, parts: req.parts, overwrite: req.overwrite, contentType: req.contentType,
+            metadata: req.metadata, replaces: req.replaces, replication, mtimeMs: this.now(),
+          },
+        });
+        this.state.validate(op);
+        const result = await host.commit('concat', op);
+        assert.ok(result.file !== undefined);
+        return this.fileInfo(result.file);
+      }),
       abortFile: unaryHandler(async (req) => {
         await host.commit('abort', MetaOp.fromPartial({ abortFile: { inode: req.inode } }));
         return {};

@@ -3,6 +3,7 @@
  * act only through this (and the GfsClient), so parse → authenticate → act is the only
  * order a request can take.
  */
+import crypto from 'node:crypto';
 import type http from 'node:http';
 import type { FileInfo, GfsClient } from '../../client';
 import type { Logger } from '../../common/log';
@@ -58,10 +59,16 @@ export async function statObject(ctx: S3Context, bucket: string, key: string): P
 }
 
 export function etagOf(info: FileInfo): string {
+  if (info.log) return logEtag(info.path, info.size);
   return info.metadata['etag'] ?? `"${info.checksum || info.inode}"`;
 }
 
 export function sendXml(ctx: S3Context, status: number, body: string, headers: Record<string, string> = {}): void {
   ctx.res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), ...headers });
   ctx.res.end(body);
+}
+
+/** An appendable object's (a log's) ETag: it changes with every append (its path's hash and its size). */
+export function logEtag(path: string, size: number): string {
+  return `"${crypto.createHash('md5').update(path).digest('hex').slice(0, 16)}.${size.toString(16)}"`;
 }

@@ -9,14 +9,15 @@
  * docs/S3-KEYS.md), so listings never show it; it does keep DeleteBucket from removing a
  * bucket with uploads in progress.
  *
- * Complete COPIES the parts, in order, into the object (streamed, bounded memory), then
- * removes the upload: joining parts without copying needs a master op that adopts their
- * chunks (not there yet). The answer's headers go out before the copy, with spaces
- * while it runs, and the result or an error document at the end, as S3 does.
+ * Complete copies nothing: the master's ConcatFiles makes the object of the parts'
+ * chunks, in order (the part files vanish, their chunks are the object's), atomically
+ * with the write conditions; then the upload's record is removed. An aborted upload is
+ * deleted (to trash, purged after the trash period, its chunks then reclaimed by GC).
+ * The object has no whole-file xxh64 (a concatenation's parts end anywhere in a chunk).
  *
  * Invariants: an upload id is 32 lower-case hex digits (anything else is NoSuchUpload,
  * never a path); the object appears only when every listed part was found with its ETag
- * and the whole copy completed; the ETag is the MD5 of the parts' MD5s with `-N`.
+ * and the master joined them; the ETag is the MD5 of the parts' MD5s with `-N`.
  */
 import crypto from 'node:crypto';
 import type { FileInfo } from '../../client';
@@ -189,32 +190,23 @@ export async function completeMultipartUpload(ctx: S3Context, bucket: string, ke
   const size = chosen.reduce((a, f) => a + f.size, 0);
   if (size > limits.s3MultipartBytesMax) throw new S3Error('EntityTooLarge', 400, 'Your proposed upload exceeds the maximum allowed size');
   const etag = `"${crypto.createHash('md5').update(Buffer.concat(md5s)).digest('hex')}-${chosen.length}"`;
-  const metadata = { ...record.metadata };
+  const metadata: Record<string, string> = { ...record.metadata, etag };
   delete metadata[KEY_FIELD];
-  // The answer starts now; errors from here on go in its body (S3's way for a long Complete).
-  ctx.res.writeHead(200, { 'content-type': 'application/xml' });
-  ctx.res.write(XML_HEAD);
-  const keepalive = setInterval(() => ctx.res.write(' '), limits.s3CompleteKeepaliveMs);
   try {
-    const client = ctx.client;
-    async function* joined(): AsyncGenerator<Buffer> {
-      for (const info of chosen) for await (const piece of client.openRead(info)) yield piece as Buffer;
-    }
-    await putStream(ctx, keyToPath(bucket, key), joined(), {
-      ...condition, contentType: record.contentType, metadata,
-      finish: async (written) => {
-        if (written !== size) throw new S3Error('InternalError', 500, 'A part changed while it was joined');
-        return { etag };
-      },
+    // The master joins the parts' chunk lists (no data is copied) and the parts vanish,
+    // atomically with the If-None-Match / If-Match decision.
+    await ctx.client.concat(keyToPath(bucket, key), chosen, {
+      force: condition.replace, replacesInode: condition.replacesInode, contentType: record.contentType, metadata,
     });
-    await removeUpload(ctx, bucket, dir);
-    ctx.res.end(`<CompleteMultipartUploadResult xmlns="${XMLNS}">${el('Location', `/${bucket}/${key}`)}${el('Bucket', bucket)}${el('Key', key)}${el('ETag', etag)}</CompleteMultipartUploadResult>`);
   } catch (e) {
-    const err = S3Error.from(e);
-    ctx.res.end(errorXml(err.code, err.message, `/${bucket}/${key}`, ctx.requestId, err.extra).slice(XML_HEAD.length));
-  } finally {
-    clearInterval(keepalive);
+    const code = (e as { code?: string }).code;
+    if (code === 'ALREADY_EXISTS') throw new S3Error('PreconditionFailed', 412, 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' });
+    if (code === 'PRECONDITION_FAILED') throw new S3Error('PreconditionFailed', 412, 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-Match' });
+    if (code === 'NO_SUCH_FILE') throw new S3Error('InvalidPart', 400, 'One or more of the specified parts could not be found (another Complete or an Abort of this upload may have consumed them).');
+    throw e;
   }
+  await removeUpload(ctx, bucket, dir);
+  sendXml(ctx, 200, `${XML_HEAD}<CompleteMultipartUploadResult xmlns="${XMLNS}">${el('Location', `/${bucket}/${key}`)}${el('Bucket', bucket)}${el('Key', key)}${el('ETag', etag)}</CompleteMultipartUploadResult>`);
 }
 
 export async function listMultipartUploads(ctx: S3Context, bucket: string): Promise<void> {

@@ -26,6 +26,7 @@ import { S3Error } from './s3-error';
 import { authenticate, EMPTY_SHA256, parseQuery, percentDecode, type LookupSecret } from './sigv4';
 import { errorXml } from './xml';
 import { copyObject, deleteObject, deleteObjects, getObject, putObject } from './objects';
+import { appendObject, WRITE_OFFSET_HEADER } from './append';
 import {
   createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets, listObjectsHandler,
 } from './buckets';
@@ -197,7 +198,8 @@ export class S3Server {
     if (method === 'POST' && query.has('uploads')) { await createMultipartUpload(ctx, bucket, key); return 'CreateMultipartUpload'; }
     if (method === 'PUT') {
       if (ctx.headers.has('x-amz-copy-source')) { await copyObject(ctx, bucket, key); return 'CopyObject'; }
-      await putObject(ctx, bucket, key);
+      if (ctx.headers.has(WRITE_OFFSET_HEADER)) await appendObject(ctx, bucket, key);
+      else await putObject(ctx, bucket, key);
       return 'PutObject';
     }
     if (method === 'GET' || method === 'HEAD') { await getObject(ctx, bucket, key, method === 'HEAD'); return method === 'GET' ? 'GetObject' : 'HeadObject'; }
