@@ -258,6 +258,7 @@ program.command('gateway')
   .addOption(opt('--s3-credentials <file>', 'JSON file with the S3 {accessKeyId, secretAccessKey} (gfs dev writes DATA/credentials.json)'))
   .addOption(opt('--s3-access-key <id>', 'S3 access key id (instead of --s3-credentials)'))
   .addOption(opt('--s3-secret-key <secret>', 'S3 secret access key (with --s3-access-key)'))
+  .addOption(durationOpt('--s3-upload-expiry <duration>', 'a multipart upload never completed is aborted this long after it started', limits.s3UploadExpiryMs, 1000))
   .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
   .action(async (o) => {
     try {
@@ -266,7 +267,7 @@ program.command('gateway')
       const s3Keys = s3Credentials(o);
       const gw = new Gateway({
         masters: String(o.masters).split(',').filter(Boolean), restListen: o.rest, log, nats: o.nats, cluster: checkClusterName(o.cluster),
-        s3Listen: o.s3, s3LookupSecret: (id) => (s3Keys !== undefined && id === s3Keys.accessKeyId ? s3Keys.secretAccessKey : undefined),
+        s3Listen: o.s3, s3UploadExpiryMs: o.s3UploadExpiry, s3LookupSecret: (id) => (s3Keys !== undefined && id === s3Keys.accessKeyId ? s3Keys.secretAccessKey : undefined),
       });
       await gw.start();
       onSignals(() => gw.stop());

@@ -471,8 +471,10 @@ export const limits = {
   s3PartsMax: 10_000,
   /** S3's limit on parts: each but the last at least 5 MiB (keeps part lists short). */
   s3PartBytesMin: 5 * MiB,
-  /** While CompleteMultipartUpload copies, a space this often keeps the client's idle timeout away. */
-  s3CompleteKeepaliveMs: 10_000,
+  /** A multipart upload never completed is aborted this long after it started (S3's AbortIncompleteMultipartUpload rule, for every bucket); its chunks then go the way of deleted files. */
+  s3UploadExpiryMs: 7 * 24 * 3600_000,
+  /** The expired-upload sweep runs at least this often (and every expiry / 4 when that is shorter). */
+  s3UploadSweepMaxIntervalMs: 3600_000,
   /** SigV4: a request's time may be this far from ours (S3's RequestTimeTooSkewed bound). */
   s3ClockSkewMs: 15 * 60_000,
   /** A presigned URL lives at most this long (S3's 7 days). */

@@ -57,6 +57,8 @@ export interface DevClusterOptions {
   scrubIntervalMs?: number;
   scrubBytesPerSec?: number;
   replicateBytesPerSec?: number;
+  /** The gateway's --s3-upload-expiry (never-completed multipart uploads). */
+  s3UploadExpiryMs?: number;
   /** Masters in the group (default 1: standalone). More than one needs `etcd`. */
   masters?: number;
   /** etcd endpoints for the master election. */
@@ -227,6 +229,7 @@ export class DevCluster {
     this.gateway = await this.spawnProc('gateway', [
       'gateway', '--masters', this.masters.join(','), '--rest', `${this.host}:${portAt(base, 1080)}`, ...this.natsFlags(),
       '--s3', `${this.host}:${portAt(base, limits.devS3PortOffset)}`, '--s3-credentials', await this.ensureCredentials(),
+      ...(this.opts.s3UploadExpiryMs ? ['--s3-upload-expiry', `${this.opts.s3UploadExpiryMs}ms`] : []),
     ]);
     await this.waitForChunkservers(count);
   }

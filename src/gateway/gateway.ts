@@ -25,6 +25,8 @@ export interface GatewayOptions {
   s3Listen?: string;
   /** The secret of an S3 access key id (bootstrap credentials now, master-issued tokens later). */
   s3LookupSecret?: LookupSecret;
+  /** Never-completed multipart uploads are aborted this long after they started. */
+  s3UploadExpiryMs?: number;
 }
 
 export class Gateway {
@@ -52,7 +54,7 @@ export class Gateway {
     if (this.opts.s3Listen !== undefined) {
       this.s3 = new S3Server({
         listen: this.opts.s3Listen, client: this.client, log: this.opts.log, registry: this.registry,
-        lookupSecret: this.opts.s3LookupSecret ?? (() => undefined),
+        lookupSecret: this.opts.s3LookupSecret ?? (() => undefined), uploadExpiryMs: this.opts.s3UploadExpiryMs,
       });
       await this.s3.start();
       this.s3Addr = this.s3.addr;

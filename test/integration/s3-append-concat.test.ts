@@ -43,7 +43,7 @@ function filesOf(c: DevCluster, handles: number[]): string[] {
 }
 
 t.test('s3 append and copy-free multipart on a real cluster', async (t) => {
-  const { cluster: c, client } = await cluster(t, { heartbeatIntervalMs: 200, safeModeMinMs: 1000, trashPeriodMs: 1500, orphanGraceMs: 1500 });
+  const { cluster: c, client } = await cluster(t, { heartbeatIntervalMs: 200, safeModeMinMs: 1000, trashPeriodMs: 1500, orphanGraceMs: 1500, s3UploadExpiryMs: 5000 });
   const s3 = s3For(t, c);
   await s3.send(new CreateBucketCommand({ Bucket: 'logs' }));
 
@@ -138,5 +138,16 @@ t.test('s3 append and copy-free multipart on a real cluster', async (t) => {
     await eventually(() => filesOf(c, handles).length === 0, 30_000, 'the aborted parts\' chunk files deleted by GC');
     t.pass('no chunk file of the aborted upload is left');
     t.equal((await client.trash()).entries.filter((e) => e.path.includes(UploadId!)).length, 0, 'nothing of it in trash');
+  });
+
+  await t.test('never completed: the gateway aborts the upload after its expiry, GC deletes its chunks', async (t) => {
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'logs', Key: 'forgotten' }));
+    await s3.send(new UploadPartCommand({ Bucket: 'logs', Key: 'forgotten', UploadId, PartNumber: 1, Body: patterned(MiB, 40) }));
+    const handles = (await client.stat(`/logs/.s3-uploads/${UploadId}/part-00001`)).chunks.map((ch) => ch.handle);
+    t.ok(filesOf(c, handles).length > 0, 'the part is on disk');
+    await eventually(() => filesOf(c, handles).length === 0, 40_000, 'the forgotten upload\'s chunk files deleted');
+    const stat = await failure(client.stat(`/logs/.s3-uploads/${UploadId}`));
+    t.equal(stat.name !== 'no error', true, 'the upload directory is gone');
+    t.ok((await body((await s3.send(new GetObjectCommand({ Bucket: 'logs', Key: 'big/obj' }))).Body)).length > 15 * MiB, 'completed objects are untouched');
   });
 });

@@ -29,8 +29,9 @@ import { readSmallBody } from './request-body';
 import { S3Error } from './s3-error';
 import { el, errorXml, XML_HEAD, XMLNS } from './xml';
 
-const UPLOADS_DIR = '.s3-uploads';
-const RECORD = 'upload';
+export const UPLOADS_DIR = '.s3-uploads';
+export const UPLOAD_RECORD = 'upload';
+const RECORD = UPLOAD_RECORD;
 const KEY_FIELD = 's3-multipart-key';
 
 function uploadDir(bucket: string, uploadId: string): string {

@@ -27,6 +27,8 @@ import { authenticate, EMPTY_SHA256, parseQuery, percentDecode, type LookupSecre
 import { errorXml } from './xml';
 import { copyObject, deleteObject, deleteObjects, getObject, putObject } from './objects';
 import { appendObject, WRITE_OFFSET_HEADER } from './append';
+import { UploadSweeper } from './upload-sweeper';
+import { limits } from '../../common/limits';
 import {
   createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets, listObjectsHandler,
 } from './buckets';
@@ -48,6 +50,8 @@ export interface S3ServerOptions {
   clock?: Clock;
   /** Bytes per chunk of new objects (tests); default the cluster's. */
   chunkBytes?: number;
+  /** Never-completed multipart uploads are aborted this long after they started (limits.s3UploadExpiryMs). */
+  uploadExpiryMs?: number;
 }
 
 /** Subresources we do not serve: asked for, they get NotImplemented rather than a wrong answer. */
@@ -59,6 +63,7 @@ export class S3Server {
   private server: http.Server | undefined;
   private readonly clock: Clock;
   private readonly requests: Counter | undefined;
+  private sweeper: UploadSweeper | undefined;
   addr = '';
 
   constructor(private readonly opts: S3ServerOptions) {
@@ -78,9 +83,12 @@ export class S3Server {
     });
     this.addr = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${(this.server.address() as AddressInfo).port}`;
     this.opts.log.info({ s3: this.addr }, 's3 serving');
+    this.sweeper = new UploadSweeper(this.opts.client, this.opts.uploadExpiryMs ?? limits.s3UploadExpiryMs, this.clock, this.opts.log);
+    this.sweeper.start();
   }
 
   async stop(): Promise<void> {
+    await this.sweeper?.stop();
     await new Promise<void>((resolve) => { this.server?.closeAllConnections(); this.server ? this.server.close(() => resolve()) : resolve(); });
   }
 
