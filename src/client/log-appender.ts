@@ -67,6 +67,11 @@ export interface AppendOptions {
 export interface AppendAck {
   /** File offset of the record's first byte. */
   offset: number;
+  /**
+   * The record id was already stored (a retry): `offset` is the first copy's. A caller
+   * whose ids may repeat across different records (derived ids) checks the bytes there.
+   */
+  dup?: boolean;
 }
 
 /** What the appender needs of a link to the primary (AppendLink; a fake in unit tests). */
@@ -299,7 +304,7 @@ export class Appender {
     this.inflight.splice(this.inflight.indexOf(batch), 1);
     this.failures = 0;
     this.batchBytesMax = Math.min(limits.appendBatchBytesMax, this.batchBytesMax * 2);
-    batch.entries.forEach((e, i) => e.resolve({ offset: batch.target.offset + res.offsets[i]! }));
+    batch.entries.forEach((e, i) => e.resolve({ offset: batch.target.offset + res.offsets[i]!, dup: res.dup[i] === true }));
     this.wake();
     if (this.queue.length > 0) this.schedule();
   }
@@ -382,7 +387,7 @@ export class Appender {
     if (res.storedOffset !== undefined) {
       assert.equal(this.queue[0], head, 'the queue head changes only here');
       this.queue.shift();
-      head.resolve({ offset: this.baseOf(res.path) + res.storedOffset });
+      head.resolve({ offset: this.baseOf(res.path) + res.storedOffset, dup: true });
       this.wake();
       await this.probeStored(endedHandle);
       return;
@@ -429,7 +434,7 @@ export class Appender {
         const a = answers[i]!;
         if (a.storedOffset === undefined) { target ??= { path: a.path, chunk: a.chunk }; return; }
         this.queue.splice(this.queue.indexOf(e), 1);
-        e.resolve({ offset: this.baseOf(a.path) + a.storedOffset });
+        e.resolve({ offset: this.baseOf(a.path) + a.storedOffset, dup: true });
       });
       this.wake();
       if (target) { this.useTarget(target.path, target.chunk); return; }

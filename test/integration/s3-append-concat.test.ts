@@ -68,17 +68,18 @@ t.test('s3 append and copy-free multipart on a real cluster', async (t) => {
     t.ok(info.log, 'the object is a gfs log');
     t.equal(info.state, 1, 'still open for appends (committed length from the primary)');
 
-    // A retried request (same idempotency key) is stored once and answered as the first.
+    // A retried request (the same append at the same offset) is stored once and answered as the first.
     const retried = new PutObjectCommand({ Bucket: 'logs', Key: 'app/events', Body: 'once', WriteOffsetBytes: size });
-    retried.middlewareStack.add((next) => async (args) => {
-      (args.request as { headers: Record<string, string> }).headers['x-amz-gfs-append-id'] = 'retry-me';
-      return next(args);
-    }, { step: 'build', name: 'fixedAppendId' });
     const first = await s3.send(retried);
     const second = await s3.send(retried);
     t.equal(first.Size, size + 4);
     t.equal(second.Size, size + 4, 'the retry answers with the first copy\'s result');
     t.equal((await s3.send(new HeadObjectCommand({ Bucket: 'logs', Key: 'app/events' }))).ContentLength, size + 4, 'stored once');
+    // Another writer that also thought the size was `size`: same record id, other bytes.
+    const rival = await failure(s3.send(new PutObjectCommand({ Bucket: 'logs', Key: 'app/events', Body: 'rival', WriteOffsetBytes: size })));
+    t.same(rival, { name: 'InvalidWriteOffset', status: 400 }, 'a different body at a taken offset is refused');
+    const all = await body((await s3.send(new GetObjectCommand({ Bucket: 'logs', Key: 'app/events' }))).Body);
+    t.ok(all.equals(Buffer.concat([...records, Buffer.from('once')])), 'exactly the accepted appends, each once');
 
     const missing = await failure(s3.send(new PutObjectCommand({ Bucket: 'logs', Key: 'nope', Body: 'x', WriteOffsetBytes: 5 })));
     t.equal(missing.name, 'NoSuchKey', 'an offset past 0 on a missing key');

@@ -150,9 +150,9 @@ t.test('appender: 8 writers x 400 records over lossy primaries and chunk ends: e
 t.test('appender: expectedOffset on a record alone; a mismatch is PRECONDITION_FAILED and stores nothing', async (t) => {
   const log = new FakeLog(() => 0.99);
   const a = new Appender(log.conn(), '/l', {}, () => log.link());
-  t.same(await a.append('abc', { expectedOffset: 0 }), { offset: 0 });
+  t.same(await a.append('abc', { expectedOffset: 0 }), { offset: 0, dup: false });
   await t.rejects(a.append('def', { expectedOffset: 0 }), { code: 'PRECONDITION_FAILED' });
-  t.same(await a.append('ghi', { expectedOffset: 3 }), { offset: 3 });
+  t.same(await a.append('ghi', { expectedOffset: 3 }), { offset: 3, dup: false });
   await a.close();
   t.equal(log.bytes().toString(), 'abcghi');
 });

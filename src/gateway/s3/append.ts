@@ -15,11 +15,13 @@
  * whole-object checksum is stored for a log.
  *
  * Invariants:
- * - Exactly once: the record's id is derived from the bucket, key, offset and the
- *   request's idempotency key (`x-amz-gfs-append-id`, else the SDK's
- *   `amz-sdk-invocation-id`, which its retries of one call share, else the gateway's
- *   request id), so a retried request is stored once and answered with the first
- *   copy's offset.
+ * - Exactly once, with bounded exactly-once memory: the record's id is {writer: a hash
+ *   of bucket and key (one writer per object), seq: N + 1}. A successful append at N is
+ *   the only record ever stored at N, so the id names it; a retried request finds it
+ *   stored (the primary's or the master's dup answer) and is answered as the first was.
+ *   Another request with the same N is told apart by its bytes: on a dup answer the
+ *   gateway reads [N, N + length) back and answers InvalidWriteOffset unless they are
+ *   this body's bytes.
  * - Nothing is appended before the whole body arrived and its digests matched.
  */
 import crypto from 'node:crypto';
@@ -35,10 +37,19 @@ function invalidWriteOffset(): S3Error {
   return new S3Error('InvalidWriteOffset', 400, 'The write offset value that you specified does not match the current object size.');
 }
 
-/** The record id of this request: the same for every retry of one append. */
-export function appendRecordId(bucket: string, key: string, offset: number, idempotencyKey: string): { writer: string; seq: number } {
-  const digest = crypto.createHash('sha256').update(`${bucket}\0${key}\0${offset}\0${idempotencyKey}`).digest('hex');
-  return { writer: `s3-${digest.slice(0, 40)}`, seq: 1 };
+/** The record id of an append at `offset`: the same for every retry of it, and for no other stored record. */
+export function appendRecordId(bucket: string, key: string, offset: number): { writer: string; seq: number } {
+  const digest = crypto.createHash('sha256').update(`${bucket}\0${key}`).digest('hex');
+  return { writer: `s3-${digest.slice(0, 40)}`, seq: offset + 1 };
+}
+
+/** True if the log holds exactly `record` at `offset` (a dup answer: this request's retry, or another body). */
+async function storedThere(ctx: S3Context, path: string, offset: number, record: Buffer): Promise<boolean> {
+  const info = await ctx.client.stat(path);
+  if (info.size < offset + record.length) return false;
+  const pieces: Buffer[] = [];
+  for await (const p of ctx.client.openRead(info, { start: offset, end: offset + record.length })) pieces.push(p as Buffer);
+  return Buffer.concat(pieces).equals(record);
 }
 
 export async function appendObject(ctx: S3Context, bucket: string, key: string): Promise<void> {
@@ -59,12 +70,9 @@ export async function appendObject(ctx: S3Context, bucket: string, key: string):
   await body.verified();
   const record = Buffer.concat(pieces);
   if (record.length === 0) throw new S3Error('InvalidRequest', 400, 'Request body cannot be empty when \'write offset\' is specified.');
-  const idempotencyKey = header(ctx, 'x-amz-gfs-append-id') ?? header(ctx, 'amz-sdk-invocation-id') ?? ctx.requestId;
-  let stored: number;
+  let ack;
   try {
-    ({ offset: stored } = await ctx.client.append(path, record, {
-      create: offset === 0, expectedOffset: offset, recordId: appendRecordId(bucket, key, offset, idempotencyKey),
-    }));
+    ack = await ctx.client.append(path, record, { create: offset === 0, expectedOffset: offset, recordId: appendRecordId(bucket, key, offset) });
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === 'PRECONDITION_FAILED') throw invalidWriteOffset();
@@ -73,8 +81,8 @@ export async function appendObject(ctx: S3Context, bucket: string, key: string):
     if (code === 'TOO_LARGE') throw new S3Error('EntityTooLarge', 400, 'One append is one record: at most the record limit (a quarter of a chunk)');
     throw e;
   }
-  // A retry of an append that was stored answers with the first copy's offset.
-  if (stored !== offset) throw invalidWriteOffset();
+  // A dup: the record stored at N is this request's (a retry) only if it holds these bytes.
+  if (ack.offset !== offset || (ack.dup === true && !(await storedThere(ctx, path, offset, record)))) throw invalidWriteOffset();
   ctx.res.writeHead(200, { etag: logEtag(path, offset + record.length), 'x-amz-object-size': String(offset + record.length), 'content-length': 0 });
   ctx.res.end();
 }
