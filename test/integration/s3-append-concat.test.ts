@@ -7,6 +7,8 @@ import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import {
   S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand,
   CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand,
@@ -150,5 +152,23 @@ t.test('s3 append and copy-free multipart on a real cluster', async (t) => {
     const stat = await failure(client.stat(`/logs/.s3-uploads/${UploadId}`));
     t.equal(stat.name !== 'no error', true, 'the upload directory is gone');
     t.ok((await body((await s3.send(new GetObjectCommand({ Bucket: 'logs', Key: 'big/obj' }))).Body)).length > 15 * MiB, 'completed objects are untouched');
+  });
+
+  await t.test('awscli v2: s3 cp of a 20 MiB file is a multipart upload joined without copying', async (t) => {
+    const creds = JSON.parse(fs.readFileSync(path.join(c.dataDir, 'credentials.json'), 'utf8')) as { accessKeyId: string; secretAccessKey: string };
+    const env = { ...process.env, AWS_ACCESS_KEY_ID: creds.accessKeyId, AWS_SECRET_ACCESS_KEY: creds.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
+    const dir = fs.mkdtempSync(path.join(c.dataDir, 'awscli-'));
+    const local = path.join(dir, 'twenty.bin');
+    const bytes = patterned(20 * MiB, 50);
+    fs.writeFileSync(local, bytes);
+    const aws = (...args: string[]) => promisify(execFile)('/usr/bin/aws', ['--endpoint-url', c.endpoints().s3, ...args], { env, timeout: 120_000 });
+    await aws('s3', 'cp', local, 's3://logs/cli/twenty.bin');
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'logs', Key: 'cli/twenty.bin' }));
+    t.match(head.ETag, /^"[0-9a-f]{32}-3"$/, 'a 3-part multipart ETag (awscli\'s 8 MiB parts)');
+    const obj = await client.stat(keyToPath('logs', 'cli/twenty.bin'));
+    t.same(obj.chunks.map((ch) => ch.length), [8 * MiB, 8 * MiB, 4 * MiB], 'the object is the three parts\' chunks');
+    await aws('s3', 'cp', 's3://logs/cli/twenty.bin', path.join(dir, 'back.bin'));
+    t.ok(fs.readFileSync(path.join(dir, 'back.bin')).equals(bytes), 'bytes equal');
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
