@@ -7,7 +7,7 @@ import { prng } from './prng';
 import type { MetaOp } from '../../gen/gfs';
 import { GfsError } from '../../src/common/errors';
 import { limits } from '../../src/common/limits';
-import { MetaState } from '../../src/master/meta-state';
+import { MetaState, type FileNode } from '../../src/master/meta-state';
 
 
 class Gen {
@@ -82,6 +82,19 @@ function randomOp(g: Gen, s: MetaState, nowMs: number): MetaOp {
   if (roll < 92) {
     const source = g.chance(0.02) ? '/' : known();
     return { requestId, rename: { source, target: g.chance(0.5) ? known() : randomPath(g, 1, 4), overwrite: g.chance(0.5), mtimeMs: nowMs } };
+  }
+  if (roll < 96) {
+    // ConcatFiles: 1-3 parts, mostly files in the tree (sometimes a pending, repeated or unknown inode).
+    const files = existing.map((p) => s.stat(p)).filter((n): n is FileNode => n.kind === 'file');
+    const parts = Array.from({ length: 1 + g.int(3) }, () => (g.chance(0.85) ? g.pick(files)?.inode : undefined) ?? anyInode());
+    const inode = g.chance(0.05) ? Math.max(1, s.nextInode - 1) : s.nextInode;
+    return {
+      requestId,
+      concatFiles: {
+        inode, path: g.chance(0.5) ? known() : randomPath(g, 2, 4), parts, overwrite: g.chance(0.5), contentType: '', metadata: {},
+        replaces: g.chance(0.2) ? { inode: g.pick(files)?.inode ?? 1 } : undefined, replication: g.int(4), mtimeMs: nowMs,
+      },
+    };
   }
   return { requestId, delete: { path: g.chance(0.02) ? '/' : known(), recursive: g.chance(0.5), mtimeMs: nowMs } };
 }
