@@ -455,6 +455,7 @@ export class MetaState {
     const contentType = text(o.contentType, 'content type');
     const metadata = sortedMetadata(o.metadata);
     const parts = this.concatParts(o.parts ?? []);
+    this.refuseInStream(path, 'concatenate files');
     const existing = this.probeCreate(path, o.overwrite === true);
     if (existing.kind === 'file' && parts.some((p) => p.file === existing.file)) {
       throw new GfsError('INVALID_ARGUMENT', `"${path}" is one of the parts it would be made of`);
@@ -500,6 +501,8 @@ export class MetaState {
       if (seen.has(inode)) throw new GfsError('INVALID_ARGUMENT', `part ${inode} is named twice`);
       seen.add(inode);
       if (file.state !== 'sealed' || file.log !== undefined) throw new GfsError('FILE_NOT_WRITABLE', `part "${file.path}" is not a sealed file`);
+      // A stream's segments stay in it (its offsets are made of them): never a part.
+      if (file.segment !== undefined) throw new GfsError('INVALID_ARGUMENT', `part "${file.path}" is a stream segment`);
       const found = this.tree.probe(file.path);
       assert.ok(found.kind === 'file' && found.file === file, `file ${inode} is not at "${file.path}"`);
       return { file, parent: found.parent };

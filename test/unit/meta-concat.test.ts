@@ -76,6 +76,7 @@ t.test('concat: preconditions like a complete; a failed op changes nothing', asy
   const s = new MetaState();
   const old = put(s, '/b/obj', [1]);
   const a = put(s, '/up/a', [10]);
+  s.apply(op({ createStream: { path: '/st', policy: { rollBytes: 0, rollAgeMs: 0, retentionAgeMs: 0, retentionBytes: 0, replication: 1 }, update: false, mtimeMs: 2 } }));
   const before = s.snapshot();
   throwsCode(t, () => concat(s, '/b/obj', [a]), 'ALREADY_EXISTS');
   throwsCode(t, () => concat(s, '/b/obj', [a], { overwrite: true, replaces: { inode: 999 } }), 'PRECONDITION_FAILED');
@@ -83,6 +84,7 @@ t.test('concat: preconditions like a complete; a failed op changes nothing', asy
   throwsCode(t, () => concat(s, '/b/new', []), 'INVALID_ARGUMENT');
   throwsCode(t, () => concat(s, '/b/new', [12345]), 'NO_SUCH_FILE');
   throwsCode(t, () => concat(s, '/b/obj', [old], { overwrite: true }), 'INVALID_ARGUMENT');
+  throwsCode(t, () => concat(s, '/st/x', [a]), 'INVALID_ARGUMENT'); // nothing but segments inside a stream
   t.ok(Buffer.from(s.snapshot()).equals(Buffer.from(before)), 'the failed ops changed nothing');
   const pending = s.nextInode;
   s.apply(op({ createFile: { inode: pending, path: '/up/p', overwrite: false, replication: 2, contentType: '', metadata: {}, mtimeMs: 1 } }));
