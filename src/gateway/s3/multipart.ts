@@ -185,7 +185,7 @@ export async function completeMultipartUpload(ctx: S3Context, bucket: string, ke
     const etag = info ? etagOf(info).replace(/"/g, '') : '';
     if (!info || etag !== p.etag) throw new S3Error('InvalidPart', 400, 'One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not have matched the part\'s entity tag.', { PartNumber: String(p.n) });
     if (i < wanted.length - 1 && info.size < limits.s3PartBytesMin) throw new S3Error('EntityTooSmall', 400, 'Your proposed upload is smaller than the minimum allowed object size.', { PartNumber: String(p.n) });
-    chosen.push(await ctx.client.stat(info.path)); // with its chunks, which a listing leaves out
+    chosen.push(info); // its inode names it to the master: a part replaced since is refused
     md5s.push(Buffer.from(etag, 'hex'));
   }
   const size = chosen.reduce((a, f) => a + f.size, 0);
