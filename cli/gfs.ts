@@ -15,6 +15,7 @@ import { GfsError } from '../src/common/errors';
 import { Master } from '../src/master/master';
 import { Chunkserver } from '../src/chunkserver/chunkserver';
 import { Gateway } from '../src/gateway/gateway';
+import { loadCredentials } from '../src/gateway/credentials';
 import { startDevCluster } from '../src/dev/cluster';
 import { lockDataDir } from '../src/common/data-dir-lock';
 
@@ -217,15 +218,17 @@ program.command('gateway')
   .description('run the HTTP gateway')
   .addOption(opt('--masters <list>', 'comma-separated master addresses', undefined, `127.0.0.1:${limits.masterPortDefault}`))
   .addOption(opt('--rest <host:port>', 'REST API address', parseAddress, `127.0.0.1:${limits.restPortDefault}`))
+  .addOption(opt('--credentials <file>', 'JSON file with the REST bearer token and the S3 keys: {"token","accessKeyId","secretAccessKey"} (gfs dev writes DATA/credentials.json)'))
   .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
   .action(async (o) => {
     try {
       await initChecksums();
       const log = createLogger('gateway', o.logLevel);
-      const gw = new Gateway({ masters: String(o.masters).split(',').filter(Boolean), restListen: o.rest, log });
+      if (!o.credentials) throw new GfsError('INVALID_ARGUMENT', 'the gateway needs --credentials FILE (or GFS_CREDENTIALS); gfs dev writes one to DATA/credentials.json');
+      const gw = new Gateway({ masters: String(o.masters).split(',').filter(Boolean), restListen: o.rest, credentials: loadCredentials(o.credentials), log });
       await gw.start();
       onSignals(() => gw.stop());
-      ready({ role: 'gateway', addr: gw.restAddr, admin: gw.restAddr.replace(/^http:\/\//, '') });
+      ready({ role: 'gateway', addr: gw.restAddr, admin: gw.restAddr.replace(/^http:\/\//, ''), rest: gw.restAddr, s3: gw.s3Addr });
     } catch (e) { fail(e); }
   });
 
@@ -261,7 +264,7 @@ program.command('dev')
       const file = await cluster.writeEndpoints();
       onSignals(() => cluster.stop());
       const ep = cluster.endpoints();
-      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics endpoints=${file}; next: export GFS_MASTERS=${ep.masters.join(',')} and run gfsctl status\n`);
+      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics endpoints=${file} credentials=${cluster.credentialsFile}; next: export GFS_MASTERS=${ep.masters.join(',')} and run gfsctl status\n`);
     } catch (e) { fail(e); }
   });
 

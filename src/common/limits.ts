@@ -395,6 +395,32 @@ export const limits = {
   appendInFlightMax: 1024,
   /** Streams: the lifecycle checks rolls and retention this often; data outlives retention by at most a roll plus this. */
   streamTickMs: 1_000,
+
+  // ---- gateway (REST, DESIGN §10)
+  /** Request line plus headers: generous for real clients (long paths, a token, S3 signatures), tiny next to memory. */
+  restHeaderBytesMax: 16 * KiB,
+  /** A client has this long to send its whole header block (slowloris). */
+  restHeadersTimeoutMs: 30_000,
+  /** A connection silent this long in either direction is closed; streaming bodies and follows keep it busy. */
+  restIdleTimeoutMs: 120_000,
+  /** Idle keep-alive connections are closed after this. */
+  restKeepAliveMs: 5_000,
+  /** Concurrent connections per gateway: each may hold a write window or a readahead, so memory stays bounded. */
+  restConnectionsMax: 1_024,
+  /** A JSON or small request body (namespace create) larger than this is refused. */
+  restJsonBodyBytesMax: 64 * KiB,
+  /** A list page without ?limit answers this many entries... */
+  restListLimitDefault: 1_000,
+  /** ...and never more than this, whatever it asks (the answer is built in memory). */
+  restListLimitMax: 10_000,
+  /** Entries one list request may skip (outside the prefix, directories of a flat listing) before it answers truncated with a cursor: bounds its time. */
+  restListScanMax: 100_000,
+  /** A batch append body (?batch, newline-delimited) larger than this is refused: it is buffered to split it into records. */
+  restAppendBatchBytesMax: 16 * MiB,
+  /** An SSE follow sends a comment this often when no record arrives, so proxies and clients see a live stream. */
+  restFollowKeepaliveMs: 15_000,
+  /** A follow's partial line is flushed as one event past this many bytes: a line is buffered until its newline. */
+  restFollowLineBytesMax: 1 * MiB,
 } as const;
 
 export type Limits = typeof limits;

@@ -13,6 +13,9 @@
  * waits for that file never reads a dead cluster's ports. endpoints.json is written
  * atomically once every server is ready, and again after a restart (new pid).
  *
+ * The gateway's credentials live in `<data>/credentials.json` (mode 0600): made with
+ * random secrets on the first start, kept across restarts.
+ *
  * With `restart`, a child that dies is restarted with bounded exponential backoff on
  * the same addresses and data dir (so a chunkserver keeps its node id).
  *
@@ -32,6 +35,7 @@ import { assertDataDirFree, lockDataDir, type DataDirLock } from '../common/data
 import { writeFileAtomically } from '../wal';
 import { restartDelayMs } from './restart-backoff';
 import { limits } from '../common/limits';
+import { ensureCredentials, type GatewayCredentials } from '../gateway/credentials';
 
 export interface DevClusterOptions {
   dataDir: string;
@@ -128,6 +132,8 @@ export class DevCluster {
   masterProcs: ProcInfo[] = [];
   chunkservers: ProcInfo[] = [];
   gateway!: ProcInfo;
+  /** The gateway's REST token and S3 keys (credentialsFile). */
+  credentials!: GatewayCredentials;
   private stopped = false;
   private readonly clock: Clock;
   private dirLock: DataDirLock | undefined;
@@ -153,6 +159,8 @@ export class DevCluster {
   get masters(): string[] { return this.masterProcs.map((m) => m.addr); }
   get rest(): string { return this.gateway.addr; }
 
+  get credentialsFile(): string { return path.join(this.opts.dataDir, 'credentials.json'); }
+
   private masterDir(i: number): string {
     return path.join(this.opts.dataDir, (this.opts.masters ?? 1) === 1 ? 'master' : `master-${i + 1}`);
   }
@@ -172,6 +180,9 @@ export class DevCluster {
     fs.mkdirSync(path.join(this.opts.dataDir, 'logs'), { recursive: true });
     this.logFile = pino.destination({ dest: path.join(this.opts.dataDir, 'logs', 'dev.log'), sync: true });
     this.log = pino({ name: 'dev', base: { pid: process.pid, name: 'dev' } }, this.logFile);
+    const { credentials, created } = ensureCredentials(this.credentialsFile);
+    this.credentials = credentials;
+    this.log.info({ file: this.credentialsFile, created }, 'gateway credentials');
     if (masterCount === 1) {
       this.masterProcs = [await this.spawnProc('master', [
         'master', '--id', 'm1', '--data', this.masterDir(0),
@@ -206,6 +217,7 @@ export class DevCluster {
     this.chunkservers = started;
     this.gateway = await this.spawnProc('gateway', [
       'gateway', '--masters', this.masters.join(','), '--rest', `${this.host}:${portAt(base, 1080)}`,
+      '--credentials', this.credentialsFile,
     ]);
     await this.waitForChunkservers(count);
   }
