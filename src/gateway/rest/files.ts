@@ -52,9 +52,13 @@ export async function putFile(ctx: RestContext, req: http.IncomingMessage, res: 
   const replication = query.has('replication') ? intParam(query, 'replication', 1, limits.replicationMax, 0) : undefined;
   const counter = ctx.bytesReceived;
   const body = (async function* () {
-    for await (const piece of req) {
-      counter.inc((piece as Buffer).length);
-      yield piece as Buffer;
+    try {
+      for await (const piece of req) {
+        counter.inc((piece as Buffer).length);
+        yield piece as Buffer;
+      }
+    } catch (e) {
+      throw new GfsError('INVALID_ARGUMENT', `the upload ended before its body was complete (${(e as Error).message})`, { cause: e });
     }
     // Node ends the stream early (no error) when the socket closed mid-body in some
     // versions; a short body must never be stored as if it were whole.

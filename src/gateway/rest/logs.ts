@@ -138,6 +138,10 @@ export async function followRoute(ctx: RestContext, req: http.IncomingMessage, r
   const info = await ctx.client.stat(path);
   if (info.isDir) throw new GfsError('IS_A_DIRECTORY', `${info.path} is a directory`);
   if (from > info.size) throw new GfsError('INVALID_ARGUMENT', `from ${from} is past the end of the log (${info.size} bytes)`);
+  // A follow may be quiet for hours: the idle timeout does not apply, TCP keepalive
+  // finds a peer that vanished without closing.
+  req.socket.setTimeout(0);
+  req.socket.setKeepAlive(true, limits.restFollowKeepaliveMs);
   const abort = new AbortController();
   const stop = () => abort.abort();
   res.once('close', stop);
