@@ -34,13 +34,17 @@ interface RecordId { writer: string; seq: number }
  * by shape so the gateway states exactly what it uses.
  */
 interface LogApi {
-  append(path: string, record: Uint8Array, opts?: { recordId?: RecordId; expectedOffset?: number; create?: boolean }): Promise<unknown>;
+  append(path: string, record: Buffer, opts?: { recordId?: RecordId; expectedOffset?: number; create?: boolean }): Promise<unknown>;
+  appender(path: string, opts: { create?: boolean; writerId?: string; firstSeq?: number; resumed?: boolean }): {
+    append(record: Buffer, opts: { expectedOffset?: number }): Promise<unknown>;
+    close(): Promise<void>;
+  };
   follow(path: string, opts?: { fromOffset?: number; signal?: AbortSignal }): AsyncIterable<unknown>;
 }
 
 function logApi(ctx: RestContext): LogApi {
   const api = ctx.client as unknown as Partial<LogApi>;
-  if (typeof api.append !== 'function' || typeof api.follow !== 'function') {
+  if (typeof api.append !== 'function' || typeof api.appender !== 'function' || typeof api.follow !== 'function') {
     throw new GfsError('UNAVAILABLE', 'record append is not available in this build of the client library');
   }
   return api as LogApi;
@@ -107,21 +111,29 @@ export async function appendRoute(ctx: RestContext, req: http.IncomingMessage, r
   const records = splitRecords(body);
   if (records.length === 0) throw new GfsError('INVALID_ARGUMENT', 'the batch holds no record');
   if (records.some((r) => r.length > limits.recordBytesMax)) throw new GfsError('TOO_LARGE', `a record is over ${limits.recordBytesMax} bytes`);
-  // In order, one at a time: a batch's records land in body order, and with an
-  // expected offset each must start where the one before ended.
-  const offsets: number[] = [];
+  // One writer for the batch with every record in flight at once: it sends them in
+  // sequence order, so they land in body order, batched into few group commits. With
+  // an expected offset each record must start where the one before it ends.
+  const writer = api.appender(path, {
+    create, writerId: recordId?.writer, firstSeq: recordId?.seq, resumed: recordId !== undefined,
+  });
   let next = expected;
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i]!;
-    const id = recordId ? { writer: recordId.writer, seq: recordId.seq + i } : undefined;
-    try {
-      offsets.push(offsetOf(await api.append(path, r, { recordId: id, expectedOffset: next, create: create && i === 0 })));
-    } catch (e) {
-      if (offsets.length === 0) throw e;
-      const err = e instanceof GfsError ? e : new GfsError('INTERNAL', (e as Error).message);
-      throw new GfsError(err.code, `${err.message} (after ${offsets.length} of ${records.length} records were appended at ${offsets.join(',')})`);
-    }
+  const answers = records.map((r) => {
+    const p = writer.append(r, { expectedOffset: next });
     if (next !== undefined) next += r.length;
+    return p;
+  });
+  const settled = await Promise.allSettled(answers);
+  await writer.close();
+  const offsets: number[] = [];
+  for (const s of settled) {
+    if (s.status === 'fulfilled') {
+      offsets.push(offsetOf(s.value));
+      continue;
+    }
+    if (offsets.length === 0) throw s.reason;
+    const err = s.reason instanceof GfsError ? s.reason : new GfsError('INTERNAL', (s.reason as Error).message);
+    throw new GfsError(err.code, `${err.message} (after ${offsets.length} of ${records.length} records were appended at ${offsets.join(',')})`);
   }
   sendJson(res, 200, { offsets });
 }
