@@ -407,6 +407,12 @@ export const limits = {
   restKeepAliveMs: 5_000,
   /** Concurrent connections per gateway: each may hold a write window or a readahead, so memory stays bounded. */
   restConnectionsMax: 1_024,
+  /** Uploads one gateway runs at once: each holds a client write window (writeWindowBytes), so this bounds their memory. */
+  restUploadsMax: 16,
+  /** Downloads one gateway runs at once: each holds up to a readahead (readaheadBytes). Follows are bounded by connections. */
+  restDownloadsMax: 64,
+  /** Requests waiting for one of those slots; beyond, UNAVAILABLE (503) at once. */
+  restSlotWaitersMax: 1_024,
   /** A JSON or small request body (namespace create) larger than this is refused. */
   restJsonBodyBytesMax: 64 * KiB,
   /** A list page without ?limit answers this many entries... */

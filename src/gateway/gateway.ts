@@ -19,6 +19,7 @@ import { systemClock, type Clock } from '../common/clock';
 import type { Logger } from '../common/log';
 import type { GatewayCredentials } from './credentials';
 import { RestRouter } from './rest/router';
+import { Slots } from './rest/slots';
 
 export interface GatewayOptions {
   masters: string[];
@@ -72,11 +73,19 @@ export class Gateway {
         client: this.client, log: this.opts.log, clock: this.opts.clock ?? systemClock,
         bytesReceived: new Counter({ name: 'gfs_gateway_received_bytes_total', help: 'Request body bytes received (uploads, appends)', registers }),
         bytesSent: new Counter({ name: 'gfs_gateway_sent_bytes_total', help: 'File bytes sent (downloads, follows)', registers }),
+        uploads: new Slots(limits.restUploadsMax, limits.restSlotWaitersMax, 'uploads'),
+        downloads: new Slots(limits.restDownloadsMax, limits.restSlotWaitersMax, 'downloads'),
       },
       credentials: this.opts.credentials,
       registry: this.registry,
     });
-    this.restServer = boundedServer((req, res) => void router.handle(req, res));
+    this.restServer = boundedServer((req, res) => {
+      router.handle(req, res).catch((e: unknown) => {
+        // handle() answers every failure itself; this is the last guard of the process.
+        this.opts.log.error({ err: e }, 'REST handler threw');
+        res.destroy();
+      });
+    });
     this.restServer.on('clientError', (err, socket) => {
       // Oversized or malformed headers, or a header timeout: answer if we still can, then close.
       const status = (err as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;

@@ -146,6 +146,11 @@ t.test('gateway REST', async (t) => {
     t.equal(json(route).error.code, 'NO_SUCH_FILE');
     const huge = await call('GET', '/v1/status', { headers: { 'x-big': 'a'.repeat(64 * 1024) } });
     t.equal(huge.status, 431);
+    const addr = new URL(base);
+    const garbage = net.connect(Number(addr.port), addr.hostname);
+    garbage.end('NOT HTTP AT ALL\r\n\r\n');
+    const reply = await new Promise<string>((r) => { let x = ''; garbage.on('data', (d) => { x += d; }); garbage.on('close', () => r(x)); });
+    t.match(reply, /^HTTP\/1\.1 400/, 'garbage gets a 400 and a closed connection');
     t.equal((await call('GET', '/v1/status')).status, 200, 'the gateway still serves');
   });
 

@@ -6,6 +6,7 @@ import { parseRange } from '../../src/gateway/rest/range';
 import { SseFramer } from '../../src/gateway/rest/sse';
 import { listPrefix, type ListFn } from '../../src/gateway/rest/list';
 import { splitRecords } from '../../src/gateway/rest/logs';
+import { Slots } from '../../src/gateway/rest/slots';
 import { ensureCredentials, loadCredentials, tokenMatches } from '../../src/gateway/credentials';
 import { GfsError } from '../../src/common/errors';
 import type { FileInfo } from '../../src/client';
@@ -109,4 +110,23 @@ t.test('credentials: created once with mode 0600, kept after, checked on load; t
   t.ok(tokenMatches(first.credentials.token, first.credentials.token));
   t.notOk(tokenMatches(first.credentials.token, first.credentials.token.slice(0, -1)));
   t.notOk(tokenMatches(first.credentials.token, ''));
+});
+
+t.test('slots: at most max holders, waiters served in order, load shed past the waiting bound', async (t) => {
+  const slots = new Slots(2, 1, 'uploads');
+  const a = await slots.acquire();
+  const b = await slots.acquire();
+  t.equal(slots.inUse, 2);
+  let cGot = false;
+  const c = slots.acquire().then((r) => { cGot = true; return r; });
+  await t.rejects(slots.acquire(), { code: 'UNAVAILABLE' }, 'a second waiter is refused at once');
+  await new Promise((r) => setImmediate(r));
+  t.notOk(cGot, 'the waiter waits');
+  a();
+  const releaseC = await c;
+  t.equal(slots.inUse, 2, 'the slot passed straight to the waiter');
+  t.throws(() => a(), 'a double release is a bug');
+  b();
+  releaseC();
+  t.equal(slots.inUse, 0);
 });

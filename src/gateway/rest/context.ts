@@ -6,6 +6,7 @@ import type { Counter } from 'prom-client';
 import type { GfsClient } from '../../client';
 import type { Logger } from '../../common/log';
 import type { Clock } from '../../common/clock';
+import type { Slots } from './slots';
 
 export interface RestContext {
   client: GfsClient;
@@ -13,4 +14,7 @@ export interface RestContext {
   clock: Clock;
   bytesReceived: Counter;
   bytesSent: Counter;
+  /** Uploads and downloads running at once (limits.restUploadsMax, restDownloadsMax). */
+  uploads: Slots;
+  downloads: Slots;
 }

@@ -28,6 +28,7 @@ export function sendError(req: http.IncomingMessage, res: http.ServerResponse, e
     res.destroy(err);
     return status;
   }
+  if (res.destroyed || res.writableEnded) return status; // nobody to tell
   const extra: http.OutgoingHttpHeaders = { ...headers };
   if (!req.complete) extra.connection = 'close';
   if (req.method === 'HEAD') {

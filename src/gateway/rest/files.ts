@@ -64,13 +64,14 @@ export async function putFile(ctx: RestContext, req: http.IncomingMessage, res: 
     // versions; a short body must never be stored as if it were whole.
     if (!req.complete) throw new GfsError('INVALID_ARGUMENT', 'the upload ended before its body was complete');
   })();
+  const release = await ctx.uploads.acquire();
   const info = await ctx.client.put(body, path, {
     // If-None-Match: * creates only (ALREADY_EXISTS when the name is taken); otherwise a PUT replaces.
     force: req.headers['if-none-match'] !== '*',
     replication,
     contentType: req.headers['content-type'] ?? '',
     metadata,
-  });
+  }).finally(release);
   sendJson(res, 201, fileJson(info), { etag: etagOf(info) ?? '' });
 }
 
@@ -108,14 +109,20 @@ export async function getFile(ctx: RestContext, req: http.IncomingMessage, res: 
   const [start, end, status] = range.kind === 'partial' ? [range.start, range.end, 206] : [0, size, 200];
   if (status === 206) headers['content-range'] = contentRange(start, end, size);
   headers['content-length'] = end - start;
-  res.writeHead(status, headers);
   if (req.method === 'HEAD' || end === start) {
+    res.writeHead(status, headers);
     res.end();
     return;
   }
   const counter = ctx.bytesSent;
-  const source = ctx.client.createReadStream(path, { start, end, onProgress: (n) => counter.inc(n) });
-  await pipeline(source, res);
+  const release = await ctx.downloads.acquire();
+  try {
+    res.writeHead(status, headers);
+    const source = ctx.client.createReadStream(path, { start, end, onProgress: (n) => counter.inc(n) });
+    await pipeline(source, res);
+  } finally {
+    release();
+  }
 }
 
 export async function deleteFile(ctx: RestContext, res: http.ServerResponse, path: string, query: URLSearchParams): Promise<void> {

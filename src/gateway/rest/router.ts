@@ -17,7 +17,7 @@
  * escapes as an exception, so no request can crash the process.
  */
 import type http from 'node:http';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { GfsError } from '../../common/errors';
 import { limits } from '../../common/limits';
 import { tokenMatches, type GatewayCredentials } from '../credentials';
@@ -38,6 +38,7 @@ export interface RouterOptions {
 export class RestRouter {
   private readonly requests: Counter;
   private readonly seconds: Histogram;
+  private readonly inFlight: Gauge;
 
   constructor(private readonly opts: RouterOptions) {
     const registers = [opts.registry];
@@ -46,11 +47,13 @@ export class RestRouter {
       name: 'gfs_gateway_request_seconds', help: 'REST request time until the answer ended, by route', labelNames: ['route'],
       buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10, 60], registers,
     });
+    this.inFlight = new Gauge({ name: 'gfs_gateway_requests_in_flight', help: 'REST requests being served now (follows included)', registers });
   }
 
   /** Serves one request; never throws. */
   async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = this.opts.ctx.clock.monoMs();
+    this.inFlight.inc();
     let route = 'unknown';
     let status: number;
     try {
@@ -59,8 +62,13 @@ export class RestRouter {
       await this.dispatch(req, res, url, route);
       status = res.statusCode;
     } catch (e) {
+      // A client that went away mid-answer is an everyday event, not a failure of ours.
+      const clientGone = res.destroyed || req.destroyed;
       status = sendError(req, res, e);
-      if (!(e instanceof GfsError)) this.opts.ctx.log.error({ err: e, route }, 'request failed unexpectedly');
+      if (!(e instanceof GfsError) && !clientGone) this.opts.ctx.log.error({ err: e, route }, 'request failed unexpectedly');
+      else this.opts.ctx.log.debug({ err: e, route, clientGone }, 'request failed');
+    } finally {
+      this.inFlight.dec();
     }
     this.requests.inc({ route, status: String(status) });
     this.seconds.observe({ route }, (this.opts.ctx.clock.monoMs() - started) / 1000);
