@@ -16,6 +16,7 @@ import { GfsError } from '../src/common/errors';
 import { Master } from '../src/master/master';
 import { Chunkserver } from '../src/chunkserver/chunkserver';
 import { Gateway } from '../src/gateway/gateway';
+import { loadCredentials } from '../src/gateway/credentials';
 import { startDevCluster } from '../src/dev/cluster';
 import { lockDataDir } from '../src/common/data-dir-lock';
 import { checkClusterName } from '../src/events';
@@ -254,6 +255,7 @@ program.command('gateway')
   .addOption(opt('--rest <host:port>', 'REST API address', parseAddress, `127.0.0.1:${limits.restPortDefault}`))
   .addOption(opt('--nats <url>', NATS_HELP))
   .addOption(opt('--cluster <name>', clusterHelp, undefined, 'default'))
+  .addOption(opt('--credentials <file>', 'JSON file with the REST bearer token and the S3 keys: {"token","accessKeyId","secretAccessKey"} (gfs dev writes DATA/credentials.json)'))
   .addOption(opt('--s3 <host:port>', `S3 API address (e.g. 127.0.0.1:${limits.s3PortDefault}); no S3 listener without it`, parseAddress))
   .addOption(opt('--s3-credentials <file>', 'JSON file with the S3 {accessKeyId, secretAccessKey} (gfs dev writes DATA/credentials.json)'))
   .addOption(opt('--s3-access-key <id>', 'S3 access key id (instead of --s3-credentials)'))
@@ -263,9 +265,10 @@ program.command('gateway')
     try {
       await initChecksums();
       const log = createLogger('gateway', o.logLevel);
+      if (!o.credentials) throw new GfsError('INVALID_ARGUMENT', 'the gateway needs --credentials FILE (or GFS_CREDENTIALS); gfs dev writes one to DATA/credentials.json');
       const s3Keys = s3Credentials(o);
       const gw = new Gateway({
-        masters: String(o.masters).split(',').filter(Boolean), restListen: o.rest, log, nats: o.nats, cluster: checkClusterName(o.cluster),
+        masters: String(o.masters).split(',').filter(Boolean), restListen: o.rest, credentials: loadCredentials(o.credentials), log, nats: o.nats, cluster: checkClusterName(o.cluster),
         s3Listen: o.s3, s3LookupSecret: (id) => (s3Keys !== undefined && id === s3Keys.accessKeyId ? s3Keys.secretAccessKey : undefined),
       });
       await gw.start();
@@ -307,7 +310,7 @@ program.command('dev')
       const file = await cluster.writeEndpoints();
       onSignals(() => cluster.stop());
       const ep = cluster.endpoints();
-      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} s3=${ep.s3} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics${ep.nats ? ` nats=${ep.nats} events=gfs.${ep.cluster}.events.>` : ''} endpoints=${file}; next: export GFS_MASTERS=${ep.masters.join(',')} and run gfsctl status\n`);
+      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} s3=${ep.s3} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics${ep.nats ? ` nats=${ep.nats} events=gfs.${ep.cluster}.events.>` : ''} endpoints=${file} credentials=${cluster.credentialsFile}; next: export GFS_MASTERS=${ep.masters.join(',')} and run gfsctl status\n`);
     } catch (e) { fail(e); }
   });
 

@@ -13,6 +13,9 @@
  * waits for that file never reads a dead cluster's ports. endpoints.json is written
  * atomically once every server is ready, and again after a restart (new pid).
  *
+ * The gateway's credentials live in `<data>/credentials.json` (mode 0600): made with
+ * random secrets on the first start, kept across restarts.
+ *
  * With `restart`, a child that dies is restarted with bounded exponential backoff on
  * the same addresses and data dir (so a chunkserver keeps its node id).
  *
@@ -33,6 +36,7 @@ import { assertDataDirFree, lockDataDir, type DataDirLock } from '../common/data
 import { writeFileAtomically } from '../wal';
 import { restartDelayMs } from './restart-backoff';
 import { limits } from '../common/limits';
+import { ensureCredentials, type GatewayCredentials } from '../gateway/credentials';
 
 export interface DevClusterOptions {
   dataDir: string;
@@ -136,6 +140,8 @@ export class DevCluster {
   masterProcs: ProcInfo[] = [];
   chunkservers: ProcInfo[] = [];
   gateway!: ProcInfo;
+  /** The gateway's REST token and S3 keys (credentialsFile). */
+  credentials!: GatewayCredentials;
   private stopped = false;
   private readonly clock: Clock;
   private dirLock: DataDirLock | undefined;
@@ -171,6 +177,8 @@ export class DevCluster {
   get masters(): string[] { return this.masterProcs.map((m) => m.addr); }
   get rest(): string { return this.gateway.addr; }
 
+  get credentialsFile(): string { return path.join(this.opts.dataDir, 'credentials.json'); }
+
   private masterDir(i: number): string {
     return path.join(this.opts.dataDir, (this.opts.masters ?? 1) === 1 ? 'master' : `master-${i + 1}`);
   }
@@ -190,6 +198,9 @@ export class DevCluster {
     fs.mkdirSync(path.join(this.opts.dataDir, 'logs'), { recursive: true });
     this.logFile = pino.destination({ dest: path.join(this.opts.dataDir, 'logs', 'dev.log'), sync: true });
     this.log = pino({ name: 'dev', base: { pid: process.pid, name: 'dev' } }, this.logFile);
+    const { credentials, created } = ensureCredentials(this.credentialsFile);
+    this.credentials = credentials;
+    this.log.info({ file: this.credentialsFile, created }, 'gateway credentials');
     if (masterCount === 1) {
       this.masterProcs = [await this.spawnProc('master', [
         'master', '--id', 'm1', '--data', this.masterDir(0),
@@ -226,29 +237,10 @@ export class DevCluster {
     this.chunkservers = started;
     this.gateway = await this.spawnProc('gateway', [
       'gateway', '--masters', this.masters.join(','), '--rest', `${this.host}:${portAt(base, 1080)}`, ...this.natsFlags(),
-      '--s3', `${this.host}:${portAt(base, limits.devS3PortOffset)}`, '--s3-credentials', await this.ensureCredentials(),
+      '--credentials', this.credentialsFile,
+      '--s3', `${this.host}:${portAt(base, limits.devS3PortOffset)}`, '--s3-credentials', this.credentialsFile,
     ]);
     await this.waitForChunkservers(count);
-  }
-
-  get credentialsFile(): string { return path.join(this.opts.dataDir, 'credentials.json'); }
-
-  /**
-   * DIR/credentials.json (mode 0600): the bootstrap S3 key pair (and REST token), made
-   * once and kept across restarts so clients configured with it keep working.
-   */
-  private async ensureCredentials(): Promise<string> {
-    const file = this.credentialsFile;
-    if (fs.existsSync(file)) return file;
-    const random = (n: number) => crypto.randomBytes(n);
-    const credentials = {
-      token: random(32).toString('base64url'),
-      accessKeyId: 'GFS' + random(10).toString('hex').toUpperCase().slice(0, 17),
-      secretAccessKey: random(30).toString('base64').replace(/[+/=]/g, 'A'),
-    };
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify(credentials, null, 2) + '\n', { mode: 0o600 });
-    fs.renameSync(`${file}.tmp`, file);
-    return file;
   }
 
   private timerFlags(): string[] {
