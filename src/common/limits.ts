@@ -513,6 +513,26 @@ export const limits = {
   s3ChunkLineBytesMax: 4 * 1024,
   /** Bytes of aws-chunked trailer lines in all. */
   s3TrailerBytesMax: 16 * 1024,
+
+  // ---- tokens and namespaces (DESIGN §11, src/master/auth/)
+  /** Live and revoked tokens kept in the metadata: each is a few hundred bytes of every snapshot and every gateway's cache. */
+  tokensMax: 10_000,
+  /** Grants (namespace, scopes) one token may carry: a token is checked per request by a scan of them. */
+  tokenGrantsMax: 64,
+  /** A token's free-text description, in bytes: it is logged and shown by token ls. */
+  tokenDescriptionBytesMax: 256,
+  /** Namespaces with settings (visibility, quota): the whole table goes to every gateway each refresh. */
+  namespacesMax: 10_000,
+  /** A gateway refreshes its copy of the master's token table this often: a revocation takes effect within it (plus one call). */
+  gatewayAuthRefreshMs: 1_000,
+  /** ...and at most this often on a miss (an unknown token or key), so garbage tokens cannot hammer the master. */
+  gatewayAuthMissRefreshMs: 200,
+  /** Requests per second one token may make through one gateway by default (gfs gateway --token-rate). */
+  gatewayTokenRatePerSec: 200,
+  /** ...with bursts of this many. */
+  gatewayTokenBurst: 400,
+  /** Per-token rate buckets one gateway remembers; the least recently used goes when more tokens call. */
+  gatewayTokenBucketsMax: 10_000,
 } as const;
 
 export type Limits = typeof limits;

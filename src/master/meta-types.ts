@@ -124,7 +124,10 @@ export type OpKind =
   | 'sealChunk'
   | 'setLog'
   | 'createStream'
-  | 'rollSegment';
+  | 'rollSegment'
+  | 'tokenCreate'
+  | 'tokenRevoke'
+  | 'namespaceSet';
 
 export const opKinds: readonly OpKind[] = [
   'createFile',
@@ -143,6 +146,9 @@ export const opKinds: readonly OpKind[] = [
   'setLog',
   'createStream',
   'rollSegment',
+  'tokenCreate',
+  'tokenRevoke',
+  'namespaceSet',
 ];
 
 export interface ApplyResult {
