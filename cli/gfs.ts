@@ -184,6 +184,8 @@ program.command('master')
   .addOption(decimalOpt('--fill-cap <ratio>', 'never fill a node past this fraction of its capacity', 0.01, 1, limits.fillCapRatio))
   .addOption(integerOpt('--lease-ms <ms>', 'record append: a primary\'s lease in ms, renewed by heartbeats; a dead primary blocks its log at most this long', 1, 3_600_000, limits.appendLeaseMs))
   .addOption(durationOpt('--stream-tick <duration>', 'streams: rolls and retention are checked this often (data outlives retention by at most a roll plus this)', limits.streamTickMs, positive))
+  .addOption(new Option('--auth <mode>', 'token checks: auto (once a token exists), on (always), off (never)').choices(['auto', 'on', 'off']).default('auto').env('GFS_AUTH'))
+  .addOption(opt('--bootstrap-credentials <file>', 'on an empty metadata, the first leader creates an admin token and writes it here (mode 0600)'))
   .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
   .action(async (o) => {
     try {
@@ -202,6 +204,7 @@ program.command('master')
         repairClonesMax: o.repairConcurrency, balanceThresholdRatio: o.balanceThreshold,
         balanceIntervalMs: o.balanceInterval,
         fillCapRatio: o.fillCap, leaseMs: o.leaseMs, nats: o.nats, eventsHistoryMax: o.eventsHistory, streamTickMs: o.streamTick,
+        auth: o.auth, bootstrapCredentials: o.bootstrapCredentials ? path.resolve(o.bootstrapCredentials) : undefined,
       });
       await master.start();
       onSignals(() => master.stop());
@@ -255,9 +258,11 @@ program.command('gateway')
   .addOption(opt('--rest <host:port>', 'REST API address', parseAddress, `127.0.0.1:${limits.restPortDefault}`))
   .addOption(opt('--nats <url>', NATS_HELP))
   .addOption(opt('--cluster <name>', clusterHelp, undefined, 'default'))
-  .addOption(opt('--credentials <file>', 'JSON file with the REST bearer token and the S3 keys: {"token","accessKeyId","secretAccessKey"} (gfs dev writes DATA/credentials.json)'))
+  .addOption(opt('--credentials <file>', 'the gateway\'s own admin token, JSON {"token","accessKeyId","secretAccessKey"} (gfs master --bootstrap-credentials writes one; gfs dev uses DATA/credentials.json); without it the cluster must have no token yet'))
+  .addOption(opt('--audit-log <file>', 'append one JSON line per request (token id, action, path, status) to this file'))
+  .addOption(integerOpt('--token-rate <n>', 'requests per second per token (and per anonymous address); past it: 429 / S3 SlowDown', 1, 1e9, limits.gatewayTokenRatePerSec))
   .addOption(opt('--s3 <host:port>', `S3 API address (e.g. 127.0.0.1:${limits.s3PortDefault}); no S3 listener without it`, parseAddress))
-  .addOption(opt('--s3-credentials <file>', 'JSON file with the S3 {accessKeyId, secretAccessKey} (gfs dev writes DATA/credentials.json)'))
+  .addOption(opt('--s3-credentials <file>', 'JSON file with the S3 {accessKeyId, secretAccessKey} (static keys besides the master\'s tokens; gfs dev --no-auth writes DATA/credentials.json)'))
   .addOption(opt('--s3-access-key <id>', 'S3 access key id (instead of --s3-credentials)'))
   .addOption(opt('--s3-secret-key <secret>', 'S3 secret access key (with --s3-access-key)'))
   .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
@@ -265,10 +270,11 @@ program.command('gateway')
     try {
       await initChecksums();
       const log = createLogger('gateway', o.logLevel);
-      if (!o.credentials) throw new GfsError('INVALID_ARGUMENT', 'the gateway needs --credentials FILE (or GFS_CREDENTIALS); gfs dev writes one to DATA/credentials.json');
       const s3Keys = s3Credentials(o);
       const gw = new Gateway({
-        masters: String(o.masters).split(',').filter(Boolean), restListen: o.rest, credentials: loadCredentials(o.credentials), log, nats: o.nats, cluster: checkClusterName(o.cluster),
+        masters: String(o.masters).split(',').filter(Boolean), restListen: o.rest,
+        credentials: o.credentials ? loadCredentials(o.credentials) : undefined, auditLog: o.auditLog, tokenRatePerSec: o.tokenRate, log,
+        nats: o.nats, cluster: checkClusterName(o.cluster),
         s3Listen: o.s3, s3LookupSecret: (id) => (s3Keys !== undefined && id === s3Keys.accessKeyId ? s3Keys.secretAccessKey : undefined),
       });
       await gw.start();
@@ -295,6 +301,7 @@ program.command('dev')
   .addOption(opt('--log-level <level>', 'log level of the servers (logs in DATA/logs/)', undefined, 'info'))
   .addOption(opt('--nats <url>', `${NATS_HELP}; every process of the cluster publishes there`))
   .addOption(new Option('--no-restart', 'leave a child that dies dead (default: restart it with backoff)'))
+  .addOption(new Option('--no-auth', 'no tokens: an open cluster (default: the master creates an admin token in DATA/credentials.json)'))
   .action(async (o) => {
     try {
       const dataDir = path.resolve(o.data);
@@ -305,12 +312,12 @@ program.command('dev')
         trashPeriodMs: o.trashPeriod, orphanGraceMs: o.orphanGrace,
         pendingTimeoutMs: o.pendingTimeout, safeModeMinMs: o.safeModeWait,
         repairBytesPerSec: o.repairBandwidth, nats: o.nats,
-        restart: o.restart, report: (line) => process.stderr.write(`${line}\n`),
+        restart: o.restart, auth: o.auth, report: (line) => process.stderr.write(`${line}\n`),
       });
       const file = await cluster.writeEndpoints();
       onSignals(() => cluster.stop());
       const ep = cluster.endpoints();
-      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} s3=${ep.s3} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics${ep.nats ? ` nats=${ep.nats} events=gfs.${ep.cluster}.events.>` : ''} endpoints=${file} credentials=${cluster.credentialsFile}; next: export GFS_MASTERS=${ep.masters.join(',')} and run gfsctl status\n`);
+      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} s3=${ep.s3} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics${ep.nats ? ` nats=${ep.nats} events=gfs.${ep.cluster}.events.>` : ''} endpoints=${file}${cluster.credentials ? ` credentials=${cluster.credentialsFile}` : ''}; next: export GFS_MASTERS=${ep.masters.join(',')}${cluster.credentials ? ` GFS_TOKEN=$(jq -r .token ${cluster.credentialsFile})` : ''} and run gfsctl status\n`);
     } catch (e) { fail(e); }
   });
 

@@ -515,6 +515,8 @@ export const limits = {
   s3TrailerBytesMax: 16 * 1024,
 
   // ---- tokens and namespaces (DESIGN §11, src/master/auth/)
+  /** gfs dev waits this long for the master's bootstrap credentials (a leader, then one commit). */
+  devCredentialsWaitMs: 30_000,
   /** Live and revoked tokens kept in the metadata: each is a few hundred bytes of every snapshot and every gateway's cache. */
   tokensMax: 10_000,
   /** Grants (namespace, scopes) one token may carry: a token is checked per request by a scan of them. */

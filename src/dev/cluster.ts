@@ -13,8 +13,10 @@
  * waits for that file never reads a dead cluster's ports. endpoints.json is written
  * atomically once every server is ready, and again after a restart (new pid).
  *
- * The gateway's credentials live in `<data>/credentials.json` (mode 0600): made with
- * random secrets on the first start, kept across restarts.
+ * With `auth` (gfs dev's default) the first master leader creates the bootstrap admin
+ * token on an empty metadata and writes it to `<data>/credentials.json` (mode 0600,
+ * `gfs master --bootstrap-credentials`); the gateway uses it as its own token. Restarts
+ * keep the metadata, so the same token. Without `auth` the cluster is open (no token).
  *
  * With `restart`, a child that dies is restarted with bounded exponential backoff on
  * the same addresses and data dir (so a chunkserver keeps its node id).
@@ -36,7 +38,8 @@ import { assertDataDirFree, lockDataDir, type DataDirLock } from '../common/data
 import { writeFileAtomically } from '../wal';
 import { restartDelayMs } from './restart-backoff';
 import { limits } from '../common/limits';
-import { ensureCredentials, type GatewayCredentials } from '../gateway/credentials';
+import { ensureCredentials, loadCredentials, type GatewayCredentials } from '../gateway/credentials';
+import { GfsClient } from '../client';
 
 export interface DevClusterOptions {
   dataDir: string;
@@ -87,6 +90,11 @@ export interface DevClusterOptions {
    * dial the masters directly.
    */
   peerAddr?: (from: number, to: number, addr: string) => string;
+  /**
+   * Tokens on (gfs dev: yes unless --no-auth; tests: only when they ask): the master
+   * creates the bootstrap admin in credentials.json and the gateway uses it.
+   */
+  auth?: boolean;
 }
 
 export interface ProcInfo {
@@ -140,8 +148,8 @@ export class DevCluster {
   masterProcs: ProcInfo[] = [];
   chunkservers: ProcInfo[] = [];
   gateway!: ProcInfo;
-  /** The gateway's REST token and S3 keys (credentialsFile). */
-  credentials!: GatewayCredentials;
+  /** With auth: the bootstrap admin token and its S3 keys (credentialsFile). */
+  credentials: GatewayCredentials | undefined;
   private stopped = false;
   private readonly clock: Clock;
   private dirLock: DataDirLock | undefined;
@@ -198,15 +206,15 @@ export class DevCluster {
     fs.mkdirSync(path.join(this.opts.dataDir, 'logs'), { recursive: true });
     this.logFile = pino.destination({ dest: path.join(this.opts.dataDir, 'logs', 'dev.log'), sync: true });
     this.log = pino({ name: 'dev', base: { pid: process.pid, name: 'dev' } }, this.logFile);
-    const { credentials, created } = ensureCredentials(this.credentialsFile);
-    this.credentials = credentials;
-    this.log.info({ file: this.credentialsFile, created }, 'gateway credentials');
+    const bootstrap = this.opts.auth ? ['--bootstrap-credentials', this.credentialsFile] : [];
+    // An open cluster: static S3 keys in credentials.json (the gateway's --s3-credentials), kept across restarts.
+    if (!this.opts.auth) this.credentials = ensureCredentials(this.credentialsFile).credentials;
     if (masterCount === 1) {
       this.masterProcs = [await this.spawnProc('master', [
         'master', '--id', 'm1', '--data', this.masterDir(0),
         '--listen', `${this.host}:${portAt(base, 0)}`, '--admin', `${this.host}:${portAt(base, 80)}`,
         ...this.natsFlags(),
-        ...this.timerFlags(),
+        ...bootstrap, ...this.timerFlags(),
       ])];
     } else {
       if (!this.opts.etcd) throw new GfsError('INVALID_ARGUMENT', 'a master group needs etcd');
@@ -223,7 +231,7 @@ export class DevCluster {
         '--peers', peers(i), '--etcd', this.opts.etcd!, '--cluster', clusterName,
         ...(this.opts.electionTtlMs ? ['--election-ttl', `${this.opts.electionTtlMs}ms`] : []),
         ...this.natsFlags(false),
-        ...this.timerFlags(),
+        ...bootstrap, ...this.timerFlags(),
       ])));
     }
     const started = await Promise.all(Array.from({ length: count }, (_, i) => this.spawnProc(`chunkserver-${i + 1}`, [
@@ -235,12 +243,42 @@ export class DevCluster {
       ...this.chunkserverFlags(),
     ])));
     this.chunkservers = started;
+    if (this.opts.auth) this.credentials = await this.waitForCredentials();
     this.gateway = await this.spawnProc('gateway', [
       'gateway', '--masters', this.masters.join(','), '--rest', `${this.host}:${portAt(base, 1080)}`, ...this.natsFlags(),
-      '--credentials', this.credentialsFile,
-      '--s3', `${this.host}:${portAt(base, limits.devS3PortOffset)}`, '--s3-credentials', this.credentialsFile,
+      ...(this.opts.auth ? ['--credentials', this.credentialsFile, '--audit-log', path.join(this.opts.dataDir, 'logs', 'audit.log')] : []),
+      '--s3', `${this.host}:${portAt(base, limits.devS3PortOffset)}`,
+      ...(this.opts.auth ? [] : ['--s3-credentials', this.credentialsFile]),
     ]);
     await this.waitForChunkservers(count);
+  }
+
+  /**
+   * The bootstrap credentials once they are this cluster's: a file left by an older
+   * metadata is not taken until the master has written the new one (its token works).
+   */
+  private async waitForCredentials(): Promise<GatewayCredentials> {
+    const deadline = this.clock.monoMs() + limits.devCredentialsWaitMs;
+    let last = '';
+    for (;;) {
+      if (fs.existsSync(this.credentialsFile)) {
+        const c = loadCredentials(this.credentialsFile);
+        const client = new GfsClient({ masters: this.masters, token: c.token, retries: 0, deadlineMs: 2_000 });
+        try {
+          await client.admin.listTokens();
+          this.log.info({ file: this.credentialsFile }, 'bootstrap credentials ready');
+          return c;
+        } catch (e) {
+          last = (e as Error).message;
+        } finally {
+          await client.close();
+        }
+      }
+      if (this.clock.monoMs() > deadline) {
+        throw new GfsError('TIMEOUT', `no working bootstrap credentials in ${this.credentialsFile} (${last || 'no file'}); a metadata with tokens needs its own credentials file`);
+      }
+      await sleep(this.clock, 100);
+    }
   }
 
   private timerFlags(): string[] {

@@ -22,6 +22,7 @@ import type { GatewayCredentials } from './credentials';
 import { S3Server, type LookupSecret } from './s3';
 import { RestRouter } from './rest/router';
 import { Slots } from './rest/slots';
+import { GatewayAuth } from './auth';
 
 export interface GatewayOptions {
   masters: string[];
@@ -30,7 +31,16 @@ export interface GatewayOptions {
   s3Listen?: string;
   /** The secret of an S3 access key id (bootstrap credentials now, master-issued tokens later). */
   s3LookupSecret?: LookupSecret;
-  credentials: GatewayCredentials;
+  /**
+   * The gateway's own token (admin on "*", e.g. the bootstrap credentials): it makes the
+   * gateway's master calls and fetches the token table. None: the cluster must be open
+   * (no token issued yet).
+   */
+  credentials?: GatewayCredentials;
+  /** JSON audit lines, one per request (auth.ts). */
+  auditLog?: string;
+  /** Requests per second per token (limits.gatewayTokenRatePerSec). */
+  tokenRatePerSec?: number;
   log: Logger;
   clock?: Clock;
   /** NATS server(s): the gateway announces process.started/stopping there (docs/EVENTS.md). */
@@ -66,6 +76,8 @@ export class Gateway {
   private restServer: http.Server | undefined;
   private readonly client: GfsClient;
   private readonly registry: Registry = newRegistry('gateway');
+  /** Tokens, scopes, rates and the audit log; the S3 API takes lookupSecret from here. */
+  readonly auth: GatewayAuth;
   restAddr = '';
   /** Set once the S3 listener is up. */
   s3Addr = '';
@@ -73,10 +85,16 @@ export class Gateway {
   private s3: S3Server | undefined;
 
   constructor(private readonly opts: GatewayOptions) {
-    this.client = new GfsClient({ masters: opts.masters, log: opts.log, retries: 2, timeoutMs: 5000 });
+    this.client = new GfsClient({ masters: opts.masters, log: opts.log, retries: 2, timeoutMs: 5000, token: opts.credentials?.token });
+    this.auth = new GatewayAuth({
+      fetch: () => this.client.admin.authTable(), clock: opts.clock ?? systemClock, log: opts.log,
+      auditLog: opts.auditLog, ratePerSec: opts.tokenRatePerSec,
+      burst: opts.tokenRatePerSec === undefined ? undefined : Math.max(1, opts.tokenRatePerSec * 2),
+    });
   }
 
   async start(): Promise<void> {
+    this.auth.start();
     const registers = [this.registry];
     const router = new RestRouter({
       ctx: {
@@ -86,7 +104,7 @@ export class Gateway {
         uploads: new Slots(limits.restUploadsMax, limits.restSlotWaitersMax, 'uploads'),
         downloads: new Slots(limits.restDownloadsMax, limits.restSlotWaitersMax, 'downloads'),
       },
-      credentials: this.opts.credentials,
+      auth: this.auth,
       registry: this.registry,
     });
     this.restServer = boundedServer((req, res) => {
@@ -106,7 +124,8 @@ export class Gateway {
     if (this.opts.s3Listen !== undefined) {
       this.s3 = new S3Server({
         listen: this.opts.s3Listen, client: this.client, log: this.opts.log, registry: this.registry,
-        lookupSecret: this.opts.s3LookupSecret ?? (() => undefined),
+        // Keys of the master's tokens first, then static keys given on the command line.
+        lookupSecret: (id) => this.auth.s3Secret(id) ?? this.opts.s3LookupSecret?.(id),
       });
       await this.s3.start();
       this.s3Addr = this.s3.addr;
@@ -125,6 +144,7 @@ export class Gateway {
     await this.events?.stop({ role: 'gateway', addr: this.restAddr });
     await this.s3?.stop();
     await new Promise<void>((resolve) => { this.restServer?.closeAllConnections(); this.restServer ? this.restServer.close(() => resolve()) : resolve(); });
+    await this.auth.stop();
     await this.client.close();
   }
 }

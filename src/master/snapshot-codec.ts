@@ -246,8 +246,7 @@ export function decodeSnapshot(bytes: Uint8Array): DecodedMetaImage {
   if (first.done) snapshotCorrupt('empty snapshot');
   const header = decodeHeader(first.value);
   const image: DecodedMetaImage = {
-    header, tree: [], pending: [], trash: [], requests: [], draining: [], streams: [], segments: [],
-    header, tree: [], pending: [], trash: [], requests: [], draining: [], auth: [],
+    header, tree: [], pending: [], trash: [], requests: [], draining: [], streams: [], segments: [], auth: [],
     counts: { files: 0, dirs: 0, pending: 0, trash: 0, requestIds: 0, chunks: 0 },
   };
   const seen = { requests: new Set<string>(), draining: new Set<string>() };

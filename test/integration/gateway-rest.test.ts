@@ -55,9 +55,9 @@ async function* generated(bytes: number, seed: number, hash: crypto.Hash): Async
 }
 
 t.test('gateway REST', async (t) => {
-  const { cluster: c } = await cluster(t, { heartbeatIntervalMs: 200 });
+  const { cluster: c } = await cluster(t, { heartbeatIntervalMs: 200, auth: true });
   const base = c.rest;
-  const token = c.credentials.token;
+  const token = c.credentials!.token;
   const call = (method: string, path: string, opts: Parameters<typeof request>[3] = {}) => request(base, method, path, { token, ...opts });
 
   t.equal(fs.statSync(c.credentialsFile).mode & 0o777, 0o600, 'credentials.json is private');

@@ -7,12 +7,15 @@
 import type http from 'node:http';
 import { GfsError } from '../../common/errors';
 import { limits } from '../../common/limits';
-import type { FileInfo } from '../../client';
+import type { FileInfo, NamespaceInfo } from '../../client';
 import type { RestContext } from './context';
 import { namespacePath, sendJson } from './http-util';
 
-function nsJson(info: FileInfo): Record<string, unknown> {
-  return { name: info.path.slice(1), mtimeMs: info.mtimeMs };
+function nsJson(info: FileInfo, settings?: NamespaceInfo): Record<string, unknown> {
+  return {
+    name: info.path.slice(1), mtimeMs: info.mtimeMs,
+    ...(settings ? { visibility: settings.visibility, quotaBytes: settings.quotaBytes, quotaFiles: settings.quotaFiles } : {}),
+  };
 }
 
 async function statNamespace(ctx: RestContext, path: string): Promise<FileInfo | undefined> {
@@ -30,9 +33,11 @@ export async function namespaceRoute(ctx: RestContext, req: http.IncomingMessage
   const path = namespacePath(ns);
   if (req.method === 'PUT') {
     const existing = await statNamespace(ctx, path);
-    if (existing) return sendJson(res, 200, nsJson(existing));
-    await ctx.client.mkdir(path);
-    return sendJson(res, 201, nsJson(await ctx.client.stat(path)));
+    const visibility = query.get('visibility') ?? undefined;
+    if (existing && visibility === undefined) return sendJson(res, 200, nsJson(existing));
+    // Created (or changed) by the master, with its settings (?visibility=private|visible|public).
+    const settings = await ctx.client.admin.setNamespace(ns, { create: !existing, visibility });
+    return sendJson(res, existing ? 200 : 201, nsJson(await ctx.client.stat(path), settings));
   }
   if (req.method === 'GET' || req.method === 'HEAD') {
     const info = await statNamespace(ctx, path);
@@ -50,7 +55,7 @@ export async function namespaceRoute(ctx: RestContext, req: http.IncomingMessage
 }
 
 /** Every namespace, one page (there are few: they are made by hand). */
-export async function listNamespaces(ctx: RestContext, res: http.ServerResponse): Promise<void> {
+export async function listNamespaces(ctx: RestContext, res: http.ServerResponse, visible: (ns: string) => boolean): Promise<void> {
   const { entries, truncated } = await ctx.client.list('/', { limit: limits.restListLimitMax });
-  sendJson(res, 200, { namespaces: entries.filter((e) => e.isDir).map(nsJson), truncated });
+  sendJson(res, 200, { namespaces: entries.filter((e) => e.isDir && visible(e.path.slice(1))).map((e) => nsJson(e)), truncated });
 }

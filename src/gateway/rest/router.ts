@@ -11,8 +11,9 @@
  *   POST /v1/files/{ns}/{path}?append               record append (?batch, ?create)
  *   GET  /v1/files/{ns}/{path}?follow               tail a log (SSE or chunked)
  *
- * Invariants: every /v1 request presents `Authorization: Bearer <token>` equal to the
- * gateway's token (compared in constant time) before anything else is done for it;
+ * Invariants: every /v1 request is authorized (auth.ts: the master's tokens, scopes and
+ * namespace visibility; anonymous callers read public namespaces only) and counted
+ * against its token's rate before anything else is done for it, and gets one audit line;
  * every failure is answered as `{error: {code, message}}` (errors.ts) and never
  * escapes as an exception, so no request can crash the process.
  */
@@ -20,7 +21,8 @@ import type http from 'node:http';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { GfsError } from '../../common/errors';
 import { limits } from '../../common/limits';
-import { tokenMatches, type GatewayCredentials } from '../credentials';
+import type { Principal, Scope } from '../../common/auth';
+import type { GatewayAuth } from '../auth';
 import type { RestContext } from './context';
 import { sendError } from './errors';
 import { decodeSegments, filePath, intParam, sendJson } from './http-util';
@@ -31,7 +33,7 @@ import { appendRoute, followRoute } from './logs';
 
 export interface RouterOptions {
   ctx: RestContext;
-  credentials: GatewayCredentials;
+  auth: GatewayAuth;
   registry: Registry;
 }
 
@@ -56,10 +58,13 @@ export class RestRouter {
     this.inFlight.inc();
     let route = 'unknown';
     let status: number;
+    const who = { token: '' };
+    let pathname = '';
     try {
       const url = new URL(req.url ?? '/', 'http://gateway');
+      pathname = url.pathname;
       route = routeName(req.method ?? '', url);
-      await this.dispatch(req, res, url, route);
+      await this.dispatch(req, res, url, route, who);
       status = res.statusCode;
     } catch (e) {
       // A client that went away mid-answer is an everyday event, not a failure of ours.
@@ -70,19 +75,44 @@ export class RestRouter {
     } finally {
       this.inFlight.dec();
     }
+    const ms = this.opts.ctx.clock.monoMs() - started;
     this.requests.inc({ route, status: String(status) });
-    this.seconds.observe({ route }, (this.opts.ctx.clock.monoMs() - started) / 1000);
+    this.seconds.observe({ route }, ms / 1000);
+    if (pathname.startsWith('/v1/')) {
+      this.opts.auth.record({ api: 'rest', token: who.token, action: route, method: req.method ?? '', path: pathname, status, ms: Math.round(ms) });
+    }
   }
 
-  private authenticate(req: http.IncomingMessage): void {
-    const header = req.headers.authorization;
-    if (header === undefined) throw new GfsError('UNAUTHENTICATED', 'missing Authorization: Bearer <token>');
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m) throw new GfsError('UNAUTHENTICATED', 'Authorization must be "Bearer <token>"');
-    if (!tokenMatches(this.opts.credentials.token, m[1]!)) throw new GfsError('PERMISSION_DENIED', 'the token is not valid');
+  /**
+   * The caller's token (undefined: anonymous), checked for the scope the route needs in
+   * its namespace, and counted against its rate.
+   */
+  private async authorize(req: http.IncomingMessage, route: string, segments: string[], who: { token: string }): Promise<Principal | undefined> {
+    const { auth } = this.opts;
+    let p: Principal | undefined;
+    try {
+      p = await auth.bearer(req.headers.authorization);
+    } catch (e) {
+      who.token = 'invalid';
+      throw e;
+    }
+    who.token = p?.id ?? '';
+    auth.rate(p, req.socket.remoteAddress ?? '');
+    const ns = segments[2] ?? '';
+    const scope = ROUTE_SCOPES[route];
+    if (route === 'status') auth.checkToken(p);
+    else if (route === 'namespaces.list') auth.checkToken(p);
+    else if (route === 'namespaces') {
+      const m = req.method ?? '';
+      if (m === 'GET' || m === 'HEAD') {
+        if (!auth.canSee(p, ns)) throw new GfsError('NO_SUCH_FILE', `namespace "${ns}" does not exist`);
+      } else auth.check(p, ns, 'admin');
+    } else if (scope !== undefined) auth.check(p, ns, scope);
+    else auth.checkClusterAdmin(p);
+    return p;
   }
 
-  private async dispatch(req: http.IncomingMessage, res: http.ServerResponse, url: URL, route: string): Promise<void> {
+  private async dispatch(req: http.IncomingMessage, res: http.ServerResponse, url: URL, route: string, who: { token: string }): Promise<void> {
     const { ctx } = this.opts;
     const method = req.method ?? '';
     if (route === 'healthz') return sendJson(res, 200, { ok: true });
@@ -101,13 +131,13 @@ export class RestRouter {
       }
     }
     if (route === 'unknown') throw new GfsError('NO_SUCH_FILE', `no route ${method} ${url.pathname}`);
-    this.authenticate(req);
     const segments = decodeSegments(url.pathname);
+    const principal = await this.authorize(req, route, segments, who);
     const q = url.searchParams;
     switch (route) {
       case 'method': throw new GfsError('INVALID_ARGUMENT', `${method} is not allowed on ${url.pathname}${url.search}`);
       case 'status': return sendJson(res, 200, await ctx.client.status());
-      case 'namespaces.list': return listNamespaces(ctx, res);
+      case 'namespaces.list': return listNamespaces(ctx, res, (ns) => this.opts.auth.canSee(principal, ns));
       case 'namespaces': return namespaceRoute(ctx, req, res, segments[2]!, q);
       case 'files.list': {
         const [ns = '', ...rest] = segments.slice(2);
@@ -135,6 +165,12 @@ export class RestRouter {
     }
   }
 }
+
+/** The scope each file route needs in its namespace. */
+const ROUTE_SCOPES: Record<string, Scope> = {
+  'files.list': 'read', 'files.get': 'read', 'files.head': 'read', 'logs.follow': 'read',
+  'files.put': 'write', 'logs.append': 'write', 'files.delete': 'delete',
+};
 
 /** The route a request is for (also its metrics label: a small fixed set). */
 export function routeName(method: string, url: URL): string {
