@@ -76,6 +76,7 @@ export interface DevClusterOptions {
   /** Extra flags for the master / every chunkserver, verbatim. */
   masterArgs?: string[];
   chunkserverArgs?: string[];
+  gatewayArgs?: string[];
   /**
    * Restart a child that dies, with backoff (`gfs dev` does unless --no-restart). Off by
    * default here: tests kill children and expect them to stay dead.
@@ -249,6 +250,7 @@ export class DevCluster {
       ...(this.opts.auth ? ['--credentials', this.credentialsFile, '--audit-log', path.join(this.opts.dataDir, 'logs', 'audit.log')] : []),
       '--s3', `${this.host}:${portAt(base, limits.devS3PortOffset)}`,
       ...(this.opts.auth ? [] : ['--s3-credentials', this.credentialsFile]),
+      ...(this.opts.gatewayArgs ?? []),
     ]);
     await this.waitForChunkservers(count);
   }
