@@ -62,18 +62,18 @@ t.test('gateway REST', async (t) => {
 
   t.equal(fs.statSync(c.credentialsFile).mode & 0o777, 0o600, 'credentials.json is private');
 
-  await t.test('auth: none is 401, a wrong token 403, probes stay open', async (t) => {
+  await t.test('auth: none is 401, a wrong token 401 too (it is no token of the master\'s), probes stay open', async (t) => {
     const none = await request(base, 'GET', '/v1/status');
     t.equal(none.status, 401);
     t.equal(json(none).error.code, 'UNAUTHENTICATED');
     const wrong = await request(base, 'GET', '/v1/status', { token: token + 'x' });
-    t.equal(wrong.status, 403);
-    t.equal(json(wrong).error.code, 'PERMISSION_DENIED');
+    t.equal(wrong.status, 401);
+    t.equal(json(wrong).error.code, 'UNAUTHENTICATED');
     t.equal((await request(base, 'GET', '/healthz')).status, 200);
     t.equal((await request(base, 'GET', '/readyz')).status, 200);
     const metrics = await request(base, 'GET', '/metrics');
     t.equal(metrics.status, 200);
-    t.match(metrics.body.toString(), /gfs_gateway_requests_total\{route="status",status="401"[^}]*\} 1/);
+    t.match(metrics.body.toString(), /gfs_gateway_requests_total\{route="status",status="401"[^}]*\} 2/);
     t.equal((await call('GET', '/v1/status')).status, 200);
   });
 
