@@ -14,6 +14,8 @@ import {
 import { MetaState } from '../../src/master/meta-state';
 import { Guard } from '../../src/master/auth/guard';
 import { namespaceUsage } from '../../src/master/auth/quota';
+import { readFileSync } from 'node:fs';
+import { GOLDEN_SNAPSHOT, GOLDEN_SNAPSHOT_V2 } from '../fixtures/format/meta/generate';
 
 function throwsCode(t: Pick<typeof tap, 'fail' | 'equal'>, fn: () => unknown, code: ErrorCode, what?: string): void {
   try {
@@ -122,6 +124,12 @@ t.test('metadata: token and namespace ops apply, refuse bad ones whole, and surv
   t.same(Buffer.from(back.snapshot()), Buffer.from(image), 'and rewrite to the same bytes');
   const damaged = Buffer.from(image).toString().replace('["nsx","logs","public"', '["nsx","logs","publik"');
   throwsCode(t, () => MetaState.restore(Buffer.from(damaged)), 'CORRUPT', 'a damaged record refuses the image');
+  const records = Buffer.from(image).toString().split('\n').filter((l) => l.startsWith('["tok"') || l.startsWith('["nsx"')).join('\n') + '\n';
+  const withAuth = (golden: string) => golden.replace(/\["end",/, `${records}["end",`);
+  const v2 = MetaState.restore(Buffer.from(withAuth(readFileSync(GOLDEN_SNAPSHOT_V2, 'utf8'))));
+  t.equal(v2.auth.tokens.size, 2, 'the v2 golden with token records reads');
+  t.equal(MetaState.restore(readFileSync(GOLDEN_SNAPSHOT_V2)).auth.tokens.size, 0, 'the v2 golden itself: no token, open');
+  throwsCode(t, () => MetaState.restore(Buffer.from(withAuth(readFileSync(GOLDEN_SNAPSHOT, 'utf8')))), 'CORRUPT', 'token records in a v1 image');
 });
 
 t.test('guard: scope per RPC, anonymous public reads, auto mode enforces once a token exists', async (t) => {

@@ -8,7 +8,8 @@
  *
  * - createFile: refused when the namespace already has quotaFiles files (an overwrite
  *   of an existing file adds none), or already uses quotaBytes bytes.
- * - allocateChunk: refused when the namespace already uses quotaBytes bytes.
+ * - allocateChunk, and appendTarget (a log's next chunk): refused when the namespace
+ *   already uses quotaBytes bytes; appendTarget creating a log counts as a new file.
  * - completeFile: refused when the other files plus this one's final size would pass
  *   quotaBytes; the writer then aborts the put, so it is never visible.
  * So visible usage never passes the quota; bytes a refused put wrote are garbage that GC
@@ -51,8 +52,9 @@ export function namespaceUsage(state: MetaState, ns: string, exceptInode = 0): U
 }
 
 export function checkQuota(state: MetaState, method: string, req: Record<string, unknown>): void {
-  if (method !== 'createFile' && method !== 'allocateChunk' && method !== 'completeFile') return;
-  const path = method === 'createFile' ? String(req['path'] ?? '') : state.fileByInode(Number(req['inode']))?.path;
+  if (method !== 'createFile' && method !== 'allocateChunk' && method !== 'completeFile' && method !== 'appendTarget') return;
+  const byPath = method === 'createFile' || method === 'appendTarget';
+  const path = byPath ? String(req['path'] ?? '') : state.fileByInode(Number(req['inode']))?.path;
   if (path === undefined) return;
   const ns = namespaceOfPath(path);
   if (ns === undefined) return;
@@ -78,10 +80,11 @@ export function checkQuota(state: MetaState, method: string, req: Record<string,
   if (q.quotaBytes > 0 && used.bytes >= q.quotaBytes) {
     throw new GfsError('QUOTA_EXCEEDED', `namespace "${ns}" uses ${used.bytes} bytes of its ${q.quotaBytes} byte quota`);
   }
-  if (method === 'createFile' && q.quotaFiles > 0) {
+  if ((method === 'createFile' || (method === 'appendTarget' && req['create'] === true)) && q.quotaFiles > 0) {
     let adds = 1;
     try {
-      if (req['overwrite'] === true && state.stat(path).kind === 'file') adds = 0;
+      const there = state.stat(path);
+      if (there.kind === 'dir' || method === 'appendTarget' || req['overwrite'] === true) adds = 0; // a stream or an existing log, or a replaced file
     } catch { /* a new name */ }
     if (used.files + adds > q.quotaFiles) {
       throw new GfsError('QUOTA_EXCEEDED', `namespace "${ns}" has ${used.files} files, its quota is ${q.quotaFiles}`);
