@@ -8,6 +8,7 @@ import '../src/common/threadpool';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
+import fs from 'node:fs';
 import { createLogger } from '../src/common/log';
 import { durationText, parseDecimal, parseDurationMs, parseInteger, parseSizeBytes, sizeText } from '../src/common/units';
 import { initChecksums } from '../src/common/checksum';
@@ -27,6 +28,13 @@ import { checkClusterName } from '../src/events';
  * one line naming the flag, and no NaN reaches a server. A default is given already
  * parsed, with the text --help shows beside it.
  */
+/** The cluster secret in a file (one line, at least 16 characters). */
+function readClusterSecret(file: string): string {
+  const secret = fs.readFileSync(file, 'utf8').trim();
+  if (secret.length < 16) throw new GfsError('INVALID_ARGUMENT', `cluster secret in ${file} is shorter than 16 characters`);
+  return secret;
+}
+
 function opt<T = string>(flags: string, description: string, parse?: (text: string) => T, defaultValue?: T, defaultText?: string): Option {
   const long = /--([a-z0-9-]+)/.exec(flags)![1]!;
   const o = new Option(flags, description).env(`GFS_${long.toUpperCase().replace(/-/g, '_')}`);
@@ -186,6 +194,7 @@ program.command('master')
   .addOption(durationOpt('--stream-tick <duration>', 'streams: rolls and retention are checked this often (data outlives retention by at most a roll plus this)', limits.streamTickMs, positive))
   .addOption(new Option('--auth <mode>', 'token checks: auto (once a token exists), on (always), off (never)').choices(['auto', 'on', 'off']).default('auto').env('GFS_AUTH'))
   .addOption(opt('--bootstrap-credentials <file>', 'on an empty metadata, the first leader creates an admin token and writes it here (mode 0600)'))
+  .addOption(opt('--cluster-secret-file <file>', 'chunkserver heartbeats must carry the secret in this file (the chunkservers get the same file)', readClusterSecret))
   .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
   .action(async (o) => {
     try {
@@ -205,6 +214,7 @@ program.command('master')
         balanceIntervalMs: o.balanceInterval,
         fillCapRatio: o.fillCap, leaseMs: o.leaseMs, nats: o.nats, eventsHistoryMax: o.eventsHistory, streamTickMs: o.streamTick,
         auth: o.auth, bootstrapCredentials: o.bootstrapCredentials ? path.resolve(o.bootstrapCredentials) : undefined,
+        clusterSecret: o.clusterSecretFile,
       });
       await master.start();
       onSignals(() => master.stop());
@@ -227,6 +237,7 @@ program.command('chunkserver')
   .addOption(rateOpt('--scrub-rate <rate>', 'the scrubber never reads faster than this', limits.scrubBytesPerSec))
   .addOption(rateOpt('--replicate-rate <rate>', 're-replication copies into this node at most this fast', limits.replicateBytesPerSec))
   .addOption(rateOpt('--replicate-rate-busy <rate>', '...and at most this fast, in and out, while the node serves clients', limits.replicateBytesPerSecBusy))
+  .addOption(opt('--cluster-secret-file <file>', 'the masters\' cluster secret, sent with every heartbeat', readClusterSecret))
   .addOption(sizeOpt('--append-chunk-size <size>', 'record-append chunks end at this size (for tests; the master must agree)', limits.chunkBytesMax))
   .addOption(opt('--nats <url>', NATS_HELP))
   .addOption(opt('--cluster <name>', clusterHelp, undefined, 'default'))
@@ -243,7 +254,7 @@ program.command('chunkserver')
         heartbeatIntervalMs: o.heartbeatInterval, log, capacityBytes: o.capacity,
         scrubIntervalMs: o.scrubInterval, scrubBytesPerSec: o.scrubRate,
         replicateBytesPerSec: o.replicateRate, replicateBytesPerSecBusy: o.replicateRateBusy,
-        appendChunkBytes: o.appendChunkSize,
+        appendChunkBytes: o.appendChunkSize, clusterSecret: o.clusterSecretFile,
         nats: o.nats, cluster: checkClusterName(o.cluster),
       });
       await cs.start();

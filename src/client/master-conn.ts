@@ -74,7 +74,7 @@ export class MasterConn {
     return callWithRetry(this.cursor, (addr, timeoutMs) => {
       const client = this.client(addr);
       const fn = client[method] as unknown as Parameters<typeof callUnary>[1];
-      return callUnary(client, fn, req, timeoutMs, this.opts.token) as Promise<ResOf<M>>;
+      return callUnary(client, fn, req, timeoutMs, this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}) as Promise<ResOf<M>>;
     }, {
       clock: this.clock,
       deadlineMs: this.opts.deadlineMs ?? limits.clientCallDeadlineMs,

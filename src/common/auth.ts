@@ -28,6 +28,16 @@ export type Scope = (typeof SCOPES)[number];
 export const VISIBILITIES = ['private', 'visible', 'public'] as const;
 export type Visibility = (typeof VISIBILITIES)[number];
 
+/** gRPC metadata carrying the cluster secret on chunkserver heartbeats (gfs --cluster-secret-file). */
+export const CLUSTER_SECRET_HEADER = 'x-gfs-cluster-secret';
+
+/** Whether `presented` is `expected`, in time that does not depend on where they differ. */
+export function clusterSecretMatches(expected: string, presented: string): boolean {
+  const a = crypto.createHash('sha256').update(expected).digest();
+  const b = crypto.createHash('sha256').update(presented).digest();
+  return crypto.timingSafeEqual(a, b);
+}
+
 /** Every namespace. */
 export const ALL_NAMESPACES = '*';
 

@@ -207,7 +207,8 @@ export class DevCluster {
     fs.mkdirSync(path.join(this.opts.dataDir, 'logs'), { recursive: true });
     this.logFile = pino.destination({ dest: path.join(this.opts.dataDir, 'logs', 'dev.log'), sync: true });
     this.log = pino({ name: 'dev', base: { pid: process.pid, name: 'dev' } }, this.logFile);
-    const bootstrap = this.opts.auth ? ['--bootstrap-credentials', this.credentialsFile] : [];
+    if (this.opts.auth) this.ensureClusterSecret();
+    const bootstrap = this.opts.auth ? ['--bootstrap-credentials', this.credentialsFile, '--cluster-secret-file', this.clusterSecretFile] : [];
     // An open cluster: static S3 keys in credentials.json (the gateway's --s3-credentials), kept across restarts.
     if (!this.opts.auth) this.credentials = ensureCredentials(this.credentialsFile).credentials;
     if (masterCount === 1) {
@@ -298,9 +299,21 @@ export class DevCluster {
     ];
   }
 
+  /** With auth: the secret chunkserver heartbeats carry (`DATA/cluster-secret`, 0600), made once and kept. */
+  get clusterSecretFile(): string { return path.join(this.opts.dataDir, 'cluster-secret'); }
+
+  private ensureClusterSecret(): void {
+    if (fs.existsSync(this.clusterSecretFile)) return;
+    const tmp = `${this.clusterSecretFile}.tmp`;
+    fs.writeFileSync(tmp, crypto.randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
+    fs.chmodSync(tmp, 0o600);
+    fs.renameSync(tmp, this.clusterSecretFile);
+  }
+
   private chunkserverFlags(): string[] {
     const o = this.opts;
     return [
+      ...(o.auth ? ['--cluster-secret-file', this.clusterSecretFile] : []),
       ...this.natsFlags(),
       ...(o.scrubIntervalMs === undefined ? [] : ['--scrub-interval', `${o.scrubIntervalMs}ms`]),
       ...(o.scrubBytesPerSec === undefined ? [] : ['--scrub-rate', String(o.scrubBytesPerSec)]),

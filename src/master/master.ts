@@ -100,6 +100,8 @@ export interface MasterOptions {
   auth?: AuthMode;
   /** Create a bootstrap admin token on an empty metadata and write it here (mode 0600). */
   bootstrapCredentials?: string;
+  /** Chunkserver heartbeats must carry this secret (gfs master --cluster-secret-file). */
+  clusterSecret?: string;
   log: Logger;
   clock?: Clock;
   random?: () => number;
@@ -260,7 +262,7 @@ export class Master {
   }
 
   private service() {
-    const guard = new Guard({ state: () => this.state, clock: this.clock, mode: this.opts.auth ?? 'auto' });
+    const guard = new Guard({ state: () => this.state, clock: this.clock, mode: this.opts.auth ?? 'auto', clusterSecret: this.opts.clusterSecret });
     const authHost = { state: () => this.state, commit: (kind: string, op: MetaOp) => this.commit(kind, op), guard, clock: this.clock, log: this.opts.log };
     if (this.opts.bootstrapCredentials) this.bootstrap = new Bootstrap(new AuthCalls(authHost), this.opts.bootstrapCredentials, this.opts.log);
     return masterService({

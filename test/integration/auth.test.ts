@@ -4,11 +4,16 @@
  * revoke through gfsctl, a read-only token refused writes by the master (gfsctl) and by
  * the gateway (REST), revocation at the gateway within its refresh, private / visible /
  * public namespaces, a quota refusal that leaves nothing, per-token rate limits, the
- * audit log, and tokens kept across a master restart (from a checkpoint and the WAL).
+ * audit log, heartbeats that need the cluster secret, and tokens kept across a master
+ * restart (from a checkpoint and the WAL).
  */
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { HeartbeatRequest, MasterClient } from '../../gen/gfs';
+import { callUnary } from '../../src/common/grpc';
+import { GfsError } from '../../src/common/errors';
 import { cluster, eventually, gfsctl } from './helpers';
 
 interface Created { id: string; token: string; accessKeyId: string; secretAccessKey: string; expiresAtMs: number }
@@ -35,6 +40,23 @@ t.test('auth: tokens, scopes, visibility, quotas and revocation on a real cluste
   };
   const http = (method: string, p: string, token?: string, body?: string) => fetch(`${rest}${p}`, {
     method, body, headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+
+  await t.test('heartbeats carry the cluster secret; one without it is refused', async (t) => {
+    t.equal(fs.statSync(path.join(c.dataDir, 'cluster-secret')).mode & 0o777, 0o600);
+    const nodes = JSON.parse(await ok(['--json', 'nodes'], creds.token)) as { state: string }[];
+    t.equal(nodes.filter((n) => n.state === 'alive').length, 2, 'both chunkservers heartbeat');
+    const client = new MasterClient(c.masters[0]!, grpc.credentials.createInsecure());
+    try {
+      await callUnary(client, client.heartbeat, HeartbeatRequest.fromPartial({ nodeId: 'intruder', addr: '127.0.0.1:1' }), 5_000);
+      t.fail('a heartbeat without the secret was taken');
+    } catch (e) {
+      t.equal((e as GfsError).code, 'UNAUTHENTICATED');
+    } finally {
+      client.close();
+    }
+    const after = JSON.parse(await ok(['--json', 'nodes'], creds.token)) as { id: string }[];
+    t.notOk(after.some((n) => n.id === 'intruder'), 'and it registered nothing');
   });
 
   await ok(['ns', 'create', 'logs'], creds.token);

@@ -154,6 +154,12 @@ t.test('guard: scope per RPC, anonymous public reads, auto mode enforces once a 
   s.apply(MetaOp.fromPartial({ namespaceSet: { name: 'pub', visibility: 'public' } }));
   guard.check('list', { path: '/pub' }, undefined);
   throwsCode(t, () => guard.check('createFile', { path: '/pub/x' }, undefined), 'UNAUTHENTICATED', 'anonymous cannot write public');
+  const secretGuard = new Guard({ state: () => s, clock: { nowMs: () => 10, monoMs: () => 10 } as never, mode: 'auto', clusterSecret: 'c'.repeat(32) });
+  const withSecret = new Metadata();
+  withSecret.set('x-gfs-cluster-secret', 'c'.repeat(32));
+  secretGuard.checkNode(withSecret);
+  throwsCode(t, () => secretGuard.checkNode(new Metadata()), 'UNAUTHENTICATED', 'a heartbeat without the cluster secret');
+  guard.checkNode(new Metadata());
   s.apply(MetaOp.fromPartial({ tokenRevoke: { id: rw, revokedAtMs: 5 } }));
   throwsCode(t, () => guard.resolve(md(`gfs_${rw}_${'rw-secret-'.padEnd(43, 'x')}`)), 'UNAUTHENTICATED', 'revoked');
 });

@@ -10,8 +10,9 @@
  * (on every namespace) = fsck, gc, balance, decommission, trash, the gateways' token
  * table. status, nodes and df need any valid token; token and namespace calls check
  * their own rules (auth-rpc.ts). A method not in the table needs cluster admin (fail
- * closed). Anonymous calls may read public namespaces only. Heartbeats and corruption
- * reports are the chunkservers' plane and are not token-checked (see README, "Auth").
+ * closed). Anonymous calls may read public namespaces only. Heartbeats are the
+ * chunkservers' plane: not token-checked, but with a cluster secret (--cluster-secret-file)
+ * they must carry it (x-gfs-cluster-secret), whatever the auth mode (docs/AUTH.md).
  *
  * Invariants: a handler runs only after its check passed; a refused call changes
  * nothing; the principal a handler sees is the one that was checked.
@@ -20,7 +21,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { GfsError, toGrpcError } from '../../common/errors';
 import type { Clock } from '../../common/clock';
 import {
-  allowed, canSee, isClusterAdmin, parseToken, secretMatches, tokenLive, type Principal, type Scope,
+  CLUSTER_SECRET_HEADER, allowed, canSee, clusterSecretMatches, isClusterAdmin, parseToken, secretMatches, tokenLive, type Principal, type Scope,
 } from '../../common/auth';
 import type { MetaState } from '../meta-state';
 import { checkQuota } from './quota';
@@ -32,6 +33,8 @@ export interface GuardHost {
   state: () => MetaState;
   clock: Clock;
   mode: AuthMode;
+  /** Chunkserver heartbeats must carry this (none: they are not checked). */
+  clusterSecret?: string;
 }
 
 type Rule =
@@ -69,7 +72,7 @@ const RULES: Record<string, Rule> = {
   setNamespace: { kind: 'token' },
   listNamespaces: { kind: 'open' },
   heartbeat: { kind: 'node' },
-  reportCorrupt: { kind: 'node' },
+  reportCorrupt: { kind: 'token' },
 };
 
 /** What a handler may read off a call the guard passed. */
@@ -102,6 +105,16 @@ export class Guard {
       throw new GfsError('UNAUTHENTICATED', 'the token is not valid (unknown, revoked or expired)');
     }
     return { id: t.id, grants: t.grants, expiresAtMs: t.expiresAtMs };
+  }
+
+  /** A chunkserver's call: the cluster secret, when there is one. */
+  checkNode(metadata: grpc.Metadata | undefined): void {
+    const secret = this.host.clusterSecret;
+    if (secret === undefined) return;
+    const presented = metadata?.get(CLUSTER_SECRET_HEADER)?.[0];
+    if (presented === undefined || !clusterSecretMatches(secret, String(presented))) {
+      throw new GfsError('UNAUTHENTICATED', 'a heartbeat needs the cluster secret (gfs chunkserver --cluster-secret-file)');
+    }
   }
 
   /** Throws unless `p` may make this call; checks quotas for the calls that take space. */
@@ -155,7 +168,8 @@ export class Guard {
       const inner = handler as (call: unknown, callback?: unknown) => void;
       out[name] = (call: grpc.ServerUnaryCall<unknown, unknown> & AuthedCall, callback?: grpc.sendUnaryData<unknown>) => {
         try {
-          const p = this.resolve(call.metadata);
+          if (RULES[name]?.kind === 'node') this.checkNode(call.metadata);
+          const p = RULES[name]?.kind === 'node' ? undefined : this.resolve(call.metadata);
           this.check(name, (call.request ?? {}) as Record<string, unknown>, p);
           call.gfsPrincipal = p;
         } catch (e) {
