@@ -146,6 +146,27 @@ export class GatewayAuth {
     return { secretAccessKey: t.secretAccessKey, principal: t.principal };
   }
 
+  /**
+   * Synchronous, for the S3 API's SigV4 check (its LookupSecret): the cached secret key of
+   * a live token's access key. A miss starts a refresh (rate-limited), so a key made a
+   * moment ago works on the client's retry.
+   */
+  s3Secret(accessKeyId: string): string | undefined {
+    const p = this.principalOfAccessKey(accessKeyId);
+    return p === undefined ? undefined : this.tokens.get(p.id)!.secretAccessKey;
+  }
+
+  /** The principal an S3 access key stands for (undefined: unknown, revoked or expired). */
+  principalOfAccessKey(accessKeyId: string): Principal | undefined {
+    const id = tokenIdOfAccessKey(accessKeyId);
+    const t = id === undefined ? undefined : this.tokens.get(id);
+    if (t === undefined) {
+      if (this.opts.clock.monoMs() - this.fetchedAtMs >= limits.gatewayAuthMissRefreshMs) void this.refresh();
+      return undefined;
+    }
+    return tokenLive(t.principal, this.opts.clock.nowMs()) ? t.principal : undefined;
+  }
+
   visibilityOf(ns: string): Visibility {
     return this.visibility.get(ns) ?? 'private';
   }

@@ -62,6 +62,8 @@ t.test('gateway auth: tokens from the master table, refresh on miss and on its p
   t.notOk(auth.canSee(undefined, 'logs'));
   t.equal((await auth.lookupSecret(accessKeyIdOf(reader)))?.secretAccessKey, `s3-${reader}`, 'S3 key for SigV4');
   t.equal(await auth.lookupSecret('AKIAUNKNOWN'), undefined);
+  t.equal(auth.s3Secret(accessKeyIdOf(reader)), `s3-${reader}`, 'synchronously too (the S3 API\'s LookupSecret)');
+  t.equal(auth.principalOfAccessKey(accessKeyIdOf(reader))?.id, reader);
 
   // A token made after the last refresh: found by a refresh on miss (not more often than the miss interval).
   const writer = '2222222222222222';
