@@ -13,6 +13,8 @@ import {
 } from '../../src/common/auth';
 import { MetaState } from '../../src/master/meta-state';
 import { Guard } from '../../src/master/auth/guard';
+import { AuthCalls } from '../../src/master/auth/auth-rpc';
+import { silentLogger } from '../../src/common/log';
 import { namespaceUsage } from '../../src/master/auth/quota';
 import { readFileSync } from 'node:fs';
 import { GOLDEN_SNAPSHOT, GOLDEN_SNAPSHOT_V2 } from '../fixtures/format/meta/generate';
@@ -190,3 +192,45 @@ t.test('quota: files at create, bytes at allocate and at complete, counted over 
   s.apply(MetaOp.fromPartial({ commitChunk: { inode: 2, handle: 3, length: 10 } }));
   throwsCode(t, () => guard.check('allocateChunk', { inode: 2 }, undefined), 'QUOTA_EXCEEDED', 'full (60 + 30 + 10): no more chunks');
 });
+
+t.test('token calls: the first token must be admin on *, then tokens make only less, list and revoke what they manage', async (t) => {
+  const s = new MetaState();
+  const clock = { nowMs: () => 1_000, monoMs: () => 1_000 } as never;
+  const guard = new Guard({ state: () => s, clock, mode: 'auto' });
+  const calls = new AuthCalls({ state: () => s, commit: async (_kind, op) => s.apply(op), guard, clock, log: silentLogger });
+  const req = (ns: string, scopes: string[], expiresInMs = 0) => ({ grants: [{ namespace: ns, scopes }], expiresInMs, description: '' });
+  await rejectsCode(t, calls.createToken(undefined, req('logs', ['read'])), 'INVALID_ARGUMENT', 'a first token less than admin on * would lock everyone out');
+  const root = await calls.createToken(undefined, req('*', ['admin']));
+  t.ok(guard.enforced, 'the first token closes the cluster');
+  const rootP = guard.resolve(bearer(root.token))!;
+  const logs = await calls.createToken(rootP, req('logs', ['admin'], 10_000));
+  t.equal(logs.expiresAtMs, 11_000);
+  const logsP = guard.resolve(bearer(logs.token))!;
+  await rejectsCode(t, calls.createToken(logsP, req('other', ['read'])), 'PERMISSION_DENIED', 'a namespace it has not');
+  await rejectsCode(t, calls.createToken(logsP, req('logs', ['read'], 20_000)), 'PERMISSION_DENIED', 'outliving its creator');
+  const reader = await calls.createToken(logsP, req('logs', ['read']));
+  t.equal(reader.expiresAtMs, 11_000, 'inherits the creator\'s expiry');
+  await rejectsCode(t, calls.createToken(undefined, req('logs', ['read'])), 'UNAUTHENTICATED', 'no token, closed cluster');
+  t.same(calls.listTokens(logsP).tokens.map((x) => x.id).sort(), [logs.id, reader.id].sort(), 'the logs admin lists its namespace\'s tokens');
+  t.equal(calls.listTokens(rootP).tokens.length, 3);
+  const readerP = guard.resolve(bearer(reader.token))!;
+  await rejectsCode(t, calls.revokeToken(readerP, logs.id), 'PERMISSION_DENIED', 'a reader cannot revoke its creator');
+  await calls.revokeToken(logsP, reader.id);
+  t.throws(() => guard.resolve(bearer(reader.token)), 'revoked at once on the master');
+});
+
+function bearer(token: string): Metadata {
+  const m = new Metadata();
+  m.set('authorization', `Bearer ${token}`);
+  return m;
+}
+
+async function rejectsCode(t: Pick<typeof tap, 'fail' | 'equal'>, p: Promise<unknown>, code: ErrorCode, what: string): Promise<void> {
+  try {
+    await p;
+    t.fail(`${what}: expected ${code}`);
+  } catch (e) {
+    if (!(e instanceof GfsError)) throw e;
+    t.equal(e.code, code, what);
+  }
+}

@@ -8,7 +8,8 @@
  * - A token creates only tokens with less than or as much as it has (mayDelegate); it
  *   lists and revokes only tokens it could have created (mayManage).
  * - While auth is not enforced (no token yet, --auth auto) the cluster is open: anyone
- *   may create the first token, and from then on every call needs one.
+ *   may create the first token, which must be admin on "*" (anything less would lock
+ *   everyone out), and from then on every call needs one.
  * - The bootstrap token is created at most once per metadata: OpTokenCreate.bootstrap is
  *   refused at apply once any token exists, so two leaders racing cannot both make one,
  *   and only the master whose op applied writes the file.
@@ -26,7 +27,7 @@ import { GfsError, toGrpcError } from '../../common/errors';
 import type { Clock } from '../../common/clock';
 import type { Logger } from '../../common/log';
 import {
-  ALL_NAMESPACES, canSee, checkNamespaceName, hasScope, mayDelegate, mayManage, newTokenSecrets,
+  ALL_NAMESPACES, canSee, checkNamespaceName, hasScope, isClusterAdmin, mayDelegate, mayManage, newTokenSecrets,
   normalizeGrants, parseVisibility, sha256Hex, tokenLive, type Grant, type NamespaceSettings, type Principal, type TokenRecord,
 } from '../../common/auth';
 import type { ApplyResult, MetaState } from '../meta-state';
@@ -70,6 +71,10 @@ export class AuthCalls {
 
   async createToken(p: Principal | undefined, req: { grants: { namespace: string; scopes: string[] }[]; expiresInMs: number; description: string }, bootstrap = false): Promise<CreateTokenResponse> {
     const grants: Grant[] = normalizeGrants(req.grants);
+    if (this.state.auth.tokens.size === 0 && !isClusterAdmin({ id: '', grants, expiresAtMs: 0 })) {
+      // The first token closes an open cluster: anything less than admin on "*" would lock everyone out.
+      throw new GfsError('INVALID_ARGUMENT', 'the first token must have admin on "*" (--ns \'*\' --scope admin): from then on every call needs a token');
+    }
     const now = this.host.clock.nowMs();
     let expiresAtMs = req.expiresInMs > 0 ? now + req.expiresInMs : 0;
     if (this.host.guard.enforced && !bootstrap) {
