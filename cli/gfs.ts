@@ -8,7 +8,6 @@ import '../src/common/threadpool';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
-import fs from 'node:fs';
 import { createLogger } from '../src/common/log';
 import { durationText, parseDecimal, parseDurationMs, parseInteger, parseSizeBytes, sizeText } from '../src/common/units';
 import { initChecksums } from '../src/common/checksum';
@@ -135,13 +134,14 @@ function fail(e: unknown): never {
 }
 
 /** The S3 key pair from --s3-access-key/--s3-secret-key or the --s3-credentials file. */
-function s3Credentials(o: { s3?: string; s3Credentials?: string; s3AccessKey?: string; s3SecretKey?: string }): { accessKeyId: string; secretAccessKey: string } | undefined {
+function s3Credentials(o: { s3?: string; s3Credentials?: string; s3AccessKey?: string; s3SecretKey?: string; credentials?: string }): { accessKeyId: string; secretAccessKey: string } | undefined {
   if (o.s3AccessKey !== undefined || o.s3SecretKey !== undefined) {
     if (!o.s3AccessKey || !o.s3SecretKey) throw new GfsError('INVALID_ARGUMENT', '--s3-access-key and --s3-secret-key go together');
     return { accessKeyId: o.s3AccessKey, secretAccessKey: o.s3SecretKey };
   }
   if (o.s3Credentials === undefined) {
-    if (o.s3 !== undefined) throw new GfsError('INVALID_ARGUMENT', '--s3 needs --s3-credentials FILE or --s3-access-key/--s3-secret-key');
+    // With --credentials the S3 keys are the master's tokens' (docs/AUTH.md); static keys are optional then.
+    if (o.s3 !== undefined && o.credentials === undefined) throw new GfsError('INVALID_ARGUMENT', '--s3 needs --credentials (the master\'s tokens), --s3-credentials FILE or --s3-access-key/--s3-secret-key');
     return undefined;
   }
   let c: { accessKeyId?: unknown; secretAccessKey?: unknown };

@@ -126,6 +126,8 @@ export class Gateway {
         listen: this.opts.s3Listen, client: this.client, log: this.opts.log, registry: this.registry,
         // Keys of the master's tokens first, then static keys given on the command line.
         lookupSecret: (id) => this.auth.s3Secret(id) ?? this.opts.s3LookupSecret?.(id),
+        authorize: (r) => this.authorizeS3(r),
+        audit: (line) => this.auth.record({ api: 's3', ...line }),
       });
       await this.s3.start();
       this.s3Addr = this.s3.addr;
@@ -138,6 +140,25 @@ export class Gateway {
       });
       this.events.emit('process.started', { role: 'gateway', addr: this.restAddr });
     }
+  }
+
+  /**
+   * An S3 request whose signature checked out: a token's key gets the token's scopes in
+   * the bucket (its namespace) and its rate; a static key (--s3-credentials) is the
+   * operator's and may do anything. Bucket create/delete need admin there; ListBuckets
+   * any key (the answer lists every bucket: names are not secret here).
+   */
+  private authorizeS3(r: { accessKeyId: string; method: string; bucket: string | undefined; key: string | undefined; address: string }): string {
+    const p = this.auth.principalOfAccessKey(r.accessKeyId);
+    if (p === undefined) return `static:${r.accessKeyId}`;
+    this.auth.rate(p, r.address);
+    if (r.bucket === undefined) return p.id;
+    const bucketOp = r.key === undefined && (r.method === 'PUT' || r.method === 'DELETE');
+    // POST on a bucket is DeleteObjects; on a key, a multipart upload.
+    const deletes = r.method === 'DELETE' || (r.method === 'POST' && r.key === undefined);
+    const scope = bucketOp ? 'admin' : r.method === 'GET' || r.method === 'HEAD' ? 'read' : deletes ? 'delete' : 'write';
+    this.auth.check(p, r.bucket, scope);
+    return p.id;
   }
 
   async stop(): Promise<void> {

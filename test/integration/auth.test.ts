@@ -14,6 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HeartbeatRequest, MasterClient } from '../../gen/gfs';
 import { callUnary } from '../../src/common/grpc';
 import { GfsError } from '../../src/common/errors';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { cluster, eventually, gfsctl } from './helpers';
 
 interface Created { id: string; token: string; accessKeyId: string; secretAccessKey: string; expiresAtMs: number }
@@ -147,6 +148,20 @@ t.test('auth: tokens, scopes, visibility, quotas and revocation on a real cluste
     await eventually(async () => (await http('GET', '/v1/files/logs/a', ro.token)).status === 200, 10_000, 'the bucket refills');
   });
 
+  await t.test('S3: a token\'s access key gets the token\'s scopes', async (t) => {
+    const s3 = (k: Created) => new S3Client({
+      endpoint: c.endpoints().s3, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1,
+      credentials: { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey },
+    });
+    const [w, r] = [s3(rw), s3(ro)];
+    t.teardown(() => { w.destroy(); r.destroy(); });
+    await w.send(new PutObjectCommand({ Bucket: 'logs', Key: 's3/obj', Body: 'via s3' }));
+    const got = await r.send(new GetObjectCommand({ Bucket: 'logs', Key: 's3/obj' }));
+    t.equal(await got.Body!.transformToString(), 'via s3', 'the read-only key reads');
+    await t.rejects(r.send(new PutObjectCommand({ Bucket: 'logs', Key: 's3/no', Body: 'x' })), { name: 'AccessDenied' }, 'the read-only key cannot write');
+    await t.rejects(w.send(new GetObjectCommand({ Bucket: 'priv', Key: 'f' })), { name: 'AccessDenied' }, 'nor read another private namespace');
+  });
+
   await t.test('revoke: the master refuses at once, the gateway within its refresh', async (t) => {
     t.equal((await http('GET', '/v1/files/logs/a', ro.token)).status, 200);
     await ok(['token', 'revoke', ro.id], creds.token);
@@ -157,6 +172,9 @@ t.test('auth: tokens, scopes, visibility, quotas and revocation on a real cluste
     await eventually(async () => (await http('GET', '/v1/files/logs/a', ro.token)).status === 401, 10_000, 'the gateway refuses the revoked token');
     t.comment(`gateway refused the revoked token after ${Date.now() - revokedAt} ms (stated: within 2 s)`);
     t.match(await ok(['token', 'ls'], creds.token), new RegExp(`${ro.id}\\s+revoked`));
+    const r = new S3Client({ endpoint: c.endpoints().s3, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: ro.accessKeyId, secretAccessKey: ro.secretAccessKey } });
+    t.teardown(() => r.destroy());
+    await t.rejects(r.send(new GetObjectCommand({ Bucket: 'logs', Key: 's3/obj' })), { name: 'InvalidAccessKeyId' }, 'its S3 key is gone too');
   });
 
   await t.test('audit log: one JSON line per request with the token id', async (t) => {
