@@ -266,7 +266,7 @@ export class DevCluster {
     for (;;) {
       if (fs.existsSync(this.credentialsFile)) {
         const c = loadCredentials(this.credentialsFile);
-        const client = new GfsClient({ masters: this.masters, token: c.token, retries: 0, deadlineMs: 2_000 });
+        const client = new GfsClient({ masters: this.masters, token: c.token, deadlineMs: 2_000 });
         try {
           await client.admin.listTokens();
           this.log.info({ file: this.credentialsFile }, 'bootstrap credentials ready');
