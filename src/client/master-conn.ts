@@ -92,7 +92,9 @@ export class MasterConn {
    */
   openWatch(req: WatchRequest): { stream: grpc.ClientReadableStream<WatchEvent>; addr: string } {
     const addr = this.cursor.current;
-    return { stream: this.client(addr).watch(req), addr };
+    const metadata = new grpc.Metadata();
+    if (this.opts.token) metadata.set('authorization', `Bearer ${this.opts.token}`);
+    return { stream: this.client(addr).watch(req, metadata), addr };
   }
 
   /** After a streaming call on `addr` failed: go to the leader it named, or to the next master. */

@@ -96,6 +96,11 @@ t.test('auth: tokens, scopes, visibility, quotas and revocation on a real cluste
     t.equal((await http('GET', '/v1/files/logs/a', 'gfs_0123456789abcdef_' + 'x'.repeat(43))).status, 401, 'an unknown token');
     const nob = await ctl(['ls', '/logs/b'], rw.token);
     t.equal(nob.code, 1, 'the refused puts left nothing');
+    await ok(['append', '--create', '/logs/app.log'], rw.token, 'one\ntwo\n');
+    t.equal(await ok(['tail', '-n', '2', '/logs/app.log'], ro.token), 'one\ntwo\n', 'a read-only token tails a log (stat, follow)');
+    const roAppend = await ctl(['append', '/logs/app.log'], ro.token, 'three\n');
+    t.equal(roAppend.code, 1, 'a read-only token cannot append');
+    t.match(roAppend.stderr, /PERMISSION_DENIED/);
   });
 
   await t.test('visibility: private, visible, public', async (t) => {
