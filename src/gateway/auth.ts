@@ -55,6 +55,7 @@ export class GatewayAuth {
   private enforcedByMaster = true;
   private fetchedAtMs = -Infinity;
   private fetched = false;
+  private failing = false;
   private inFlight: Promise<void> | undefined;
   private timer: { cancel(): void } | undefined;
   private readonly buckets = new Map<string, TokenBucket>();
@@ -99,8 +100,12 @@ export class GatewayAuth {
       this.visibility = new Map(t.namespaces.map((n) => [n.name, n.visibility as Visibility]));
       this.enforcedByMaster = t.enforced;
       this.fetched = true;
+      if (this.failing) this.opts.log.info({ tokens: tokens.size }, 'token table refreshed from the master again');
+      this.failing = false;
     }, (e: GfsError) => {
-      this.opts.log.warn({ err: e.message, code: e.code }, 'could not refresh the token table from the master; keeping the last one');
+      // Once per outage, not once a second: the next success says it is over.
+      if (!this.failing) this.opts.log.warn({ err: e.message, code: e.code }, 'could not refresh the token table from the master; keeping the last one');
+      this.failing = true;
     }).finally(() => {
       this.fetchedAtMs = this.opts.clock.monoMs();
       this.inFlight = undefined;
