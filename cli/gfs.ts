@@ -16,6 +16,7 @@ import { GfsError } from '../src/common/errors';
 import { Master } from '../src/master/master';
 import { Chunkserver } from '../src/chunkserver/chunkserver';
 import { Gateway } from '../src/gateway/gateway';
+import { loadCredentials } from '../src/gateway/credentials';
 import { startDevCluster } from '../src/dev/cluster';
 import { lockDataDir } from '../src/common/data-dir-lock';
 import { checkClusterName } from '../src/events';
@@ -26,6 +27,13 @@ import { checkClusterName } from '../src/events';
  * one line naming the flag, and no NaN reaches a server. A default is given already
  * parsed, with the text --help shows beside it.
  */
+/** The cluster secret in a file (one line, at least 16 characters). */
+function readClusterSecret(file: string): string {
+  const secret = fs.readFileSync(file, 'utf8').trim();
+  if (secret.length < 16) throw new GfsError('INVALID_ARGUMENT', `cluster secret in ${file} is shorter than 16 characters`);
+  return secret;
+}
+
 function opt<T = string>(flags: string, description: string, parse?: (text: string) => T, defaultValue?: T, defaultText?: string): Option {
   const long = /--([a-z0-9-]+)/.exec(flags)![1]!;
   const o = new Option(flags, description).env(`GFS_${long.toUpperCase().replace(/-/g, '_')}`);
@@ -126,13 +134,14 @@ function fail(e: unknown): never {
 }
 
 /** The S3 key pair from --s3-access-key/--s3-secret-key or the --s3-credentials file. */
-function s3Credentials(o: { s3?: string; s3Credentials?: string; s3AccessKey?: string; s3SecretKey?: string }): { accessKeyId: string; secretAccessKey: string } | undefined {
+function s3Credentials(o: { s3?: string; s3Credentials?: string; s3AccessKey?: string; s3SecretKey?: string; credentials?: string }): { accessKeyId: string; secretAccessKey: string } | undefined {
   if (o.s3AccessKey !== undefined || o.s3SecretKey !== undefined) {
     if (!o.s3AccessKey || !o.s3SecretKey) throw new GfsError('INVALID_ARGUMENT', '--s3-access-key and --s3-secret-key go together');
     return { accessKeyId: o.s3AccessKey, secretAccessKey: o.s3SecretKey };
   }
   if (o.s3Credentials === undefined) {
-    if (o.s3 !== undefined) throw new GfsError('INVALID_ARGUMENT', '--s3 needs --s3-credentials FILE or --s3-access-key/--s3-secret-key');
+    // With --credentials the S3 keys are the master's tokens' (docs/AUTH.md); static keys are optional then.
+    if (o.s3 !== undefined && o.credentials === undefined) throw new GfsError('INVALID_ARGUMENT', '--s3 needs --credentials (the master\'s tokens), --s3-credentials FILE or --s3-access-key/--s3-secret-key');
     return undefined;
   }
   let c: { accessKeyId?: unknown; secretAccessKey?: unknown };
@@ -183,6 +192,9 @@ program.command('master')
   .addOption(decimalOpt('--fill-cap <ratio>', 'never fill a node past this fraction of its capacity', 0.01, 1, limits.fillCapRatio))
   .addOption(integerOpt('--lease-ms <ms>', 'record append: a primary\'s lease in ms, renewed by heartbeats; a dead primary blocks its log at most this long', 1, 3_600_000, limits.appendLeaseMs))
   .addOption(durationOpt('--stream-tick <duration>', 'streams: rolls and retention are checked this often (data outlives retention by at most a roll plus this)', limits.streamTickMs, positive))
+  .addOption(new Option('--auth <mode>', 'token checks: auto (once a token exists), on (always), off (never)').choices(['auto', 'on', 'off']).default('auto').env('GFS_AUTH'))
+  .addOption(opt('--bootstrap-credentials <file>', 'on an empty metadata, the first leader creates an admin token and writes it here (mode 0600)'))
+  .addOption(opt('--cluster-secret-file <file>', 'chunkserver heartbeats must carry the secret in this file (the chunkservers get the same file)', readClusterSecret))
   .addOption(opt('--log-level <level>', 'pino log level', undefined, 'info'))
   .action(async (o) => {
     try {
@@ -201,6 +213,8 @@ program.command('master')
         repairClonesMax: o.repairConcurrency, balanceThresholdRatio: o.balanceThreshold,
         balanceIntervalMs: o.balanceInterval,
         fillCapRatio: o.fillCap, leaseMs: o.leaseMs, nats: o.nats, eventsHistoryMax: o.eventsHistory, streamTickMs: o.streamTick,
+        auth: o.auth, bootstrapCredentials: o.bootstrapCredentials ? path.resolve(o.bootstrapCredentials) : undefined,
+        clusterSecret: o.clusterSecretFile,
       });
       await master.start();
       onSignals(() => master.stop());
@@ -223,6 +237,7 @@ program.command('chunkserver')
   .addOption(rateOpt('--scrub-rate <rate>', 'the scrubber never reads faster than this', limits.scrubBytesPerSec))
   .addOption(rateOpt('--replicate-rate <rate>', 're-replication copies into this node at most this fast', limits.replicateBytesPerSec))
   .addOption(rateOpt('--replicate-rate-busy <rate>', '...and at most this fast, in and out, while the node serves clients', limits.replicateBytesPerSecBusy))
+  .addOption(opt('--cluster-secret-file <file>', 'the masters\' cluster secret, sent with every heartbeat', readClusterSecret))
   .addOption(sizeOpt('--append-chunk-size <size>', 'record-append chunks end at this size (for tests; the master must agree)', limits.chunkBytesMax))
   .addOption(opt('--nats <url>', NATS_HELP))
   .addOption(opt('--cluster <name>', clusterHelp, undefined, 'default'))
@@ -239,7 +254,7 @@ program.command('chunkserver')
         heartbeatIntervalMs: o.heartbeatInterval, log, capacityBytes: o.capacity,
         scrubIntervalMs: o.scrubInterval, scrubBytesPerSec: o.scrubRate,
         replicateBytesPerSec: o.replicateRate, replicateBytesPerSecBusy: o.replicateRateBusy,
-        appendChunkBytes: o.appendChunkSize,
+        appendChunkBytes: o.appendChunkSize, clusterSecret: o.clusterSecretFile,
         nats: o.nats, cluster: checkClusterName(o.cluster),
       });
       await cs.start();
@@ -254,8 +269,11 @@ program.command('gateway')
   .addOption(opt('--rest <host:port>', 'REST API address', parseAddress, `127.0.0.1:${limits.restPortDefault}`))
   .addOption(opt('--nats <url>', NATS_HELP))
   .addOption(opt('--cluster <name>', clusterHelp, undefined, 'default'))
+  .addOption(opt('--credentials <file>', 'the gateway\'s own admin token, JSON {"token","accessKeyId","secretAccessKey"} (gfs master --bootstrap-credentials writes one; gfs dev uses DATA/credentials.json); without it the cluster must have no token yet'))
+  .addOption(opt('--audit-log <file>', 'append one JSON line per request (token id, action, path, status) to this file'))
+  .addOption(integerOpt('--token-rate <n>', 'requests per second per token (and per anonymous address); past it: 429 / S3 SlowDown', 1, 1e9, limits.gatewayTokenRatePerSec))
   .addOption(opt('--s3 <host:port>', `S3 API address (e.g. 127.0.0.1:${limits.s3PortDefault}); no S3 listener without it`, parseAddress))
-  .addOption(opt('--s3-credentials <file>', 'JSON file with the S3 {accessKeyId, secretAccessKey} (gfs dev writes DATA/credentials.json)'))
+  .addOption(opt('--s3-credentials <file>', 'JSON file with the S3 {accessKeyId, secretAccessKey} (static keys besides the master\'s tokens; gfs dev --no-auth writes DATA/credentials.json)'))
   .addOption(opt('--s3-access-key <id>', 'S3 access key id (instead of --s3-credentials)'))
   .addOption(opt('--s3-secret-key <secret>', 'S3 secret access key (with --s3-access-key)'))
   .addOption(durationOpt('--s3-upload-expiry <duration>', 'a multipart upload never completed is aborted this long after it started', limits.s3UploadExpiryMs, 1000))
@@ -266,7 +284,9 @@ program.command('gateway')
       const log = createLogger('gateway', o.logLevel);
       const s3Keys = s3Credentials(o);
       const gw = new Gateway({
-        masters: String(o.masters).split(',').filter(Boolean), restListen: o.rest, log, nats: o.nats, cluster: checkClusterName(o.cluster),
+        masters: String(o.masters).split(',').filter(Boolean), restListen: o.rest,
+        credentials: o.credentials ? loadCredentials(o.credentials) : undefined, auditLog: o.auditLog, tokenRatePerSec: o.tokenRate, log,
+        nats: o.nats, cluster: checkClusterName(o.cluster),
         s3Listen: o.s3, s3UploadExpiryMs: o.s3UploadExpiry, s3LookupSecret: (id) => (s3Keys !== undefined && id === s3Keys.accessKeyId ? s3Keys.secretAccessKey : undefined),
       });
       await gw.start();
@@ -293,6 +313,7 @@ program.command('dev')
   .addOption(opt('--log-level <level>', 'log level of the servers (logs in DATA/logs/)', undefined, 'info'))
   .addOption(opt('--nats <url>', `${NATS_HELP}; every process of the cluster publishes there`))
   .addOption(new Option('--no-restart', 'leave a child that dies dead (default: restart it with backoff)'))
+  .addOption(new Option('--no-auth', 'no tokens: an open cluster (default: the master creates an admin token in DATA/credentials.json)'))
   .action(async (o) => {
     try {
       const dataDir = path.resolve(o.data);
@@ -303,12 +324,12 @@ program.command('dev')
         trashPeriodMs: o.trashPeriod, orphanGraceMs: o.orphanGrace,
         pendingTimeoutMs: o.pendingTimeout, safeModeMinMs: o.safeModeWait,
         repairBytesPerSec: o.repairBandwidth, nats: o.nats,
-        restart: o.restart, report: (line) => process.stderr.write(`${line}\n`),
+        restart: o.restart, auth: o.auth, report: (line) => process.stderr.write(`${line}\n`),
       });
       const file = await cluster.writeEndpoints();
       onSignals(() => cluster.stop());
       const ep = cluster.endpoints();
-      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} s3=${ep.s3} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics${ep.nats ? ` nats=${ep.nats} events=gfs.${ep.cluster}.events.>` : ''} endpoints=${file}; next: export GFS_MASTERS=${ep.masters.join(',')} and run gfsctl status\n`);
+      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} s3=${ep.s3} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics${ep.nats ? ` nats=${ep.nats} events=gfs.${ep.cluster}.events.>` : ''} endpoints=${file}${cluster.credentials ? ` credentials=${cluster.credentialsFile}` : ''}; next: export GFS_MASTERS=${ep.masters.join(',')}${cluster.credentials ? ` GFS_TOKEN=$(jq -r .token ${cluster.credentialsFile})` : ''} and run gfsctl status\n`);
     } catch (e) { fail(e); }
   });
 

@@ -15,7 +15,8 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { GfsClient, readLocalFile, type AdminClient, type FileInfo } from '../src/client';
 import { GfsError } from '../src/common/errors';
-import { formatBytes, formatDuration, parseDecimal, parseInteger } from '../src/common/units';
+import { formatBytes, formatDuration, parseDecimal, parseDurationMs, parseInteger, parseSizeBytes } from '../src/common/units';
+import { parseScopes, parseVisibility } from '../src/common/auth';
 import { randomId } from '../src/common/ids';
 import { limits } from '../src/common/limits';
 import { sleep, systemClock } from '../src/common/clock';
@@ -98,7 +99,7 @@ const program = new Command('gfsctl')
     process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   });
 
-interface Globals { masters: string; json?: boolean; retries?: number; deadline: number }
+interface Globals { masters: string; token?: string; json?: boolean; retries?: number; deadline: number }
 
 function globals(): Globals { return program.opts<Globals>(); }
 
@@ -107,9 +108,9 @@ function client(): GfsClient {
 }
 
 /** --masters / GFS_MASTERS, --retries and --deadline, as every connection takes them. */
-function connectOptions(): { masters: string[]; retries?: number; deadlineMs: number } {
+function connectOptions(): { masters: string[]; retries?: number; deadlineMs: number; token?: string } {
   const g = globals();
-  return { masters: g.masters.split(','), retries: g.retries, deadlineMs: g.deadline * 1000 };
+  return { masters: g.masters.split(','), retries: g.retries, deadlineMs: g.deadline * 1000, token: g.token || undefined };
 }
 
 /** Any failure: one line on stderr and the given exit code. */
@@ -533,6 +534,82 @@ program.command('nodes')
       const repair = n.repairsIn + n.repairsOut > 0 ? `${n.repairsIn}/${n.repairsOut}` : '-';
       process.stdout.write(`${n.id.padEnd(18)}${n.addr.padEnd(22)}${n.zone.padEnd(10)}${n.tier.padEnd(6)}${formatBytes(n.capacityBytes).padStart(12)}${formatBytes(n.usedBytes).padStart(12)}${formatBytes(n.freeBytes).padStart(12)}${String(n.chunkCount).padStart(8)}${String(n.corruptCount).padStart(8)}${repair.padStart(8)}${formatBytes(n.readBytesPerSec).padStart(12)}${formatBytes(n.writeBytesPerSec).padStart(12)}  ${n.state}${n.drainingDetail ? ` (${n.drainingDetail})` : ''}\n`);
     }
+  })());
+
+// ---- tokens and namespaces (DESIGN §11)
+
+/** A usage error unless `parse` accepts the value. */
+function checked<T>(parse: (v: string) => T): (v: string) => T {
+  return (v) => {
+    try { return parse(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
+  };
+}
+
+const when = (ms: number): string => (ms === 0 ? 'never' : new Date(ms).toISOString());
+
+const token = program.command('token').description('access tokens: scoped per namespace to read, write, delete, admin');
+token.command('create')
+  .description('create a token (at most what your own token has) and print it with its S3 key pair; the secret is shown only now')
+  .requiredOption('--ns <list>', 'comma-separated namespaces, or * for all')
+  .requiredOption('--scope <list>', 'comma-separated scopes: read, write, delete, admin (admin implies the others)', checked(parseScopes))
+  .option('--expires <duration>', 'lifetime, e.g. 30d, 12h (default: never, or your own token\'s expiry)', checked(parseDurationMs))
+  .option('--description <text>', 'free text shown by token ls')
+  .action((o: { ns: string; scope: string[]; expires?: number; description?: string }) => runAdmin(async (a) => {
+    const grants = o.ns.split(',').map((n) => n.trim()).filter(Boolean).map((namespace) => ({ namespace, scopes: o.scope }));
+    const r = await a.createToken(grants, { expiresInMs: o.expires ?? 0, description: o.description });
+    if (globals().json) return printJson(r);
+    process.stdout.write(`token: ${r.token}\nid: ${r.id}\naccessKeyId: ${r.accessKeyId}\nsecretAccessKey: ${r.secretAccessKey}\nexpires: ${when(r.expiresAtMs)}\n`);
+  })());
+token.command('ls')
+  .description('tokens you may manage: id, grants, expiry, state (never secrets)')
+  .action(() => runAdmin(async (a) => {
+    const { tokens } = await a.listTokens();
+    if (globals().json) return printJson(tokens);
+    process.stdout.write(`${'ID'.padEnd(18)}${'STATE'.padEnd(9)}${'EXPIRES'.padEnd(26)}${'ACCESS KEY'.padEnd(20)}GRANTS\n`);
+    const now = Date.now();
+    for (const t of tokens) {
+      const state = t.revokedAtMs > 0 ? 'revoked' : t.expiresAtMs > 0 && t.expiresAtMs <= now ? 'expired' : 'live';
+      const grants = t.grants.map((g) => `${g.namespace}:${g.scopes.join(',')}`).join(' ');
+      process.stdout.write(`${t.id.padEnd(18)}${state.padEnd(9)}${when(t.expiresAtMs).padEnd(26)}${t.accessKeyId.padEnd(20)}${grants}${t.description ? `  (${t.description})` : ''}\n`);
+    }
+  })());
+token.command('revoke <id>')
+  .description('revoke a token: refused by the masters at once, by gateways within a few seconds')
+  .action((id: string) => runAdmin(async (a) => {
+    await a.revokeToken(id);
+    if (!globals().json) process.stdout.write(`revoked ${id}\n`);
+  })());
+
+interface NsFlags { visibility?: string; quotaBytes?: number; quotaFiles?: number }
+function nsFlags(cmd: Command): Command {
+  return cmd
+    .option('--visibility <v>', 'private (scoped tokens only), visible (listed to any token), public (anonymous GET and LIST)', checked(parseVisibility))
+    .option('--quota-bytes <size>', 'byte quota, e.g. 10GiB (0: none)', checked(parseSizeBytes))
+    .option('--quota-files <n>', 'file quota (0: none)', intOption(0));
+}
+function printNamespace(n: { name: string; visibility: string; quotaBytes: number; quotaFiles: number; usedBytes: number; usedFiles: number }): void {
+  const q = (used: string, quota: number, fmt: (x: number) => string): string => (quota > 0 ? `${used}/${fmt(quota)}` : used);
+  process.stdout.write(`${n.name.padEnd(24)}${n.visibility.padEnd(10)}${q(formatBytes(n.usedBytes), n.quotaBytes, formatBytes).padStart(22)}${q(String(n.usedFiles), n.quotaFiles, String).padStart(16)}\n`);
+}
+const ns = program.command('ns').description('namespaces: visibility and quotas');
+nsFlags(ns.command('create <name>').description('create a namespace (private unless --visibility)'))
+  .action((name: string, o: NsFlags) => runAdmin(async (a) => {
+    const r = await a.setNamespace(name, { create: true, ...o });
+    if (globals().json) return printJson(r);
+    printNamespace(r);
+  })());
+nsFlags(ns.command('set <name>').description('change a namespace\'s visibility or quotas'))
+  .action((name: string, o: NsFlags) => runAdmin(async (a) => {
+    const r = await a.setNamespace(name, o);
+    if (globals().json) return printJson(r);
+    printNamespace(r);
+  })());
+ns.command('ls').description('namespaces you can see, with usage and quotas')
+  .action(() => runAdmin(async (a) => {
+    const { namespaces } = await a.listNamespaces();
+    if (globals().json) return printJson(namespaces);
+    process.stdout.write(`${'NAME'.padEnd(24)}${'VISIBILITY'.padEnd(10)}${'BYTES'.padStart(22)}${'FILES'.padStart(16)}\n`);
+    for (const n of namespaces) printNamespace(n);
   })());
 
 registerEventsCommand(program, { runAdmin, json: () => globals().json === true });

@@ -18,6 +18,7 @@ import type { Metric, Registry } from 'prom-client';
 import { MasterClient, ChunkCommand_Kind, type HeartbeatRequest, type HeartbeatResponse } from '../../gen/gfs';
 import { startAdminServer, newRegistry, type AdminServer } from '../common/admin-http';
 import { callUnary, grpcChannelOptions } from '../common/grpc';
+import { CLUSTER_SECRET_HEADER } from '../common/auth';
 import { limits } from '../common/limits';
 import type { Logger } from '../common/log';
 import { sleep, systemClock, type Clock, type Timer } from '../common/clock';
@@ -39,6 +40,8 @@ export interface ChunkserverOptions {
   advertise?: string;
   adminListen: string;
   masters: string[];
+  /** Sent with every heartbeat (x-gfs-cluster-secret) when the masters require one (--cluster-secret-file). */
+  clusterSecret?: string;
   tier: string;
   zone: string;
   heartbeatIntervalMs: number;
@@ -264,7 +267,8 @@ export class Chunkserver {
       };
       const timeoutMs = Math.max(limits.heartbeatTimeoutMinMs, this.opts.heartbeatIntervalMs * limits.heartbeatTimeoutIntervals);
       const sentMono = this.clock.monoMs();
-      const res: HeartbeatResponse = await callUnary(link.client, link.client.heartbeat, req, timeoutMs);
+      const res: HeartbeatResponse = await callUnary(link.client, link.client.heartbeat, req, timeoutMs,
+        this.opts.clusterSecret ? { [CLUSTER_SECRET_HEADER]: this.opts.clusterSecret } : {});
       this.heartbeatsOk++;
       // A renewal counts from when the heartbeat was sent: never later than the leader's view of it.
       for (const l of res.leases ?? []) this.data.leases.renew(l.handle, l.version, sentMono + l.durationMs);

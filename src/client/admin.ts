@@ -11,6 +11,7 @@
  *   no retries, so one dead master costs one short timeout and shows as unreachable.
  */
 import type {
+  AuthTableResponse, CreateTokenResponse, ListNamespacesResponse, ListTokensResponse, NamespaceInfo,
   BalanceResponse, DecommissionResponse, DfResponse, EventsResponse, FileInfo, FsckResponse, GcResponse, NodesResponse, StatusResponse,
   StreamPolicy,
 } from '../../gen/gfs';
@@ -19,10 +20,11 @@ import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import { MasterConn } from './master-conn';
 
+export type { AuthTableResponse, CreateTokenResponse, ListNamespacesResponse, ListTokensResponse, NamespaceInfo };
 export type { BalanceResponse, DecommissionResponse, DfResponse, EventsResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse, StreamPolicy };
 
 export class AdminClient {
-  constructor(private readonly conn: MasterConn, private readonly masters: readonly string[]) {}
+  constructor(private readonly conn: MasterConn, private readonly masters: readonly string[], private readonly token?: string) {}
 
   /** The leader's view: nodes, files, chunks, replication, repair and balance progress. */
   status(): Promise<StatusResponse> {
@@ -37,7 +39,7 @@ export class AdminClient {
    */
   async statusAll(): Promise<StatusResponse> {
     const views: { addr: string; status?: StatusResponse; error?: GfsError }[] = await Promise.all(this.masters.map(async (addr) => {
-      const one = new MasterConn({ masters: [addr], retries: 0, timeoutMs: limits.statusAllTimeoutMs });
+      const one = new MasterConn({ masters: [addr], retries: 0, timeoutMs: limits.statusAllTimeoutMs, token: this.token });
       try {
         return { addr, status: await one.call('status', {}) };
       } catch (e) {
@@ -108,5 +110,41 @@ export class AdminClient {
   createStream(path: string, policy: Partial<StreamPolicy>, opts: { update?: boolean } = {}): Promise<FileInfo> {
     const full: StreamPolicy = { rollBytes: 0, rollAgeMs: 0, retentionAgeMs: 0, retentionBytes: 0, replication: 0, ...policy };
     return this.conn.call('createStream', { path, policy: full, update: opts.update === true, requestId: randomId(8) });
+  }
+
+  // ---- tokens and namespaces (DESIGN §11)
+
+  /** A new token with these grants (each at most what the caller's token has); its secret is in this answer only. */
+  createToken(grants: { namespace: string; scopes: string[] }[], opts: { expiresInMs?: number; description?: string } = {}): Promise<CreateTokenResponse> {
+    return this.conn.call('createToken', { grants, expiresInMs: opts.expiresInMs ?? 0, description: opts.description ?? '', requestId: '' });
+  }
+
+  /** Tokens the caller may manage: ids, grants, expiry, revocation (never secrets). */
+  listTokens(): Promise<ListTokensResponse> {
+    return this.conn.call('listTokens', {});
+  }
+
+  async revokeToken(id: string): Promise<void> {
+    await this.conn.call('revokeToken', { id });
+  }
+
+  /**
+   * Creates (create) or changes a namespace: visibility private|visible|public, quotas
+   * in bytes and files (0: none; undefined keeps them).
+   */
+  setNamespace(name: string, opts: { create?: boolean; visibility?: string; quotaBytes?: number; quotaFiles?: number } = {}): Promise<NamespaceInfo> {
+    return this.conn.call('setNamespace', {
+      name, create: opts.create === true, visibility: opts.visibility ?? '', quotaBytes: opts.quotaBytes ?? -1, quotaFiles: opts.quotaFiles ?? -1,
+    });
+  }
+
+  /** The namespaces the caller can see, with settings and usage. */
+  listNamespaces(): Promise<ListNamespacesResponse> {
+    return this.conn.call('listNamespaces', {});
+  }
+
+  /** Every live token's hash and S3 secret, and the namespace settings: for gateways (admin on "*"). */
+  authTable(): Promise<AuthTableResponse> {
+    return this.conn.call('authTable', {});
   }
 }

@@ -43,6 +43,7 @@ export interface RecordAppendOptions {
   recordId?: { writer: string; seq: number };
 }
 export type {
+  AuthTableResponse, CreateTokenResponse, ListNamespacesResponse, ListTokensResponse, NamespaceInfo,
   BalanceResponse, DecommissionResponse, DfResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse,
 } from './admin';
 /**
@@ -71,6 +72,8 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Time for one master call, following the leader and retrying (limits.clientCallDeadlineMs). */
   deadlineMs?: number;
+  /** Bearer token for every master call (gfsctl --token, GFS_TOKEN). */
+  token?: string;
 }
 
 export interface ReadOptions {
@@ -90,8 +93,8 @@ export class GfsClient {
   private readonly appenders = new Map<string, Appender>();
 
   constructor(opts: ClientOptions) {
-    this.conn = new MasterConn({ masters: opts.masters, retries: opts.retries, timeoutMs: opts.timeoutMs, deadlineMs: opts.deadlineMs });
-    this.admin = new AdminClient(this.conn, [...opts.masters]);
+    this.conn = new MasterConn({ masters: opts.masters, retries: opts.retries, timeoutMs: opts.timeoutMs, deadlineMs: opts.deadlineMs, token: opts.token });
+    this.admin = new AdminClient(this.conn, [...opts.masters], opts.token);
     this.log = opts.log ?? silentLogger;
   }
 

@@ -31,6 +31,8 @@ export interface MasterConnOptions {
   /** Time for one call, its retries included. */
   deadlineMs?: number;
   clock?: Clock;
+  /** Bearer token sent with every call (gRPC metadata `authorization: Bearer ...`). */
+  token?: string;
 }
 
 /**
@@ -40,6 +42,7 @@ export interface MasterConnOptions {
  */
 const REPEATABLE = new Set<Method>([
   'stat', 'list', 'status', 'nodes', 'fsck', 'df', 'commitChunk', 'abandonChunk', 'abortFile', 'reportCorrupt', 'decommission', 'gc', 'trash', 'events',
+  'listTokens', 'listNamespaces', 'authTable', 'revokeToken',
 ]);
 
 function repeatable(method: Method, req: unknown): boolean {
@@ -71,7 +74,7 @@ export class MasterConn {
     return callWithRetry(this.cursor, (addr, timeoutMs) => {
       const client = this.client(addr);
       const fn = client[method] as unknown as Parameters<typeof callUnary>[1];
-      return callUnary(client, fn, req, timeoutMs) as Promise<ResOf<M>>;
+      return callUnary(client, fn, req, timeoutMs, this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}) as Promise<ResOf<M>>;
     }, {
       clock: this.clock,
       deadlineMs: this.opts.deadlineMs ?? limits.clientCallDeadlineMs,
@@ -89,7 +92,9 @@ export class MasterConn {
    */
   openWatch(req: WatchRequest): { stream: grpc.ClientReadableStream<WatchEvent>; addr: string } {
     const addr = this.cursor.current;
-    return { stream: this.client(addr).watch(req), addr };
+    const metadata = new grpc.Metadata();
+    if (this.opts.token) metadata.set('authorization', `Bearer ${this.opts.token}`);
+    return { stream: this.client(addr).watch(req, metadata), addr };
   }
 
   /** After a streaming call on `addr` failed: go to the leader it named, or to the next master. */

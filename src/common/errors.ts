@@ -36,6 +36,11 @@ export const ERROR_TABLE = {
   NOT_PRIMARY: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409, s3: 'InternalError' },
   STALE_EPOCH: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409, s3: 'InternalError' },
   PERMISSION_DENIED: { grpc: GrpcStatus.PERMISSION_DENIED, http: 403, s3: 'AccessDenied' },
+  // A namespace's byte or file quota would be passed: nothing was written (Ceph RGW's
+  // QuotaExceeded, HTTP 403; MinIO answers a quota refusal with a 4xx as well).
+  QUOTA_EXCEEDED: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 403, s3: 'QuotaExceeded' },
+  // Too many requests for one token (per-token rate limit at the gateway).
+  SLOW_DOWN: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 429, s3: 'SlowDown' },
   UNAUTHENTICATED: { grpc: GrpcStatus.UNAUTHENTICATED, http: 401, s3: 'AccessDenied' },
   TOO_LARGE: { grpc: GrpcStatus.OUT_OF_RANGE, http: 413, s3: 'EntityTooLarge' },
   PROTOCOL: { grpc: GrpcStatus.INTERNAL, http: 500, s3: 'InternalError' },

@@ -11,9 +11,12 @@ type UnaryMethod<Req, Res> = (
 /** Calls a unary method with a deadline; failures come back as GfsError. */
 export function callUnary<Req, Res>(
   client: grpc.Client, method: UnaryMethod<Req, Res>, req: Req, timeoutMs: number = limits.rpcTimeoutMs,
+  headers: Record<string, string> = {},
 ): Promise<Res> {
   return new Promise((resolve, reject) => {
-    method.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+    const metadata = new grpc.Metadata();
+    for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+    method.call(client, req, metadata, { deadline: Date.now() + timeoutMs }, (err, res) => {
       if (err) reject(fromGrpcError(err, client.getChannel().getTarget()));
       else resolve(res);
     });

@@ -444,6 +444,38 @@ export const limits = {
   /** On stop, queued events get this long to reach NATS before the connection closes. */
   natsStopFlushMs: 1_000,
 
+  // ---- gateway (REST, DESIGN §10)
+  /** Request line plus headers: generous for real clients (long paths, a token, S3 signatures), tiny next to memory. */
+  restHeaderBytesMax: 16 * KiB,
+  /** A client has this long to send its whole header block (slowloris). */
+  restHeadersTimeoutMs: 30_000,
+  /** A connection silent this long in either direction is closed; streaming bodies and follows keep it busy. */
+  restIdleTimeoutMs: 120_000,
+  /** Idle keep-alive connections are closed after this. */
+  restKeepAliveMs: 5_000,
+  /** Concurrent connections per gateway: each may hold a write window or a readahead, so memory stays bounded. */
+  restConnectionsMax: 1_024,
+  /** Uploads one gateway runs at once: each holds a client write window (writeWindowBytes), so this bounds their memory. */
+  restUploadsMax: 16,
+  /** Downloads one gateway runs at once: each holds up to a readahead (readaheadBytes). Follows are bounded by connections. */
+  restDownloadsMax: 64,
+  /** Requests waiting for one of those slots; beyond, UNAVAILABLE (503) at once. */
+  restSlotWaitersMax: 1_024,
+  /** A JSON or small request body (namespace create) larger than this is refused. */
+  restJsonBodyBytesMax: 64 * KiB,
+  /** A list page without ?limit answers this many entries... */
+  restListLimitDefault: 1_000,
+  /** ...and never more than this, whatever it asks (the answer is built in memory). */
+  restListLimitMax: 10_000,
+  /** Entries one list request may skip (outside the prefix, directories of a flat listing) before it answers truncated with a cursor: bounds its time. */
+  restListScanMax: 100_000,
+  /** A batch append body (?batch, newline-delimited) larger than this is refused: it is buffered to split it into records. */
+  restAppendBatchBytesMax: 16 * MiB,
+  /** An SSE follow sends a comment this often when no record arrives, so proxies and clients see a live stream. */
+  restFollowKeepaliveMs: 15_000,
+  /** A follow's partial line is flushed as one event past this many bytes: a line is buffered until its newline. */
+  restFollowLineBytesMax: 1 * MiB,
+
   // ---- S3 gateway (src/gateway/s3, docs/S3-KEYS.md)
   /** The gateway's S3 port when --s3 is not given (gfs dev: base + 2000, so 9000 by default). */
   s3PortDefault: 9000,
@@ -487,6 +519,27 @@ export const limits = {
   // ---- ConcatFiles (S3 multipart complete without copying)
   /** Files one ConcatFiles joins at most: S3's 10,000 parts; the op (and its WAL record) stays bounded. */
   concatPartsMax: 10_000,
+  // ---- tokens and namespaces (DESIGN §11, src/master/auth/)
+  /** gfs dev waits this long for the master's bootstrap credentials (a leader, then one commit). */
+  devCredentialsWaitMs: 30_000,
+  /** Live and revoked tokens kept in the metadata: each is a few hundred bytes of every snapshot and every gateway's cache. */
+  tokensMax: 10_000,
+  /** Grants (namespace, scopes) one token may carry: a token is checked per request by a scan of them. */
+  tokenGrantsMax: 64,
+  /** A token's free-text description, in bytes: it is logged and shown by token ls. */
+  tokenDescriptionBytesMax: 256,
+  /** Namespaces with settings (visibility, quota): the whole table goes to every gateway each refresh. */
+  namespacesMax: 10_000,
+  /** A gateway refreshes its copy of the master's token table this often: a revocation takes effect within it (plus one call). */
+  gatewayAuthRefreshMs: 1_000,
+  /** ...and at most this often on a miss (an unknown token or key), so garbage tokens cannot hammer the master. */
+  gatewayAuthMissRefreshMs: 200,
+  /** Requests per second one token may make through one gateway by default (gfs gateway --token-rate). */
+  gatewayTokenRatePerSec: 200,
+  /** ...with bursts of this many. */
+  gatewayTokenBurst: 400,
+  /** Per-token rate buckets one gateway remembers; the least recently used goes when more tokens call. */
+  gatewayTokenBucketsMax: 10_000,
 } as const;
 
 export type Limits = typeof limits;

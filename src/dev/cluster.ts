@@ -13,6 +13,11 @@
  * waits for that file never reads a dead cluster's ports. endpoints.json is written
  * atomically once every server is ready, and again after a restart (new pid).
  *
+ * With `auth` (gfs dev's default) the first master leader creates the bootstrap admin
+ * token on an empty metadata and writes it to `<data>/credentials.json` (mode 0600,
+ * `gfs master --bootstrap-credentials`); the gateway uses it as its own token. Restarts
+ * keep the metadata, so the same token. Without `auth` the cluster is open (no token).
+ *
  * With `restart`, a child that dies is restarted with bounded exponential backoff on
  * the same addresses and data dir (so a chunkserver keeps its node id).
  *
@@ -33,6 +38,8 @@ import { assertDataDirFree, lockDataDir, type DataDirLock } from '../common/data
 import { writeFileAtomically } from '../wal';
 import { restartDelayMs } from './restart-backoff';
 import { limits } from '../common/limits';
+import { ensureCredentials, loadCredentials, type GatewayCredentials } from '../gateway/credentials';
+import { GfsClient } from '../client';
 
 export interface DevClusterOptions {
   dataDir: string;
@@ -71,6 +78,7 @@ export interface DevClusterOptions {
   /** Extra flags for the master / every chunkserver, verbatim. */
   masterArgs?: string[];
   chunkserverArgs?: string[];
+  gatewayArgs?: string[];
   /**
    * Restart a child that dies, with backoff (`gfs dev` does unless --no-restart). Off by
    * default here: tests kill children and expect them to stay dead.
@@ -85,6 +93,11 @@ export interface DevClusterOptions {
    * dial the masters directly.
    */
   peerAddr?: (from: number, to: number, addr: string) => string;
+  /**
+   * Tokens on (gfs dev: yes unless --no-auth; tests: only when they ask): the master
+   * creates the bootstrap admin in credentials.json and the gateway uses it.
+   */
+  auth?: boolean;
 }
 
 export interface ProcInfo {
@@ -138,6 +151,8 @@ export class DevCluster {
   masterProcs: ProcInfo[] = [];
   chunkservers: ProcInfo[] = [];
   gateway!: ProcInfo;
+  /** With auth: the bootstrap admin token and its S3 keys (credentialsFile). */
+  credentials: GatewayCredentials | undefined;
   private stopped = false;
   private readonly clock: Clock;
   private dirLock: DataDirLock | undefined;
@@ -173,6 +188,8 @@ export class DevCluster {
   get masters(): string[] { return this.masterProcs.map((m) => m.addr); }
   get rest(): string { return this.gateway.addr; }
 
+  get credentialsFile(): string { return path.join(this.opts.dataDir, 'credentials.json'); }
+
   private masterDir(i: number): string {
     return path.join(this.opts.dataDir, (this.opts.masters ?? 1) === 1 ? 'master' : `master-${i + 1}`);
   }
@@ -192,12 +209,16 @@ export class DevCluster {
     fs.mkdirSync(path.join(this.opts.dataDir, 'logs'), { recursive: true });
     this.logFile = pino.destination({ dest: path.join(this.opts.dataDir, 'logs', 'dev.log'), sync: true });
     this.log = pino({ name: 'dev', base: { pid: process.pid, name: 'dev' } }, this.logFile);
+    if (this.opts.auth) this.ensureClusterSecret();
+    const bootstrap = this.opts.auth ? ['--bootstrap-credentials', this.credentialsFile, '--cluster-secret-file', this.clusterSecretFile] : [];
+    // An open cluster: static S3 keys in credentials.json (the gateway's --s3-credentials), kept across restarts.
+    if (!this.opts.auth) this.credentials = ensureCredentials(this.credentialsFile).credentials;
     if (masterCount === 1) {
       this.masterProcs = [await this.spawnProc('master', [
         'master', '--id', 'm1', '--data', this.masterDir(0),
         '--listen', `${this.host}:${portAt(base, 0)}`, '--admin', `${this.host}:${portAt(base, 80)}`,
         ...this.natsFlags(),
-        ...this.timerFlags(),
+        ...bootstrap, ...this.timerFlags(),
       ])];
     } else {
       if (!this.opts.etcd) throw new GfsError('INVALID_ARGUMENT', 'a master group needs etcd');
@@ -214,7 +235,7 @@ export class DevCluster {
         '--peers', peers(i), '--etcd', this.opts.etcd!, '--cluster', clusterName,
         ...(this.opts.electionTtlMs ? ['--election-ttl', `${this.opts.electionTtlMs}ms`] : []),
         ...this.natsFlags(false),
-        ...this.timerFlags(),
+        ...bootstrap, ...this.timerFlags(),
       ])));
     }
     const started = await Promise.all(Array.from({ length: count }, (_, i) => this.spawnProc(`chunkserver-${i + 1}`, [
@@ -226,32 +247,44 @@ export class DevCluster {
       ...this.chunkserverFlags(),
     ])));
     this.chunkservers = started;
+    if (this.opts.auth) this.credentials = await this.waitForCredentials();
     this.gateway = await this.spawnProc('gateway', [
       'gateway', '--masters', this.masters.join(','), '--rest', `${this.host}:${portAt(base, 1080)}`, ...this.natsFlags(),
-      '--s3', `${this.host}:${portAt(base, limits.devS3PortOffset)}`, '--s3-credentials', await this.ensureCredentials(),
+      ...(this.opts.auth ? ['--credentials', this.credentialsFile, '--audit-log', path.join(this.opts.dataDir, 'logs', 'audit.log')] : []),
+      '--s3', `${this.host}:${portAt(base, limits.devS3PortOffset)}`,
+      ...(this.opts.auth ? [] : ['--s3-credentials', this.credentialsFile]),
       ...(this.opts.s3UploadExpiryMs ? ['--s3-upload-expiry', `${this.opts.s3UploadExpiryMs}ms`] : []),
+      ...(this.opts.gatewayArgs ?? []),
     ]);
     await this.waitForChunkservers(count);
   }
 
-  get credentialsFile(): string { return path.join(this.opts.dataDir, 'credentials.json'); }
-
   /**
-   * DIR/credentials.json (mode 0600): the bootstrap S3 key pair (and REST token), made
-   * once and kept across restarts so clients configured with it keep working.
+   * The bootstrap credentials once they are this cluster's: a file left by an older
+   * metadata is not taken until the master has written the new one (its token works).
    */
-  private async ensureCredentials(): Promise<string> {
-    const file = this.credentialsFile;
-    if (fs.existsSync(file)) return file;
-    const random = (n: number) => crypto.randomBytes(n);
-    const credentials = {
-      token: random(32).toString('base64url'),
-      accessKeyId: 'GFS' + random(10).toString('hex').toUpperCase().slice(0, 17),
-      secretAccessKey: random(30).toString('base64').replace(/[+/=]/g, 'A'),
-    };
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify(credentials, null, 2) + '\n', { mode: 0o600 });
-    fs.renameSync(`${file}.tmp`, file);
-    return file;
+  private async waitForCredentials(): Promise<GatewayCredentials> {
+    const deadline = this.clock.monoMs() + limits.devCredentialsWaitMs;
+    let last = '';
+    for (;;) {
+      if (fs.existsSync(this.credentialsFile)) {
+        const c = loadCredentials(this.credentialsFile);
+        const client = new GfsClient({ masters: this.masters, token: c.token, deadlineMs: 2_000 });
+        try {
+          await client.admin.listTokens();
+          this.log.info({ file: this.credentialsFile }, 'bootstrap credentials ready');
+          return c;
+        } catch (e) {
+          last = (e as Error).message;
+        } finally {
+          await client.close();
+        }
+      }
+      if (this.clock.monoMs() > deadline) {
+        throw new GfsError('TIMEOUT', `no working bootstrap credentials in ${this.credentialsFile} (${last || 'no file'}); a metadata with tokens needs its own credentials file`);
+      }
+      await sleep(this.clock, 100);
+    }
   }
 
   private timerFlags(): string[] {
@@ -269,9 +302,21 @@ export class DevCluster {
     ];
   }
 
+  /** With auth: the secret chunkserver heartbeats carry (`DATA/cluster-secret`, 0600), made once and kept. */
+  get clusterSecretFile(): string { return path.join(this.opts.dataDir, 'cluster-secret'); }
+
+  private ensureClusterSecret(): void {
+    if (fs.existsSync(this.clusterSecretFile)) return;
+    const tmp = `${this.clusterSecretFile}.tmp`;
+    fs.writeFileSync(tmp, crypto.randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
+    fs.chmodSync(tmp, 0o600);
+    fs.renameSync(tmp, this.clusterSecretFile);
+  }
+
   private chunkserverFlags(): string[] {
     const o = this.opts;
     return [
+      ...(o.auth ? ['--cluster-secret-file', this.clusterSecretFile] : []),
       ...this.natsFlags(),
       ...(o.scrubIntervalMs === undefined ? [] : ['--scrub-interval', `${o.scrubIntervalMs}ms`]),
       ...(o.scrubBytesPerSec === undefined ? [] : ['--scrub-rate', String(o.scrubBytesPerSec)]),

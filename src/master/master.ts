@@ -43,6 +43,8 @@ import { StreamKeeper } from './streams/stream-keeper';
 import { chunkStat, grantLease, querySealReplica, truncateReplica } from '../dataplane';
 import { ClusterEvents } from './cluster-events';
 import { NatsPublisher, checkClusterName } from '../events';
+import { Guard, type AuthMode } from './auth/guard';
+import { AuthCalls, Bootstrap, authHandlers } from './auth/auth-rpc';
 
 /** WAL record type for a protobuf-encoded MetaOp. */
 export const WAL_TYPE_META_OP = 1;
@@ -94,6 +96,12 @@ export interface MasterOptions {
   nats?: string;
   /** Recent events kept for gfsctl events --since (default limits.eventsHistoryMax). */
   eventsHistoryMax?: number;
+  /** Token checks: auto (once a token exists), on (always), off (never). */
+  auth?: AuthMode;
+  /** Create a bootstrap admin token on an empty metadata and write it here (mode 0600). */
+  bootstrapCredentials?: string;
+  /** Chunkserver heartbeats must carry this secret (gfs master --cluster-secret-file). */
+  clusterSecret?: string;
   log: Logger;
   clock?: Clock;
   random?: () => number;
@@ -119,6 +127,7 @@ export class Master {
   private election: Election | undefined;
   private events!: ClusterEvents;
   private nats: NatsPublisher | undefined;
+  private bootstrap: Bootstrap | undefined;
   /** Ids handed to proposals not applied yet: each proposal gets its own, in log order. */
   private inodeReserved = 0;
   private handleReserved = 0;
@@ -189,6 +198,7 @@ export class Master {
     });
     const tickMs = Math.min(limits.masterTickMaxMs, Math.max(limits.masterTickMinMs, this.opts.deadAfterMs / limits.masterTicksPerDeadAfter));
     this.tickTimer = this.clock.every(tickMs, () => this.tick());
+    this.bootstrap?.maybe(this.state, this.isLeader());
     // Safe mode counts from when the lifecycle starts deciding, not from when it was built.
     this.lifecycle.safeMode.restart(this.clock.monoMs());
     this.scheduleLifecycle(limits.lifecycleTickMs);
@@ -252,11 +262,11 @@ export class Master {
   }
 
   private service() {
-    return { ...this.rpcHandlers(), events: this.events.handler(() => this.isLeader(), () => this.notLeader()) };
-  }
-
-  private rpcHandlers() {
+    const guard = new Guard({ state: () => this.state, clock: this.clock, mode: this.opts.auth ?? 'auto', clusterSecret: this.opts.clusterSecret });
+    const authHost = { state: () => this.state, commit: (kind: string, op: MetaOp) => this.commit(kind, op), guard, clock: this.clock, log: this.opts.log };
+    if (this.opts.bootstrapCredentials) this.bootstrap = new Bootstrap(new AuthCalls(authHost), this.opts.bootstrapCredentials, this.opts.log);
     return masterService({
+      extraHandlers: { ...authHandlers(authHost), events: this.events.handler(() => this.isLeader(), () => this.notLeader()) }, guard,
       state: () => this.state, registry: this.registry, lifecycle: () => this.lifecycle, views: this.views,
       commit: (kind, op) => this.commit(kind, op), isLeader: () => this.isLeader(), notLeader: () => this.notLeader(),
       reserveInode: () => this.reserveInode(), reserveHandle: () => this.reserveHandle(), currentEpoch: () => this.currentEpoch(),
@@ -311,6 +321,7 @@ export class Master {
     this.maybeCheckpoint();
     this.logs.tick();
     this.events.leadership(this.isLeader(), this.addr);
+    this.bootstrap?.maybe(this.state, this.isLeader());
     const died = this.registry.tick(this.clock.monoMs());
     for (const id of died) {
       this.opts.log.warn({ node: id }, 'chunkserver declared dead');

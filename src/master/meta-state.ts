@@ -74,6 +74,7 @@ import {
 import { RequestIdTable, type RememberedResult } from './request-ids';
 import { checkWriterRecords, mergeWriterRecords } from './logs/writer-windows';
 import { segmentName } from '../common/segment-name';
+import { AuthState, type AuthPrepared } from './auth/auth-state';
 import { decodeSnapshot, encodeSnapshot, snapshotCorrupt, type TrashedFile } from './snapshot-codec';
 
 // The types moved to meta-types.ts (so nothing imports back into this module); they are
@@ -114,6 +115,8 @@ export class MetaState {
   private readonly draining = new Map<string, number>();
   private readonly chunks = new ChunkTable();
   private readonly requests: RequestIdTable;
+  /** Tokens and namespace settings (auth/auth-state.ts): read them, change them only through ops. */
+  readonly auth = new AuthState();
 
   constructor(options: MetaStateOptions = {}) {
     this.requests = new RequestIdTable(options.requestIdsMax ?? limits.requestIdsMax);
@@ -187,6 +190,9 @@ export class MetaState {
       case 'createStream': return this.prepareCreateStream(op.createStream!);
       case 'rollSegment': return this.prepareRollSegment(op.rollSegment!);
       case 'concatFiles': return this.prepareConcat(op.concatFiles!);
+      case 'tokenCreate': return authOp(kind, this.auth.prepareTokenCreate(op.tokenCreate!));
+      case 'tokenRevoke': return authOp(kind, this.auth.prepareTokenRevoke(op.tokenRevoke!));
+      case 'namespaceSet': return authOp(kind, this.auth.prepareNamespaceSet(op.namespaceSet!));
     }
   }
 
@@ -1101,6 +1107,7 @@ export class MetaState {
       streams: [...this.streams()].sort((a, b) => (a.path < b.path ? -1 : 1)).map((d) => [d.path, d.stream!] as const),
       segments: [...this.files.values()].filter((f) => f.segment !== undefined).sort((a, b) => a.inode - b.inode)
         .map((f) => [f.inode, f.segment!] as const),
+      auth: this.auth.records(),
     });
   }
 
@@ -1139,6 +1146,7 @@ export class MetaState {
       if (file === undefined) snapshotCorrupt(`segment ${inode} is no file`);
       file.segment = segment;
     }
+    for (const rec of image.auth) state.auth.restoreRecord(rec);
     state.assertInvariants();
     return state;
   }
@@ -1278,6 +1286,10 @@ function opKindOf(op: MetaOp): OpKind {
   }
   if (kind === undefined) throw new GfsError('INVALID_ARGUMENT', 'a MetaOp holds no operation');
   return kind;
+}
+
+function authOp(op: OpKind, prepared: AuthPrepared): Prepared {
+  return { run: () => { prepared.run(); return { op }; } };
 }
 
 function remembered(result: ApplyResult): RememberedResult {

@@ -125,7 +125,10 @@ export type OpKind =
   | 'setLog'
   | 'createStream'
   | 'rollSegment'
-  | 'concatFiles';
+  | 'concatFiles'
+  | 'tokenCreate'
+  | 'tokenRevoke'
+  | 'namespaceSet';
 
 export const opKinds: readonly OpKind[] = [
   'createFile',
@@ -145,6 +148,9 @@ export const opKinds: readonly OpKind[] = [
   'createStream',
   'rollSegment',
   'concatFiles',
+  'tokenCreate',
+  'tokenRevoke',
+  'namespaceSet',
 ];
 
 export interface ApplyResult {

@@ -59,6 +59,10 @@ export interface RpcHost {
   clock: Clock;
   random: () => number;
   log: Logger;
+  /** Calls beyond the file and admin ones (auth/auth-rpc.ts: tokens, namespaces). */
+  extraHandlers?: Handlers;
+  /** Checks each call's token and scope before its handler runs (auth/guard.ts). */
+  guard?: { wrap: <T extends object>(handlers: T) => T };
 }
 
 type Handlers = Partial<MasterServer>;
@@ -66,7 +70,9 @@ type Handlers = Partial<MasterServer>;
 /** The service table: leader-only calls wrapped to answer NOT_LEADER elsewhere. */
 export function masterService(host: RpcHost): MasterServer {
   const files = new FileCalls(host);
-  const handlers = { ...files.handlers(), ...adminHandlers(host), heartbeat: heartbeatHandler(host) } as MasterServer;
+  const all = { ...files.handlers(), ...adminHandlers(host), heartbeat: heartbeatHandler(host), ...host.extraHandlers };
+  // The leader check comes first: a follower's tokens may lag, its answer is NOT_LEADER.
+  const handlers = (host.guard ? host.guard.wrap(all) : all) as MasterServer;
   // Watch is a stream: it checks leadership itself.
   const anyMaster = new Set(['heartbeat', 'status', 'nodes', 'watch']);
   for (const [name, handler] of Object.entries(handlers)) {

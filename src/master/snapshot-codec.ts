@@ -77,6 +77,8 @@ export interface MetaImage {
   streams?: Iterable<readonly [string, StreamState]>;
   /** v2: stream segments (by inode): their base offset and creation time. */
   segments?: Iterable<readonly [number, SegmentMeta]>;
+  /** Token (`tok`) and namespace-settings (`nsx`) records, in order (auth/auth-state.ts checks their fields). */
+  auth?: Iterable<unknown[]>;
 }
 
 /** What decodeSnapshot returns: the parts as lists, plus the counts of the end record. */
@@ -88,6 +90,7 @@ export interface DecodedMetaImage extends MetaImage {
   draining: [string, number][];
   streams: [string, StreamState][];
   segments: [number, SegmentMeta][];
+  auth: unknown[][];
   counts: SnapshotCounts;
 }
 
@@ -152,6 +155,10 @@ export function encodeSnapshot(image: MetaImage): Uint8Array {
     out.line(['n', id, sinceMs]);
   }
   encodeStreams(out, image);
+  for (const rec of image.auth ?? []) {
+    assert.ok(rec[0] === 'tok' || rec[0] === 'nsx', 'auth records are tok or nsx');
+    out.line(rec);
+  }
   out.line(['end', counts.files, counts.dirs, counts.pending, counts.trash, counts.requestIds, counts.chunks]);
   return out.bytes();
 }
@@ -239,7 +246,7 @@ export function decodeSnapshot(bytes: Uint8Array): DecodedMetaImage {
   if (first.done) snapshotCorrupt('empty snapshot');
   const header = decodeHeader(first.value);
   const image: DecodedMetaImage = {
-    header, tree: [], pending: [], trash: [], requests: [], draining: [], streams: [], segments: [],
+    header, tree: [], pending: [], trash: [], requests: [], draining: [], streams: [], segments: [], auth: [],
     counts: { files: 0, dirs: 0, pending: 0, trash: 0, requestIds: 0, chunks: 0 },
   };
   const seen = { requests: new Set<string>(), draining: new Set<string>() };
@@ -322,6 +329,12 @@ function decodeRecord(
       c.requestIds++;
       return;
     }
+    case 'tok':
+    case 'nsx':
+      // Tokens and namespace settings came with version 2 (SNAPSHOT-FORMAT.md).
+      if (version < 2) snapshotCorrupt(`a ${rec[0]} record in a version ${version} image`);
+      image.auth.push(rec);
+      return;
     case 'n': {
       const id = str(rec[1]);
       if (id === '' || seen.draining.has(id)) snapshotCorrupt(`drained node "${id}" repeated or empty`);

@@ -2,7 +2,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { gfsctl, tempDir } from './helpers';
+import { gfsctl, tempDir, tokenEnv } from './helpers';
 import { alive, readEndpoints, spawnGfs } from './gfs-process';
 import { dataDirLockFileName } from '../../src/common/data-dir-lock';
 
@@ -29,7 +29,7 @@ t.test('data-dir lock: a second master, chunkserver and gfs dev on a live dir ex
   const dev = spawnGfs(t, ['dev', '--data', data, '--base-port', '0', '--chunkservers', '3', '--heartbeat-interval', '200ms', '--no-restart']);
   await dev.ready;
   const ep = readEndpoints(data);
-  const put = await gfsctl(ep.masters, ['put', '-', '/lock/before'], 'written before');
+  const put = await gfsctl(ep.masters, ['put', '-', '/lock/before'], 'written before', tokenEnv(data));
   t.equal(put.code, 0, put.stderr);
 
   const before = hashTree(data);
@@ -52,11 +52,11 @@ t.test('data-dir lock: a second master, chunkserver and gfs dev on a live dir ex
   t.same(hashTree(data), before, 'WAL, epoch, chunk files, locks and endpoints.json are byte-unchanged');
   for (const pid of [...ep.pids.masters, ep.pids.gateway, ...ep.chunkservers.map((c) => c.pid)]) t.ok(alive(pid), `pid ${pid} still runs`);
 
-  const get = await gfsctl(ep.masters, ['cat', '/lock/before']);
+  const get = await gfsctl(ep.masters, ['cat', '/lock/before'], undefined, tokenEnv(data));
   t.equal(get.stdout.toString(), 'written before', get.stderr);
-  const put2 = await gfsctl(ep.masters, ['put', '-', '/lock/after'], 'written after');
+  const put2 = await gfsctl(ep.masters, ['put', '-', '/lock/after'], 'written after', tokenEnv(data));
   t.equal(put2.code, 0, put2.stderr);
-  t.equal((await gfsctl(ep.masters, ['cat', '/lock/after'])).stdout.toString(), 'written after');
+  t.equal((await gfsctl(ep.masters, ['cat', '/lock/after'], undefined, tokenEnv(data))).stdout.toString(), 'written after');
 });
 
 t.test('data-dir lock: the stale lock of a kill -9\'d master does not block its restart', async (t) => {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { spawn } from 'node:child_process';
-import { GFS, eventually, gfsctl, tempDir } from './helpers';
+import { GFS, eventually, gfsctl, tempDir, tokenEnv } from './helpers';
 import { alive, readEndpoints, spawnGfs } from './gfs-process';
 import { dataDirHolder } from '../../src/common/data-dir-lock';
 import { limits } from '../../src/common/limits';
@@ -19,7 +19,8 @@ t.test('gfs dev: one ready line, endpoints.json with every chunkserver pid, SIGT
     child.once('exit', (code) => reject(new Error(`gfs dev exited ${code}`)));
   });
   t.match(line, /^gfs dev ready: masters=127\.0\.0\.1:\d+ rest=http:\/\/127\.0\.0\.1:\d+ /);
-  t.match(line, /; next: export GFS_MASTERS=127\.0\.0\.1:\d+ and run gfsctl status$/, 'the ready line says what to do next');
+  t.match(line, /; next: export GFS_MASTERS=127\.0\.0\.1:\d+ GFS_TOKEN=\$\(jq -r \.token \S+credentials\.json\) and run gfsctl status$/, 'the ready line says what to do next');
+  t.equal(fs.statSync(path.join(data, 'credentials.json')).mode & 0o777, 0o600, 'the bootstrap credentials are private');
   const ep = JSON.parse(fs.readFileSync(path.join(data, 'endpoints.json'), 'utf8'));
   t.equal(ep.masters.length, 1);
   t.match(ep.rest, /^http:\/\//);
@@ -30,9 +31,9 @@ t.test('gfs dev: one ready line, endpoints.json with every chunkserver pid, SIGT
   }
   t.equal(new Set(ep.chunkservers.map((c: { pid: number }) => c.pid)).size, 3);
 
-  const put = await gfsctl(ep.masters, ['put', '-', '/dev/hello'], 'hi');
+  const put = await gfsctl(ep.masters, ['put', '-', '/dev/hello'], 'hi', tokenEnv(data));
   t.equal(put.code, 0, put.stderr);
-  const nodes = await gfsctl(ep.masters, ['--json', 'nodes']);
+  const nodes = await gfsctl(ep.masters, ['--json', 'nodes'], undefined, tokenEnv(data));
   t.equal(JSON.parse(nodes.stdout.toString()).length, 3);
 
   child.kill('SIGTERM');
@@ -90,10 +91,10 @@ t.test('gfs dev: a kill -9\'d chunkserver is reported and comes back with its no
   const command = devLog.filter((l) => l.child === 'chunkserver-2' && l.command).at(-1)?.command as string;
   t.match(command, new RegExp(`^gfs chunkserver --data \\S+chunkserver-2 --listen ${victim.addr} --admin ${victim.admin} `), 'the log says how to restart it by hand');
   await eventually(async () => {
-    const nodes = JSON.parse((await gfsctl(ep.masters, ['--json', 'nodes'])).stdout.toString()) as { id: string; state: string }[];
+    const nodes = JSON.parse((await gfsctl(ep.masters, ['--json', 'nodes'], undefined, tokenEnv(data))).stdout.toString()) as { id: string; state: string }[];
     return nodes.find((n) => n.id === victim.id)?.state === 'alive';
   }, 20_000, 'the node alive again at the master');
-  const put = await gfsctl(ep.masters, ['put', '-', '/dev/after-restart'], 'hi');
+  const put = await gfsctl(ep.masters, ['put', '-', '/dev/after-restart'], 'hi', tokenEnv(data));
   t.equal(put.code, 0, put.stderr);
 
   dev.child.kill('SIGTERM');

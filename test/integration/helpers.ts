@@ -49,6 +49,11 @@ export async function cluster(t: Teardown, opts: Partial<DevClusterOptions> = {}
 
 export interface CmdResult { code: number | null; stdout: Buffer; stderr: string }
 
+/** GFS_TOKEN from a gfs dev data dir's bootstrap credentials.json. */
+export function tokenEnv(dataDir: string): Record<string, string> {
+  return { GFS_TOKEN: (JSON.parse(fs.readFileSync(path.join(dataDir, 'credentials.json'), 'utf8')) as { token: string }).token };
+}
+
 /** Runs the real gfsctl binary. */
 export function gfsctl(masters: string[], args: string[], stdin?: Buffer | string, env: Record<string, string> = {}): Promise<CmdResult> {
   return new Promise((resolve, reject) => {

@@ -13,7 +13,8 @@ export class S3Error extends Error {
     if (e instanceof S3Error) return e;
     if (e instanceof GfsError) {
       const row = ERROR_TABLE[e.code];
-      return new S3Error(row.s3, row.http, e.message);
+      // S3 throttles with 503 SlowDown (SDKs back off on it); REST answers 429.
+      return new S3Error(row.s3, e.code === 'SLOW_DOWN' ? 503 : row.http, e.message);
     }
     return new S3Error('InternalError', 500, 'We encountered an internal error. Please try again.');
   }

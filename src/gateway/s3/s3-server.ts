@@ -52,6 +52,13 @@ export interface S3ServerOptions {
   chunkBytes?: number;
   /** Never-completed multipart uploads are aborted this long after they started (limits.s3UploadExpiryMs). */
   uploadExpiryMs?: number;
+  /**
+   * After the signature is verified: may this key do this (tokens' scopes, rates;
+   * src/gateway/auth.ts)? Throws to refuse; returns the audit name of the caller.
+   */
+  authorize?: (r: { accessKeyId: string; method: string; bucket: string | undefined; key: string | undefined; address: string }) => string;
+  /** One audit line per request, with the name authorize returned ('' before it ran). */
+  audit?: (r: { token: string; action: string; method: string; path: string; status: number; ms: number }) => void;
 }
 
 /** Subresources we do not serve: asked for, they get NotImplemented rather than a wrong answer. */
@@ -102,6 +109,8 @@ export class S3Server {
     res.setHeader('server', 'gfs');
     let op = 'unknown';
     let resource = '/';
+    let caller = 'invalid';
+    const started = this.clock.monoMs();
     try {
       const url = req.url ?? '/';
       const q = url.indexOf('?');
@@ -120,6 +129,9 @@ export class S3Server {
       for (const p of parseQuery(rawQuery)) query.set(utf8(p.name), utf8(p.value));
       const nowMs = this.clock.nowMs();
       const auth = authenticate({ method: req.method ?? 'GET', rawPath, rawQuery, headers }, nowMs, this.opts.lookupSecret);
+      if (this.opts.authorize) {
+        caller = this.opts.authorize({ accessKeyId: auth.accessKeyId, method: req.method ?? 'GET', bucket, key, address: req.socket.remoteAddress ?? '' });
+      }
       const ctx: S3Context = {
         req, res, client: this.opts.client, log: this.opts.log, requestId, method: req.method ?? 'GET', bucket, key, query, headers, auth, nowMs,
         region: this.opts.region ?? 'us-east-1', chunkBytes: this.opts.chunkBytes,
@@ -132,6 +144,7 @@ export class S3Server {
       this.requests?.inc({ op, status: String(err.status) });
       this.fail(req, res, err, resource, requestId);
     }
+    this.opts.audit?.({ token: caller, action: op, method: req.method ?? '', path: resource, status: res.statusCode, ms: Math.round(this.clock.monoMs() - started) });
     if (!req.complete) {
       // The body was not read to its end (an early error): close rather than read on.
       res.once('finish', () => req.socket.destroy());
