@@ -16,7 +16,7 @@ import { normalizeFilePath, normalizePath } from '../common/paths';
 import { silentLogger, type Logger } from '../common/log';
 import { randomId } from '../common/ids';
 import { MasterConn } from './master-conn';
-import { FileWriter, type PutOptions } from './file-writer';
+import { FileWriter, newFramePool, type PutOptions } from './file-writer';
 import { readFileRange } from './file-reader';
 import { AdminClient } from './admin';
 import { Appender, type AppendAck, type AppenderOptions } from './log-appender';
@@ -88,6 +88,8 @@ export class GfsClient {
   private readonly locationCache = new Map<string, { info: FileInfo; expiresAtMs: number }>();
   /** One appender per log (and create flag) for client.append, so concurrent appends share a link and batches. */
   private readonly appenders = new Map<string, Appender>();
+  /** Frame buffers shared by this client's puts. */
+  private readonly framePool = newFramePool();
 
   constructor(opts: ClientOptions) {
     this.conn = new MasterConn({ masters: opts.masters, retries: opts.retries, timeoutMs: opts.timeoutMs, deadlineMs: opts.deadlineMs });
@@ -107,7 +109,7 @@ export class GfsClient {
       ? (async function* () { yield source; })()
       : (source as AsyncIterable<Uint8Array>);
     this.forget(path);
-    const info = await new FileWriter(this.conn, path, opts, this.log).write(iterable);
+    const info = await new FileWriter(this.conn, path, opts, this.log, this.framePool).write(iterable);
     this.forget(path);
     return info;
   }
