@@ -135,7 +135,7 @@ t.test('replication: a batch of proposals is one write and one Append per follow
   const appends = effects.filter((e) => e.kind === 'send' && e.msg.kind === 'append');
   t.same(appends.map((e) => e.kind === 'send' && e.to).sort(), ['b', 'c'], 'one Append per follower');
   t.ok(appends.every((e) => e.kind === 'send' && e.msg.kind === 'append' && e.msg.entries.length === 4), 'each carries the whole batch');
-  h.syncAll();
+  h.replica.storageDone(persists[0]!.kind === 'persist' ? persists[0]!.token : -1);
   h.replica.receive('b', { kind: 'appendOk', epoch: 7, matchIndex: 5 });
   t.equal(h.replica.commitIndex, 5, 'the leader and one follower hold the batch durably: all of it commits');
   t.same(h.take().filter((e) => e.kind === 'ack').map((e) => e.kind === 'ack' && e.index), [2, 3, 4, 5], 'each proposal acked once, in order');
