@@ -17,7 +17,7 @@ import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import { sleep, systemClock } from '../common/clock';
 import { createXxh64, hex64, xxh64, type Hasher64 } from '../common/checksum';
-import { ChainLink, FRAME_PREFIX_BYTES, FrameType, sealReplica, writeFramePrefix } from '../dataplane';
+import { ChainLink, FRAME_PREFIX_BYTES, FrameType, sealReplica, writeFramePrefix, type DataConnPool } from '../dataplane';
 import type { Logger } from '../common/log';
 import { randomId } from '../common/ids';
 import type { ChunkInfo, CommitChunkRequest, FileInfo } from '../../gen/gfs';
@@ -135,6 +135,8 @@ export class FileWriter {
     private readonly log: Logger,
     /** Frame buffers, shared with the client's other writers (newFramePool). */
     private readonly pool: BufferPool = newFramePool(),
+    /** Idle connections to chunkservers, shared with the client's other writers. */
+    private readonly conns?: DataConnPool,
   ) {
     this.builder = new FrameBuilder(this.pool.get());
     this.chunkBytesMax = opts.chunkBytes ?? limits.chunkBytesMax;
@@ -262,7 +264,7 @@ export class FileWriter {
         }
       }
       if (!chunk || chunk.replicas.length === 0) throw new GfsError('NO_CHUNKSERVERS', 'master allocated a chunk with no replicas');
-      const chain = new ChainLink(chunk.replicas[0]!.addr);
+      const chain = new ChainLink(chunk.replicas[0]!.addr, { pool: this.conns });
       try {
         await chain.open({
           handle: chunk.handle, version: chunk.version, create: true, chain: chunk.replicas.slice(1).map((r) => r.addr),

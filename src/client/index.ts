@@ -17,6 +17,7 @@ import { silentLogger, type Logger } from '../common/log';
 import { randomId } from '../common/ids';
 import { MasterConn } from './master-conn';
 import { FileWriter, newFramePool, type PutOptions } from './file-writer';
+import { DataConnPool } from '../dataplane';
 import { readFileRange } from './file-reader';
 import { AdminClient } from './admin';
 import { Appender, type AppendAck, type AppenderOptions } from './log-appender';
@@ -90,6 +91,8 @@ export class GfsClient {
   private readonly appenders = new Map<string, Appender>();
   /** Frame buffers shared by this client's puts. */
   private readonly framePool = newFramePool();
+  /** Write connections to chunkservers, reused by the next put to the same node. */
+  private readonly dataConns = new DataConnPool();
 
   constructor(opts: ClientOptions) {
     this.conn = new MasterConn({ masters: opts.masters, retries: opts.retries, timeoutMs: opts.timeoutMs, deadlineMs: opts.deadlineMs });
@@ -109,7 +112,7 @@ export class GfsClient {
       ? (async function* () { yield source; })()
       : (source as AsyncIterable<Uint8Array>);
     this.forget(path);
-    const info = await new FileWriter(this.conn, path, opts, this.log, this.framePool).write(iterable);
+    const info = await new FileWriter(this.conn, path, opts, this.log, this.framePool, this.dataConns).write(iterable);
     this.forget(path);
     return info;
   }
@@ -322,6 +325,7 @@ export class GfsClient {
   async close(): Promise<void> {
     await Promise.allSettled([...this.appenders.values()].map((a) => a.close()));
     this.appenders.clear();
+    this.dataConns.close();
     this.conn.close();
   }
 }
