@@ -94,6 +94,9 @@ export class GfsClient {
   /** Write connections to chunkservers, reused by the next put to the same node. */
   private readonly dataConns = new DataConnPool();
 
+  /** Idle write connections kept for the next put (observability and tests). */
+  get idleDataConns(): number { return this.dataConns.size; }
+
   constructor(opts: ClientOptions) {
     this.conn = new MasterConn({ masters: opts.masters, retries: opts.retries, timeoutMs: opts.timeoutMs, deadlineMs: opts.deadlineMs });
     this.admin = new AdminClient(this.conn, [...opts.masters]);
