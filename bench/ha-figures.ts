@@ -38,7 +38,7 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startEtcd(dir: string): Promise<{ url: string; child: ChildProcess }> {
+export async function startEtcd(dir: string): Promise<{ url: string; child: ChildProcess }> {
   const [client, peer] = [await freePort(), await freePort()];
   const url = `http://127.0.0.1:${client}`;
   const log = openSync(join(dir, 'etcd.log'), 'a');

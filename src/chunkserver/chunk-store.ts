@@ -34,7 +34,7 @@ import {
   type ChunkHeader,
 } from './chunk-format';
 import { ChunkFileWriter, type ChunkState, type ChunkWriter, type WriterHost } from './chunk-writer';
-import { errnoCode, fsyncDir, readFully, toStoreError, unlinkIfExists, writeFully } from './file-io';
+import { DirSyncer, errnoCode, fsyncDir, readFully, toStoreError, unlinkIfExists, writeFully } from './file-io';
 import { cutSidecar } from './append/rid-sidecar';
 
 export type { ChunkWriter } from './chunk-writer';
@@ -98,6 +98,8 @@ export class ChunkStore {
   /** Shard directories known to exist durably. */
   private readonly shardDirs = new Set<string>();
   private readonly writerHost: WriterHost;
+  /** New chunks' directory syncs: shard handles kept open, concurrent syncs shared. */
+  private readonly dirSyncer = new DirSyncer();
   private closed = false;
 
   private constructor(
@@ -113,6 +115,7 @@ export class ChunkStore {
       log,
       onDurable: (state) => this.recordDurable(state),
       markCorrupt: (handle, why) => this.markCorrupt(handle, why),
+      syncDir: (dir) => this.dirSyncer.sync(dir),
       releaseWriter: (writer) => {
         if (this.mutators.get(writer.handle) === writer) this.unclaim(writer.handle);
       },
@@ -235,7 +238,7 @@ export class ChunkStore {
       } finally {
         await sumFile.close();
       }
-      if (state.seq === 0) await fsyncDir(paths.shardDir); // its first header: make the names durable too
+      if (state.seq === 0) await this.dirSyncer.sync(paths.shardDir); // its first header: make the names durable too
       await failpoint('chunk.afterVersionHeader');
       state.version = version;
       state.seq = header.seq;
@@ -509,6 +512,7 @@ export class ChunkStore {
     this.closed = true;
     const writers = [...this.mutators.values()].filter((m): m is ChunkFileWriter => m instanceof ChunkFileWriter);
     await Promise.allSettled(writers.map((w) => w.abortWith(new GfsError('UNAVAILABLE', 'chunk store is closing'))));
+    await this.dirSyncer.close();
     await this.index.close();
   }
 

@@ -25,7 +25,7 @@ import {
   blockBytes, blockSumOffset, blockSumsOffsetBytes, encodeBlockSums, encodeHeader, fullBlockCount, headerSlotOffset, sumFileBytes,
   type ChunkHeader, type ChunkPaths,
 } from './chunk-format';
-import { fsyncDir, readFully, toStoreError, unlinkIfExists, writeBuffersMax, writeFully } from './file-io';
+import { readFully, toStoreError, unlinkIfExists, writeBuffersMax, writeFully } from './file-io';
 
 /** Write-behind: see limits.writeBehindFlushBytes. */
 export const writeBehindFlushBytes = limits.writeBehindFlushBytes;
@@ -82,6 +82,8 @@ export interface WriterHost {
   /** Called after each sync that moved the header; records the new state in the index. */
   onDurable(state: ChunkState): Promise<void>;
   markCorrupt(handle: number, why: string): void;
+  /** Makes the entries of `dir` durable (grouped with other writers' syncs of it). */
+  syncDir(dir: string): Promise<void>;
   /** The writer is gone: the chunk may be written again. */
   releaseWriter(writer: ChunkFileWriter): void;
 }
@@ -328,7 +330,7 @@ export class ChunkFileWriter implements ChunkWriter {
       await Promise.all([
         this.chkFile.datasync(),
         this.sumFile.datasync(),
-        this.needsDirSync ? fsyncDir(this.paths.shardDir) : undefined,
+        this.needsDirSync ? this.host.syncDir(this.paths.shardDir) : undefined,
         this.beforeHeader?.(),
       ]);
       await failpoint('chunk.afterDataBeforeHeader');

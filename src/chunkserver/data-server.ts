@@ -123,7 +123,7 @@ export class DataServer {
       }
       for (const frame of frames) {
         if (!session) {
-          if (frame.type === FrameType.WRITE_OPEN) session = new WriteSession(this, socket);
+          if (frame.type === FrameType.WRITE_OPEN) session = new WriteSession(this, socket, () => { session = undefined; });
           else if (frame.type === FrameType.READ) session = new ReadSession(this, socket);
           else if (frame.type === FrameType.SEAL && frame.header.length === undefined) session = new ControlSession(this.appendHost, socket);
           else if (frame.type === FrameType.SEAL) session = new SealSession(this, socket);
@@ -162,8 +162,11 @@ class WriteSession {
   private draining = false;
   private handle = 0;
 
-  constructor(private readonly server: DataServer, private readonly upstream: net.Socket) {
-    upstream.on('close', () => this.teardown());
+  private readonly onUpstreamClose = (): void => this.teardown();
+
+  /** `ended`: the session is over and the connection may carry the next one (CLOSE with keep). */
+  constructor(private readonly server: DataServer, private readonly upstream: net.Socket, private readonly ended: () => void) {
+    upstream.on('close', this.onUpstreamClose);
   }
 
   onFrame(frame: Frame): void {
@@ -174,7 +177,7 @@ class WriteSession {
         case FrameType.DATA: return this.data(frame);
         case FrameType.SYNC: return this.sync(frame);
         case FrameType.RIDS: return this.rids(frame);
-        case FrameType.CLOSE: return void this.finish().catch((e) => this.fail(e));
+        case FrameType.CLOSE: return void this.finish(frame.header.keep === true).catch((e) => this.fail(e));
         default: throw new GfsError('PROTOCOL', `unexpected frame type ${frame.type} in a write`);
       }
     } catch (e) {
@@ -295,12 +298,19 @@ class WriteSession {
     }
   }
 
-  private async finish(): Promise<void> {
+  private async finish(keep: boolean): Promise<void> {
     // CLOSE: the client has every ack it wants; release the writer and the chain.
     this.failed = true; // nothing after CLOSE counts, including the chain hanging up
     this.downstream?.close();
     await this.release();
-    this.upstream.end();
+    if (!keep || this.upstream.destroyed) {
+      this.upstream.end();
+      return;
+    }
+    // The connection outlives the session: the next frame starts a new one.
+    this.upstream.off('close', this.onUpstreamClose);
+    this.ended();
+    this.upstream.write(encodeFrame(FrameType.CLOSE_OK, {}));
   }
 
   private fail(e: unknown): void {

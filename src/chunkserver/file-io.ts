@@ -44,7 +44,7 @@ export async function readFully(file: FileHandle, buf: Buffer, position: number)
 }
 
 /** One directory fsync for the whole code base (the WAL's too). */
-export { fsyncDir } from '../common/fsync-dir';
+export { fsyncDir, DirSyncer } from '../common/fsync-dir';
 
 export function errnoCode(e: unknown): string | undefined {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;

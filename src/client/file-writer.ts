@@ -17,7 +17,7 @@ import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import { sleep, systemClock } from '../common/clock';
 import { createXxh64, hex64, xxh64, type Hasher64 } from '../common/checksum';
-import { ChainLink, FRAME_PREFIX_BYTES, FrameType, sealReplica, writeFramePrefix } from '../dataplane';
+import { ChainLink, FRAME_PREFIX_BYTES, FrameType, sealReplica, writeFramePrefix, type DataConnPool } from '../dataplane';
 import type { Logger } from '../common/log';
 import { randomId } from '../common/ids';
 import type { ChunkInfo, CommitChunkRequest, FileInfo } from '../../gen/gfs';
@@ -51,6 +51,16 @@ const MAX_SUMS = Math.ceil(limits.readPieceBytes / limits.blockBytes);
 
 /** A DATA frame being filled in place: prefix, header, data, then the sums after the data. */
 const FRAME_BUFFER_BYTES = PREFIX_BYTES + limits.readPieceBytes + MAX_SUMS * 8;
+
+/**
+ * Frame buffers for the puts of one client: the window's worth plus the ones still being
+ * written out. Shared by its writers, so a small put reuses a buffer instead of
+ * allocating (and later garbage-collecting) a 1 MiB one: that was the largest CPU cost
+ * of a client doing many small puts.
+ */
+export function newFramePool(): BufferPool {
+  return new BufferPool(FRAME_BUFFER_BYTES, Math.ceil(limits.writeWindowBytes / limits.readPieceBytes) + 16);
+}
 
 class FrameBuilder {
   dataBytes = 0;
@@ -113,9 +123,7 @@ export class FileWriter {
   private readonly fileHash = createXxh64();
   private size = 0;
   private readonly chunkBytesMax: number;
-  /** Frame buffers: the window's worth plus the ones still being written out. */
-  private readonly pool = new BufferPool(FRAME_BUFFER_BYTES, Math.ceil(limits.writeWindowBytes / limits.readPieceBytes) + 16);
-  private builder = new FrameBuilder(this.pool.get());
+  private builder: FrameBuilder;
   /** The first chunk, allocated together with the file. */
   private preallocated: ChunkInfo | undefined;
   private recoveries = 0;
@@ -125,7 +133,12 @@ export class FileWriter {
     private readonly path: string,
     private readonly opts: PutOptions,
     private readonly log: Logger,
+    /** Frame buffers, shared with the client's other writers (newFramePool). */
+    private readonly pool: BufferPool = newFramePool(),
+    /** Idle connections to chunkservers, shared with the client's other writers. */
+    private readonly conns?: DataConnPool,
   ) {
+    this.builder = new FrameBuilder(this.pool.get());
     this.chunkBytesMax = opts.chunkBytes ?? limits.chunkBytesMax;
     if (this.chunkBytesMax % limits.readPieceBytes !== 0 && this.chunkBytesMax >= limits.readPieceBytes) {
       throw new GfsError('INVALID_ARGUMENT', 'chunk size must be a multiple of 1 MiB');
@@ -133,6 +146,15 @@ export class FileWriter {
   }
 
   async write(source: AsyncIterable<Uint8Array>): Promise<FileInfo> {
+    try {
+      return await this.writeAll(source);
+    } finally {
+      // The frame being built is never sent once the write is over: its buffer goes back.
+      this.pool.put(this.builder.buf);
+    }
+  }
+
+  private async writeAll(source: AsyncIterable<Uint8Array>): Promise<FileInfo> {
     const res = await this.master.call('createFile', {
       path: this.path, overwrite: this.opts.force ?? false, replication: this.opts.replication ?? 0,
       contentType: this.opts.contentType ?? '', metadata: this.opts.metadata ?? {}, requestId: randomId(),
@@ -242,7 +264,7 @@ export class FileWriter {
         }
       }
       if (!chunk || chunk.replicas.length === 0) throw new GfsError('NO_CHUNKSERVERS', 'master allocated a chunk with no replicas');
-      const chain = new ChainLink(chunk.replicas[0]!.addr);
+      const chain = new ChainLink(chunk.replicas[0]!.addr, { pool: this.conns });
       try {
         await chain.open({
           handle: chunk.handle, version: chunk.version, create: true, chain: chunk.replicas.slice(1).map((r) => r.addr),

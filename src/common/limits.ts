@@ -135,6 +135,8 @@ export const limits = {
   replicationDeliverTimeoutMs: 5_000,
   /** Data-plane socket idle timeout. */
   dataIdleTimeoutMs: 30_000,
+  /** Client: idle write connections kept per chunkserver for the next put (16 small puts in flight reuse theirs). */
+  dataConnsIdlePerNodeMax: 32,
   /**
    * Client: how long a surviving replica may take to seal a chunk after its chain failed
    * (it first closes the write still open there); a replica slower than this is left

@@ -30,12 +30,18 @@ import { GfsError } from '../common/errors';
 import { limits } from '../common/limits';
 import { splitHostPort } from '../common/admin-http';
 import { FrameParser, FrameType, encodeFrame, frameError, type Frame } from './frames';
+import type { DataConnPool } from './conn-pool';
 
 export interface ChainLinkOptions {
   /** The socket can take more after write() returned false (a replica resumes its upstream). */
   onDrain?: () => void;
   /** Called once, when the link fails (not after close()). */
   onFailure?: (e: GfsError) => void;
+  /**
+   * Idle connections: the link starts on one to `addr` if there is one, and a session
+   * that closes cleanly gives its connection back (CLOSE with `keep`, then CLOSE_OK).
+   */
+  pool?: DataConnPool;
 }
 
 interface PendingSync { seq: number; length: number; resolve: (length: number) => void; reject: (e: GfsError) => void }
@@ -55,24 +61,37 @@ export class ChainLink {
   failure: GfsError | undefined;
   private closed = false;
 
+  private readonly listeners: [string, Parameters<net.Socket['off']>[1]][];
+  /** Set by close() on a pooled link: the connection goes back to the pool on CLOSE_OK. */
+  private keeping = false;
+
   constructor(readonly addr: string, private readonly opts: ChainLinkOptions = {}) {
-    const { host, port } = splitHostPort(addr);
-    this.socket = net.connect({ host, port });
-    this.socket.setNoDelay(true);
-    this.socket.setTimeout(limits.dataIdleTimeoutMs, () => this.fail(new GfsError('TIMEOUT', `replica ${addr} timed out`)));
-    this.socket.on('drain', () => {
-      this.wakeDrain();
-      this.opts.onDrain?.();
-    });
-    this.socket.on('error', (e) => this.fail(new GfsError('UNAVAILABLE', `replica ${addr}: ${e.message}`)));
-    this.socket.on('close', () => this.fail(new GfsError('UNAVAILABLE', `replica ${addr} closed the connection`)));
-    this.socket.on('data', (bytes: Buffer) => {
-      try {
-        for (const f of this.parser.push(bytes)) this.onFrame(f);
-      } catch (e) {
-        this.fail(e instanceof GfsError ? e : new GfsError('PROTOCOL', String(e)));
-      }
-    });
+    const pooled = opts.pool?.take(addr);
+    if (pooled) {
+      this.socket = pooled;
+    } else {
+      const { host, port } = splitHostPort(addr);
+      this.socket = net.connect({ host, port });
+      this.socket.setNoDelay(true);
+    }
+    this.socket.setTimeout(limits.dataIdleTimeoutMs);
+    this.listeners = [
+      ['timeout', () => this.fail(new GfsError('TIMEOUT', `replica ${addr} timed out`))],
+      ['drain', () => {
+        this.wakeDrain();
+        this.opts.onDrain?.();
+      }],
+      ['error', (e: Error) => this.fail(new GfsError('UNAVAILABLE', `replica ${addr}: ${e.message}`))],
+      ['close', () => this.fail(new GfsError('UNAVAILABLE', `replica ${addr} closed the connection`))],
+      ['data', (bytes: Buffer) => {
+        try {
+          for (const f of this.parser.push(bytes)) this.onFrame(f);
+        } catch (e) {
+          this.fail(e instanceof GfsError ? e : new GfsError('PROTOCOL', String(e)));
+        }
+      }],
+    ];
+    for (const [event, fn] of this.listeners) this.socket.on(event, fn);
   }
 
   /** Sends WRITE_OPEN with `header` as it is; resolves on OPEN_OK, once the whole chain below is open. */
@@ -135,8 +154,28 @@ export class ChainLink {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.failure) this.socket.destroy();
-    else this.socket.end(encodeFrame(FrameType.CLOSE, {}));
+    if (this.failure) {
+      this.socket.destroy();
+    } else if (this.opts.pool && this.pending.length === 0) {
+      // The peer answers CLOSE_OK once its session is over; the connection is then idle.
+      this.keeping = true;
+      this.socket.write(encodeFrame(FrameType.CLOSE, { keep: true }));
+    } else {
+      this.socket.end(encodeFrame(FrameType.CLOSE, {}));
+    }
+  }
+
+  /** CLOSE_OK: the session is over on the peer; the connection goes back to the pool. */
+  private reuse(): void {
+    if (!this.keeping || this.parser.buffered > 0) {
+      this.socket.destroy();
+      return;
+    }
+    this.keeping = false;
+    for (const [event, fn] of this.listeners) this.socket.off(event, fn);
+    this.socket.setTimeout(0);
+    this.socket.pause(); // nothing is expected while idle; the next user resumes
+    this.opts.pool!.put(this.addr, this.socket);
   }
 
   /** Gives up on the link: it fails (if it had not) and its socket is closed. */
@@ -145,6 +184,11 @@ export class ChainLink {
   }
 
   private onFrame(f: Frame): void {
+    if (this.closed) {
+      if (f.type === FrameType.CLOSE_OK) this.reuse();
+      else this.socket.destroy();
+      return;
+    }
     if (f.type === FrameType.OPEN_OK) {
       this.openWaiter?.resolve();
     } else if (f.type === FrameType.SYNC_ACK) {

@@ -48,6 +48,7 @@ export const FrameType = {
   ERROR: 30,
   CHUNK_STAT_OK: 31,
   TRUNCATE_OK: 32,
+  CLOSE_OK: 33,
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
@@ -110,6 +111,11 @@ export class FrameParser {
   private pooled = false;
 
   constructor(private readonly pool?: BufferPool) {}
+
+  /** Bytes of a frame not yet complete. */
+  get buffered(): number {
+    return this.lengthHave + (this.frame ? this.frameHave : 0);
+  }
 
   push(chunk: Buffer): Frame[] {
     const frames: Frame[] = [];

@@ -11,6 +11,7 @@ export {
   type Frame, type FrameTypeValue,
 } from './frames';
 export { ChainLink, type ChainLinkOptions } from './chain-link';
+export { DataConnPool } from './conn-pool';
 export { readReplica, type ReadReplicaOptions } from './replica-reader';
 export { sealReplica, querySealReplica, grantLease, truncateReplica, chunkStat } from './seal';
 export { AppendLink, type AppendRecord, type AppendResult, type RecordIdLike } from './append-link';

@@ -18,6 +18,10 @@ export interface MetricsSource {
   state: () => MetaState | undefined;
   registry: NodeRegistry;
   walLastIndex: () => number;
+  /** WAL flushes (one write and one fdatasync each) and the records they carried. */
+  walStats: () => { flushes: number; recordsWritten: number } | undefined;
+  /** Proposals and the batches that carried them into the replicated log. */
+  proposeStats: () => { proposals: number; batches: number } | undefined;
   lifecycle: () => Lifecycle | undefined;
   logs: () => LogService | undefined;
   streams?: () => StreamKeeper | undefined;
@@ -31,6 +35,10 @@ export function registerMasterGauges(metrics: Registry, src: MetricsSource): voi
   gauge('gfs_master_chunks', 'Chunks referenced by metadata', () => src.state()?.counts().chunks ?? 0);
   gauge('gfs_master_nodes_alive', 'Chunkservers alive', () => src.registry.alive().length);
   gauge('gfs_master_wal_last_index', 'Last WAL index', () => src.walLastIndex());
+  totalCounter(metrics, 'gfs_master_wal_flushes_total', 'WAL flushes, one write and one fdatasync each', () => src.walStats()?.flushes ?? 0);
+  totalCounter(metrics, 'gfs_master_wal_records_total', 'WAL records written (records per flush = group commit batching)', () => src.walStats()?.recordsWritten ?? 0);
+  totalCounter(metrics, 'gfs_master_proposals_total', 'Entries proposed to the replicated log by this master as leader', () => src.proposeStats()?.proposals ?? 0);
+  totalCounter(metrics, 'gfs_master_propose_batches_total', 'Batches of proposals given to the replication core (one WAL append and one replication round each)', () => src.proposeStats()?.batches ?? 0);
   const repair = (name: string, help: string, pick: (p: RepairProgress) => number) =>
     gauge(name, help, () => { const lc = src.lifecycle(); return lc ? pick(lc.healer.progress()) : undefined; });
   repair('gfs_master_repair_queued_chunks', 'Chunks below their goal with no clone running yet', (p) => p.queuedChunks);

@@ -144,6 +144,7 @@ export class Master {
     this.registry = new NodeRegistry(opts.deadAfterMs);
     registerMasterGauges(this.metrics, {
       state: () => this.state, registry: this.registry, walLastIndex: () => this.wal?.lastIndex ?? 0, lifecycle: () => this.lifecycle,
+      walStats: () => this.wal?.stats, proposeStats: () => this.rlog?.proposeStats,
       logs: () => this.logs, streams: () => this.streams,
     });
   }

@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import net from 'node:net';
-import { ChainLink, FrameParser, FrameType, encodeFrame, type Frame } from '../../src/dataplane';
+import { ChainLink, DataConnPool, FrameParser, FrameType, encodeFrame, type Frame } from '../../src/dataplane';
 import { GfsError } from '../../src/common/errors';
 
 /** A fake next replica: records every frame it receives; the test answers by hand. */
@@ -196,4 +196,44 @@ t.test('chain link: after close the peer hanging up is no failure', async (t) =>
   await new Promise((r) => setTimeout(r, 50));
   t.equal(link.failure, undefined, 'not failed');
   t.equal(failures.length, 0, 'onFailure not called');
+});
+
+t.test('chain link: a clean CLOSE with a pool keeps the connection for the next session; anything else does not', async (t) => {
+  const peer = await Peer.start(t);
+  let accepted = 0;
+  const server = (peer as unknown as { server: net.Server }).server;
+  server.on('connection', () => { accepted++; });
+  const pool = new DataConnPool();
+  t.teardown(() => pool.close());
+
+  const first = new ChainLink(peer.addr, { pool });
+  const opened = first.open(OPEN);
+  await peer.frameCount(1);
+  peer.send(FrameType.OPEN_OK, { node: 'n' });
+  await opened;
+  const synced = first.sync(0);
+  await peer.frameCount(2);
+  peer.send(FrameType.SYNC_ACK, { seq: 1, length: 0 });
+  await synced;
+  first.close();
+  await peer.frameCount(3);
+  t.same([peer.frames[2]!.type, peer.frames[2]!.header], [FrameType.CLOSE, { keep: true }], 'CLOSE asks to keep the connection');
+  t.equal(pool.size, 0, 'not pooled before the peer confirms the session is over');
+  peer.send(FrameType.CLOSE_OK, {});
+  while (pool.size === 0) await new Promise((r) => setTimeout(r, 5));
+
+  const second = new ChainLink(peer.addr, { pool });
+  t.equal(pool.size, 0, 'the idle connection was taken');
+  const reopened = second.open(OPEN);
+  await peer.frameCount(4);
+  t.equal(peer.frames[3]!.type, FrameType.WRITE_OPEN, 'the next session starts on the same connection');
+  t.equal(accepted, 1, 'one TCP connection for both sessions');
+  peer.send(FrameType.OPEN_OK, { node: 'n' });
+  await reopened;
+  // A close with a sync still waiting is not clean: the connection is not kept.
+  void second.sync(10).catch(() => undefined);
+  second.close();
+  await peer.frameCount(6);
+  t.same(peer.frames[5]!.header, {}, 'a CLOSE without keep');
+  t.equal(pool.size, 0);
 });

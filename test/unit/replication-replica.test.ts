@@ -114,3 +114,33 @@ t.test('replication: a leader whose lease runs out steps down and abandons its p
   t.equal(h.replica.role, 'follower');
   t.same(h.take().filter((e) => e.kind === 'reject'), [{ kind: 'reject', proposalId: p.accepted ? p.proposalId : -1, reason: 'LEADERSHIP_LOST' }]);
 });
+
+t.test('replication: a batch of proposals is one write and one Append per follower, and one ack from each commits all of them', async (t) => {
+  const h = harness('a', ['a', 'b', 'c']);
+  h.replica.becomeLeader(7, 1_000);
+  h.replica.storageDone(1);
+  h.replica.receive('b', { kind: 'prepareOk', epoch: 7, lastIndex: 0, lastEpoch: 0, commitIndex: 0 });
+  h.replica.receive('c', { kind: 'prepareOk', epoch: 7, lastIndex: 0, lastEpoch: 0, commitIndex: 0 });
+  h.syncAll();
+  h.replica.receive('b', { kind: 'appendOk', epoch: 7, matchIndex: 1 });
+  h.replica.receive('c', { kind: 'appendOk', epoch: 7, matchIndex: 1 });
+  t.equal(h.replica.leaderPhase, 'serving');
+  h.take();
+  const results = h.replica.proposeMany([1, 2, 3, 4].map((i) => ({ type: 1, payload: payload(`p${i}`) })));
+  t.same(results.map((r) => r.accepted && r.index), [2, 3, 4, 5], 'consecutive indexes, in call order');
+  const effects = h.take();
+  const persists = effects.filter((e) => e.kind === 'persist');
+  t.equal(persists.length, 1, 'one storage operation for the whole batch');
+  t.same(persists[0]!.kind === 'persist' && persists[0]!.op.kind === 'append' && persists[0]!.op.entries.map((e) => e.index), [2, 3, 4, 5]);
+  const appends = effects.filter((e) => e.kind === 'send' && e.msg.kind === 'append');
+  t.same(appends.map((e) => e.kind === 'send' && e.to).sort(), ['b', 'c'], 'one Append per follower');
+  t.ok(appends.every((e) => e.kind === 'send' && e.msg.kind === 'append' && e.msg.entries.length === 4), 'each carries the whole batch');
+  h.replica.storageDone(persists[0]!.kind === 'persist' ? persists[0]!.token : -1);
+  h.replica.receive('b', { kind: 'appendOk', epoch: 7, matchIndex: 5 });
+  t.equal(h.replica.commitIndex, 5, 'the leader and one follower hold the batch durably: all of it commits');
+  t.same(h.take().filter((e) => e.kind === 'ack').map((e) => e.kind === 'ack' && e.index), [2, 3, 4, 5], 'each proposal acked once, in order');
+
+  // A refused batch is refused whole, for one reason.
+  const f = harness('b', ['a', 'b', 'c']);
+  t.same(f.replica.proposeMany([{ type: 1, payload: payload('x') }, { type: 1, payload: payload('y') }]).map((r) => !r.accepted && r.reason), ['NOT_LEADER', 'NOT_LEADER']);
+});

@@ -337,23 +337,38 @@ export class Replica {
    * (LEADERSHIP_LOST: outcome unknown) effect, unless the process dies first.
    */
   propose(type: number, payload: Uint8Array): ProposeResult {
-    return this.run((): ProposeResult => {
-      assert(type !== ENTRY_TYPE_NOOP && Number.isInteger(type) && type > 0 && type <= 0xff, `bad entry type ${type}`);
+    return this.proposeMany([{ type, payload }])[0]!;
+  }
+
+  /**
+   * Proposes several entries at once, in order: they are appended to the log together
+   * (one persist), and go to each follower in one Append (one follower write, one ack).
+   * All are accepted or all refused, for the same reason.
+   */
+  proposeMany(items: readonly { type: number; payload: Uint8Array }[]): ProposeResult[] {
+    return this.run((): ProposeResult[] => {
+      assert(items.length > 0, 'a batch proposes at least one entry');
+      for (const { type } of items) assert(type !== ENTRY_TYPE_NOOP && Number.isInteger(type) && type > 0 && type <= 0xff, `bad entry type ${type}`);
       const leader = this.leader;
-      if (!leader) return this.refuse('NOT_LEADER');
+      const refused = (reason: RejectReason): ProposeResult[] => items.map(() => this.refuse(reason));
+      if (!leader) return refused('NOT_LEADER');
       if (!this.leaseValid(leader, this.clock.monoMs())) {
         this.stepDown();
-        return this.refuse('LEASE_EXPIRED');
+        return refused('LEASE_EXPIRED');
       }
-      if (leader.phase !== 'serving') return this.refuse('RECOVERING');
-      const entry: Entry = Object.freeze({ epoch: leader.epoch, index: this.log.lastIndex + 1, type, payload });
-      this.appendLocal([entry]);
-      const proposalId = this.nextProposalId++;
-      leader.proposals.set(entry.index, proposalId);
+      if (leader.phase !== 'serving') return refused('RECOVERING');
+      const first = this.log.lastIndex + 1;
+      const entries: Entry[] = items.map(({ type, payload }, i) => Object.freeze({ epoch: leader.epoch, index: first + i, type, payload }));
+      this.appendLocal(entries);
+      const results: ProposeResult[] = entries.map((entry) => {
+        const proposalId = this.nextProposalId++;
+        leader.proposals.set(entry.index, proposalId);
+        return { accepted: true, proposalId, index: entry.index, epoch: entry.epoch };
+      });
       for (const [peer, progress] of leader.progress) {
         if (!progress.probing && progress.nextIndex <= this.log.lastIndex) this.sendAppend(leader, peer, progress, progress.nextIndex);
       }
-      return { accepted: true, proposalId, index: entry.index, epoch: entry.epoch };
+      return results;
     });
   }
 

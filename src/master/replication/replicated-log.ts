@@ -74,6 +74,11 @@ export class ReplicatedLog {
   private readonly proposalIndexes = new Set<number>();
   private timer: Timer | undefined;
   private closed = false;
+  /** Proposals of this turn, not yet given to the core. */
+  private readonly proposals: { type: number; payload: Uint8Array; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  private proposeScheduled = false;
+  /** Proposals and the core calls that carried them: proposals / batches is the batching. */
+  readonly proposeStats = { proposals: 0, batches: 0 };
 
   constructor(private readonly opts: ReplicatedLogOptions, durable: DurableState) {
     this.transport = new PeerTransport(opts.id, opts.members);
@@ -101,23 +106,51 @@ export class ReplicatedLog {
     this.transport.close();
     for (const w of this.waiting.values()) w.reject(new GfsError('UNAVAILABLE', 'master is shutting down'));
     this.waiting.clear();
+    for (const p of this.proposals.splice(0, this.proposals.length)) p.reject(new GfsError('UNAVAILABLE', 'master is shutting down'));
   }
 
-  /** Proposes an entry; resolves with the state machine's answer once committed and applied. */
+  /**
+   * Proposes an entry; resolves with the state machine's answer once committed and
+   * applied. Proposals made in the same turn of the event loop go to the core as one
+   * batch (proposeBatch): one WAL append and one replication round for all of them.
+   */
   propose(type: number, payload: Uint8Array): Promise<unknown> {
-    const r = this.call(() => this.replica.propose(type, payload));
-    if (!r.accepted) {
-      const leader = r.leaderHint ? this.opts.members.get(r.leaderHint) : undefined;
-      const code = r.reason === 'RECOVERING' ? 'UNAVAILABLE' : 'NOT_LEADER';
-      return Promise.reject(new GfsError(code, r.reason === 'RECOVERING' ? 'the new leader is still recovering; retry' : 'this master is not the leader',
-        { detail: leader ? { leader } : {} }));
-    }
-    this.proposalIndexes.add(r.index);
+    if (this.closed) return Promise.reject(new GfsError('UNAVAILABLE', 'master is shutting down'));
     return new Promise((resolve, reject) => {
-      this.waiting.set(r.proposalId, { index: r.index, resolve, reject });
-      // The apply (and maybe the ack) may already be queued: perform them now.
-      this.drain();
+      this.proposals.push({ type, payload, resolve, reject });
+      if (!this.proposeScheduled) {
+        this.proposeScheduled = true;
+        setImmediate(() => this.proposeBatch());
+      }
     });
+  }
+
+  private proposeBatch(): void {
+    this.proposeScheduled = false;
+    const batch = this.proposals.splice(0, this.proposals.length);
+    if (batch.length === 0) return;
+    if (this.closed) {
+      for (const p of batch) p.reject(new GfsError('UNAVAILABLE', 'master is shutting down'));
+      return;
+    }
+    this.proposeStats.proposals += batch.length;
+    this.proposeStats.batches++;
+    const results = this.replica.proposeMany(batch);
+    for (let i = 0; i < batch.length; i++) {
+      const r = results[i]!;
+      const p = batch[i]!;
+      if (!r.accepted) {
+        const leader = r.leaderHint ? this.opts.members.get(r.leaderHint) : undefined;
+        const code = r.reason === 'RECOVERING' ? 'UNAVAILABLE' : 'NOT_LEADER';
+        p.reject(new GfsError(code, r.reason === 'RECOVERING' ? 'the new leader is still recovering; retry' : 'this master is not the leader',
+          { detail: leader ? { leader } : {} }));
+        continue;
+      }
+      this.proposalIndexes.add(r.index);
+      this.waiting.set(r.proposalId, { index: r.index, resolve: p.resolve, reject: p.reject });
+    }
+    // Outside the core call: its effects are performed after it returned.
+    this.drain();
   }
 
   receive(from: NodeId, msg: Message): void { this.call(() => this.replica.receive(from, msg)); }
