@@ -16,8 +16,7 @@ import { normalizeFilePath, normalizePath } from '../common/paths';
 import { silentLogger, type Logger } from '../common/log';
 import { randomId } from '../common/ids';
 import { MasterConn } from './master-conn';
-import { FileWriter, newFramePool, type PutOptions } from './file-writer';
-import { DataConnPool } from '../dataplane';
+import { FileWriter, type PutOptions } from './file-writer';
 import { readFileRange } from './file-reader';
 import { AdminClient } from './admin';
 import { Appender, type AppendAck, type AppenderOptions } from './log-appender';
@@ -92,13 +91,6 @@ export class GfsClient {
   private readonly locationCache = new Map<string, { info: FileInfo; expiresAtMs: number }>();
   /** One appender per log (and create flag) for client.append, so concurrent appends share a link and batches. */
   private readonly appenders = new Map<string, Appender>();
-  /** Frame buffers shared by this client's puts. */
-  private readonly framePool = newFramePool();
-  /** Write connections to chunkservers, reused by the next put to the same node. */
-  private readonly dataConns = new DataConnPool();
-
-  /** Idle write connections kept for the next put (observability and tests). */
-  get idleDataConns(): number { return this.dataConns.size; }
 
   constructor(opts: ClientOptions) {
     this.conn = new MasterConn({ masters: opts.masters, retries: opts.retries, timeoutMs: opts.timeoutMs, deadlineMs: opts.deadlineMs, token: opts.token });
@@ -118,7 +110,7 @@ export class GfsClient {
       ? (async function* () { yield source; })()
       : (source as AsyncIterable<Uint8Array>);
     this.forget(path);
-    const info = await new FileWriter(this.conn, path, opts, this.log, this.framePool, this.dataConns).write(iterable);
+    const info = await new FileWriter(this.conn, path, opts, this.log).write(iterable);
     this.forget(path);
     return info;
   }
@@ -331,7 +323,6 @@ export class GfsClient {
   async close(): Promise<void> {
     await Promise.allSettled([...this.appenders.values()].map((a) => a.close()));
     this.appenders.clear();
-    this.dataConns.close();
     this.conn.close();
   }
 }
