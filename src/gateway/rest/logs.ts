@@ -181,7 +181,8 @@ export async function followRoute(ctx: RestContext, req: http.IncomingMessage, r
       if (!ok) await Promise.race([once(res, 'drain'), once(res, 'close')]);
       if (abort.signal.aborted) break;
     }
-    if (!res.writableEnded) res.end();
+    // The log was sealed: everything was sent (a last line without a newline too).
+    if (!res.writableEnded) res.end(sse ? framer.flush() : undefined);
   } catch (e) {
     if (abort.signal.aborted) return; // the client went away: nothing to answer
     throw e;
