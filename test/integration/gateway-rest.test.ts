@@ -54,6 +54,40 @@ async function* generated(bytes: number, seed: number, hash: crypto.Hash): Async
   }
 }
 
+/** An open follow: events (SSE) or raw bytes as they arrive, until close(). */
+function openFollow(base: string, path: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; next(pred: (text: string) => boolean): Promise<string>; close(): void }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(new URL(path, base), { headers }, (res) => {
+      let text = '';
+      let waiter: (() => void) | undefined;
+      res.on('data', (d: Buffer) => { text += d.toString('latin1'); waiter?.(); });
+      res.on('error', () => undefined);
+      resolve({
+        status: res.statusCode!, headers: res.headers,
+        // Resolves with everything received so far once `pred` holds for it.
+        next: async (pred) => {
+          const deadline = Date.now() + 20_000;
+          while (!pred(text)) {
+            if (Date.now() > deadline) throw new Error(`follow did not deliver; got ${JSON.stringify(text)}`);
+            await new Promise<void>((r) => { waiter = r; setTimeout(r, 200); });
+          }
+          return text;
+        },
+        close: () => req.destroy(),
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function sseEvents(text: string): { id: string; data: string }[] {
+  return text.split('\n\n').filter((e) => e.includes('data:')).map((e) => ({
+    id: /^id: (\d+)$/m.exec(e)?.[1] ?? '',
+    data: e.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n'),
+  }));
+}
+
 t.test('gateway REST', async (t) => {
   const { cluster: c } = await cluster(t, { heartbeatIntervalMs: 200, auth: true });
   const base = c.rest;
@@ -200,6 +234,54 @@ t.test('gateway REST', async (t) => {
     t.ok((await call('GET', '/v1/files/ns/keep')).body.equals(old), 'the old version is untouched');
     const listed = json(await call('GET', '/v1/files/ns/?list')).files.map((f: { path: string }) => f.path);
     t.notOk(listed.some((p: string) => p.startsWith('trunc')), 'not listed either');
+  });
+
+  await t.test('logs: append (single, batch, record id, expected offset) and follow with SSE resume and raw bytes', async (t) => {
+    const log = '/v1/files/ns/app.log';
+    const missing = await call('POST', `${log}?append`, { body: Buffer.from('x\n') });
+    t.equal(missing.status, 404, 'no log without ?create');
+    t.equal(json(missing).error.code, 'NO_SUCH_FILE');
+    const first = await call('POST', `${log}?append&create`, { body: Buffer.from('one\n') });
+    t.equal(first.status, 200);
+    t.same(json(first), { offset: 0 });
+    const batch = await call('POST', `${log}?append`, { body: Buffer.from('two\nthree\nfour\n'), headers: { 'content-type': 'application/x-ndjson' } });
+    t.same(json(batch), { offsets: [4, 8, 14] }, 'a batch lands in body order');
+    const wrong = await call('POST', `${log}?append`, { body: Buffer.from('no\n'), headers: { 'x-gfs-expected-offset': '3' } });
+    t.equal(wrong.status, 412);
+    t.equal(json(wrong).error.code, 'PRECONDITION_FAILED');
+    const right = await call('POST', `${log}?append`, { body: Buffer.from('five\n'), headers: { 'x-gfs-expected-offset': '19' } });
+    t.same(json(right), { offset: 19 });
+    const once1 = await call('POST', `${log}?append`, { body: Buffer.from('six\n'), headers: { 'x-gfs-record-id': 'w1:1' } });
+    const once2 = await call('POST', `${log}?append`, { body: Buffer.from('six\n'), headers: { 'x-gfs-record-id': 'w1:1' } });
+    t.same(json(once1), { offset: 24 });
+    t.same(json(once2), { offset: 24 }, 'a retried record id is stored once');
+    const expected = 'one\ntwo\nthree\nfour\nfive\nsix\n';
+    const head = await call('HEAD', log);
+    t.equal(head.headers['content-length'], String(expected.length), 'HEAD of an open log: its committed length');
+    t.equal(head.headers['x-gfs-log'], '1');
+    t.equal((await call('GET', log)).body.toString(), expected);
+    t.equal((await call('GET', log, { headers: { range: 'bytes=-4' } })).body.toString(), 'six\n');
+
+    const auth = { authorization: `Bearer ${token}` };
+    const sse = await openFollow(base, `${log}?follow`, { ...auth, accept: 'text/event-stream' });
+    t.equal(sse.status, 200);
+    t.match(sse.headers['content-type'], /text\/event-stream/);
+    await sse.next((x) => sseEvents(x).length >= 6);
+    t.equal((await call('POST', `${log}?append`, { body: Buffer.from('seven\n') })).status, 200);
+    const events = sseEvents(await sse.next((x) => sseEvents(x).length >= 7));
+    sse.close();
+    t.same(events.map((e) => e.data), ['one', 'two', 'three', 'four', 'five', 'six', 'seven'], 'every record, then a new one as it commits');
+    t.same(events.map((e) => Number(e.id)), [4, 8, 14, 19, 24, 28, 34], 'ids are the offsets after each record');
+    const resumed = await openFollow(base, `${log}?follow`, { ...auth, accept: 'text/event-stream', 'last-event-id': events[2]!.id });
+    const after = sseEvents(await resumed.next((x) => sseEvents(x).length >= 4));
+    resumed.close();
+    t.same(after.map((e) => e.data), ['four', 'five', 'six', 'seven'], 'Last-Event-ID resumes right after that event: no gap, no duplicate');
+
+    const raw = await openFollow(base, `${log}?follow&from=14`, auth);
+    t.equal(raw.headers['content-type'], 'application/octet-stream');
+    t.equal(await raw.next((x) => x.length >= 20), 'four\nfive\nsix\nseven\n', 'raw follow: the bytes from the offset');
+    raw.close();
+    t.equal(json(await call('GET', `${log}?follow&from=999`)).error.code, 'INVALID_ARGUMENT', 'from past the end');
   });
 
   await t.test('a big file streams both ways with the gateway\'s memory flat', async (t) => {
