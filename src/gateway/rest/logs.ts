@@ -32,7 +32,7 @@ interface RecordId { writer: string; seq: number }
 function parseRecordId(text: string | undefined): RecordId | undefined {
   if (text === undefined) return undefined;
   const m = /^([^:\s]+):(\d{1,15})$/.exec(text.trim());
-  if (!m || m[1]!.length > limits.appendWriterIdLengthMax) throw new GfsError('INVALID_ARGUMENT', `X-Gfs-Record-Id must be writer:seq (a writer of at most ${limits.appendWriterIdLengthMax} characters, seq a whole number), not "${text}"`);
+  if (!m || Buffer.byteLength(m[1]!) > limits.appendWriterIdBytesMax) throw new GfsError('INVALID_ARGUMENT', `X-Gfs-Record-Id must be writer:seq (a writer of at most ${limits.appendWriterIdBytesMax} bytes, seq a whole number), not "${text}"`);
   return { writer: m[1]!, seq: Number(m[2]) };
 }
 
