@@ -6,6 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
+import { GfsClient } from '../../src/client';
 import { cluster, eventually, MiB, patterned, sha256 } from './helpers';
 
 interface Answer { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
@@ -282,6 +283,21 @@ t.test('gateway REST', async (t) => {
     t.equal(await raw.next((x) => x.length >= 20), 'four\nfive\nsix\nseven\n', 'raw follow: the bytes from the offset');
     raw.close();
     t.equal(json(await call('GET', `${log}?follow&from=999`)).error.code, 'INVALID_ARGUMENT', 'from past the end');
+  });
+
+  await t.test('streams: records appended to a stream directory, followed over SSE in stream offsets', async (t) => {
+    const admin = new GfsClient({ masters: c.masters, token });
+    t.teardown(() => admin.close());
+    await admin.admin.createStream('/ns/events', {});
+    const sent = await call('POST', '/v1/files/ns/events?append', { body: Buffer.from('e1\ne2\n'), headers: { 'content-type': 'application/x-ndjson' } });
+    t.same(json(sent), { offsets: [0, 3] });
+    const sse = await openFollow(base, '/v1/files/ns/events?follow', { authorization: `Bearer ${token}`, accept: 'text/event-stream' });
+    t.equal(sse.status, 200);
+    await sse.next((x) => sseEvents(x).length >= 2);
+    t.equal((await call('POST', '/v1/files/ns/events?append', { body: Buffer.from('e3\n') })).status, 200);
+    const events = sseEvents(await sse.next((x) => sseEvents(x).length >= 3));
+    sse.close();
+    t.same(events.map((e) => [e.data, Number(e.id)]), [['e1', 3], ['e2', 6], ['e3', 9]]);
   });
 
   await t.test('a big file streams both ways with the gateway\'s memory flat', async (t) => {

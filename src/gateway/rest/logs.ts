@@ -105,10 +105,14 @@ function header(req: http.IncomingMessage, name: string): string | undefined {
 
 export async function followRoute(ctx: RestContext, req: http.IncomingMessage, res: http.ServerResponse, path: string, query: URLSearchParams): Promise<void> {
   const sse = (req.headers.accept ?? '').includes('text/event-stream');
-  const from = (sse ? parseOffset(header(req, 'last-event-id'), 'Last-Event-ID') : undefined) ?? parseOffset(query.get('from') ?? undefined, 'from') ?? 0;
+  const requested = (sse ? parseOffset(header(req, 'last-event-id'), 'Last-Event-ID') : undefined) ?? parseOffset(query.get('from') ?? undefined, 'from');
   const info = await ctx.client.stat(path);
-  if (info.isDir) throw new GfsError('IS_A_DIRECTORY', `${info.path} is a directory`);
-  if (from > info.size) throw new GfsError('INVALID_ARGUMENT', `from ${from} is past the end of the log (${info.size} bytes)`);
+  // A stream directory is followed across its segments, in stream offsets, from its
+  // oldest kept byte unless asked otherwise; a log from 0.
+  const stream = info.isDir && info.stream !== undefined;
+  if (info.isDir && !stream) throw new GfsError('IS_A_DIRECTORY', `${info.path} is a directory`);
+  if (!stream && requested !== undefined && requested > info.size) throw new GfsError('INVALID_ARGUMENT', `from ${requested} is past the end of the log (${info.size} bytes)`);
+  const from = requested ?? (stream ? undefined : 0);
   // A follow may be quiet for hours: the idle timeout does not apply, TCP keepalive
   // finds a peer that vanished without closing.
   req.socket.setTimeout(0);
@@ -118,19 +122,21 @@ export async function followRoute(ctx: RestContext, req: http.IncomingMessage, r
   res.once('close', stop);
   res.writeHead(200, sse
     ? { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
-    : { 'content-type': 'application/octet-stream', 'x-gfs-from-offset': String(from) });
+    : { 'content-type': 'application/octet-stream', ...(from === undefined ? {} : { 'x-gfs-from-offset': String(from) }) });
   res.flushHeaders();
-  const framer = new SseFramer(from, limits.restFollowLineBytesMax);
+  let framer: SseFramer | undefined;
   let quietSince = ctx.clock.monoMs();
   const keepalive = sse
     ? ctx.clock.every(limits.restFollowKeepaliveMs, () => {
       if (ctx.clock.monoMs() - quietSince >= limits.restFollowKeepaliveMs && !res.writableEnded) res.write(': keepalive\n\n');
     })
     : undefined;
-  let at = from;
+  let at: number | undefined = from;
   try {
     for await (const piece of ctx.client.follow(path, { fromOffset: from, signal: abort.signal })) {
+      at ??= piece.offset; // a stream followed from its oldest kept byte
       if (piece.offset !== at) throw new GfsError('INTERNAL', `follow jumped from offset ${at} to ${piece.offset}`);
+      framer ??= new SseFramer(at, limits.restFollowLineBytesMax);
       const text = sse ? framer.push(piece.data, at) : undefined;
       at += piece.data.length;
       ctx.bytesSent.inc(piece.data.length);
@@ -140,7 +146,7 @@ export async function followRoute(ctx: RestContext, req: http.IncomingMessage, r
       if (abort.signal.aborted) break;
     }
     // The log was sealed: everything was sent (a last line without a newline too).
-    if (!res.writableEnded) res.end(sse ? framer.flush() : undefined);
+    if (!res.writableEnded) res.end(sse && framer ? framer.flush() : undefined);
   } catch (e) {
     if (abort.signal.aborted) return; // the client went away: nothing to answer
     throw e;
