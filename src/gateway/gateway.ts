@@ -61,6 +61,12 @@ export function boundedServer(handler: http.RequestListener): http.Server {
     keepAliveTimeout: limits.restKeepAliveMs,
   }, handler);
   server.setTimeout(limits.restIdleTimeoutMs, (socket) => socket.destroy());
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // Oversized or malformed headers, or a header timeout: answer if we still can, then close.
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    if (socket.writable) socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    else socket.destroy();
+  });
   server.maxConnections = limits.restConnectionsMax;
   return server;
 }
@@ -115,12 +121,6 @@ export class Gateway {
         this.opts.log.error({ err: e }, 'REST handler threw');
         res.destroy();
       });
-    });
-    this.restServer.on('clientError', (err, socket) => {
-      // Oversized or malformed headers, or a header timeout: answer if we still can, then close.
-      const status = (err as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      else socket.destroy();
     });
     this.restAddr = await listen(this.restServer, this.opts.restListen);
     if (this.opts.s3Listen !== undefined) {

@@ -36,6 +36,10 @@ t.test('sse: one event per line, ids are the file offsets after each line, parti
   const small = new SseFramer(0, 4);
   t.equal(small.push(Buffer.from('abcdef'), 0), 'id: 6\ndata: abcdef\n\n', 'a long partial line is flushed at the bound');
   t.equal(new SseFramer(0, 64).push(Buffer.from('a\rb\n'), 0), 'id: 4\ndata: a\ndata: b\n\n', 'a lone CR cannot break the framing');
+  const end = new SseFramer(0, 64);
+  t.equal(end.push(Buffer.from('x\ntail'), 0), 'id: 2\ndata: x\n\n');
+  t.equal(end.flush(), 'id: 6\ndata: tail\n\n', 'a sealed log\'s last line without a newline is sent at the end');
+  t.equal(end.flush(), '');
 });
 
 t.test('append batch: newline-delimited records keep their newline, a last line without one is a record', async (t) => {

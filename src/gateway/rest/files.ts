@@ -72,7 +72,8 @@ export async function putFile(ctx: RestContext, req: http.IncomingMessage, res: 
     contentType: req.headers['content-type'] ?? '',
     metadata,
   }).finally(release);
-  sendJson(res, 201, fileJson(info), { etag: etagOf(info) ?? '' });
+  const etag = etagOf(info);
+  sendJson(res, 201, fileJson(info), etag ? { etag } : {});
 }
 
 function etagOf(info: FileInfo): string | undefined {

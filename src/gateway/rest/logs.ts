@@ -29,49 +29,10 @@ import { SseFramer } from './sse';
 
 interface RecordId { writer: string; seq: number }
 
-/**
- * The record-append surface of the client library (src/client, issue 10). Declared here
- * by shape so the gateway states exactly what it uses.
- */
-interface LogApi {
-  append(path: string, record: Buffer, opts?: { recordId?: RecordId; expectedOffset?: number; create?: boolean }): Promise<unknown>;
-  appender(path: string, opts: { create?: boolean; writerId?: string; firstSeq?: number; resumed?: boolean }): {
-    append(record: Buffer, opts: { expectedOffset?: number }): Promise<unknown>;
-    close(): Promise<void>;
-  };
-  follow(path: string, opts?: { fromOffset?: number; signal?: AbortSignal }): AsyncIterable<unknown>;
-}
-
-function logApi(ctx: RestContext): LogApi {
-  const api = ctx.client as unknown as Partial<LogApi>;
-  if (typeof api.append !== 'function' || typeof api.appender !== 'function' || typeof api.follow !== 'function') {
-    throw new GfsError('UNAVAILABLE', 'record append is not available in this build of the client library');
-  }
-  return api as LogApi;
-}
-
-/** An append's answer (a number, or {offset}) as the file offset of the record. */
-function offsetOf(answer: unknown): number {
-  if (typeof answer === 'number') return answer;
-  const o = (answer as { offset?: unknown } | undefined)?.offset;
-  if (typeof o === 'number') return o;
-  if (typeof o === 'bigint') return Number(o);
-  throw new GfsError('INTERNAL', 'append answered without an offset');
-}
-
-/** A followed piece (Buffer, or {offset, data}) as bytes and their file offset (undefined: continues the last piece). */
-function pieceOf(piece: unknown): { offset: number | undefined; data: Buffer } {
-  if (piece instanceof Uint8Array) return { offset: undefined, data: Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength) };
-  const p = piece as { offset?: number; data?: Uint8Array; bytes?: Uint8Array };
-  const data = p.data ?? p.bytes;
-  if (!(data instanceof Uint8Array)) throw new GfsError('INTERNAL', 'follow yielded something that is not bytes');
-  return { offset: typeof p.offset === 'number' ? p.offset : undefined, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) };
-}
-
 function parseRecordId(text: string | undefined): RecordId | undefined {
   if (text === undefined) return undefined;
-  const m = /^([^:\s]{1,128}):(\d{1,15})$/.exec(text.trim());
-  if (!m) throw new GfsError('INVALID_ARGUMENT', `X-Gfs-Record-Id must be writer:seq (seq a whole number), not "${text}"`);
+  const m = /^([^:\s]+):(\d{1,15})$/.exec(text.trim());
+  if (!m || Buffer.byteLength(m[1]!) > limits.appendWriterIdBytesMax) throw new GfsError('INVALID_ARGUMENT', `X-Gfs-Record-Id must be writer:seq (a writer of at most ${limits.appendWriterIdBytesMax} bytes, seq a whole number), not "${text}"`);
   return { writer: m[1]!, seq: Number(m[2]) };
 }
 
@@ -95,7 +56,6 @@ export function splitRecords(body: Buffer): Buffer[] {
 }
 
 export async function appendRoute(ctx: RestContext, req: http.IncomingMessage, res: http.ServerResponse, ns: string, path: string, query: URLSearchParams): Promise<void> {
-  const api = logApi(ctx);
   const batch = query.has('batch') || (req.headers['content-type'] ?? '').split(';')[0]!.trim() === 'application/x-ndjson';
   const recordId = parseRecordId(header(req, 'x-gfs-record-id'));
   const expected = parseOffset(header(req, 'x-gfs-expected-offset'), 'X-Gfs-Expected-Offset');
@@ -105,7 +65,7 @@ export async function appendRoute(ctx: RestContext, req: http.IncomingMessage, r
   ctx.bytesReceived.inc(body.length);
   if (!batch) {
     if (body.length === 0) throw new GfsError('INVALID_ARGUMENT', 'an empty record cannot be appended');
-    const offset = offsetOf(await api.append(path, body, { recordId, expectedOffset: expected, create }));
+    const { offset } = await ctx.client.append(path, body, { recordId, expectedOffset: expected, create });
     return sendJson(res, 200, { offset });
   }
   const records = splitRecords(body);
@@ -114,7 +74,7 @@ export async function appendRoute(ctx: RestContext, req: http.IncomingMessage, r
   // One writer for the batch with every record in flight at once: it sends them in
   // sequence order, so they land in body order, batched into few group commits. With
   // an expected offset each record must start where the one before it ends.
-  const writer = api.appender(path, {
+  const writer = ctx.client.appender(path, {
     create, writerId: recordId?.writer, firstSeq: recordId?.seq, resumed: recordId !== undefined,
   });
   let next = expected;
@@ -128,7 +88,7 @@ export async function appendRoute(ctx: RestContext, req: http.IncomingMessage, r
   const offsets: number[] = [];
   for (const s of settled) {
     if (s.status === 'fulfilled') {
-      offsets.push(offsetOf(s.value));
+      offsets.push(s.value.offset);
       continue;
     }
     if (offsets.length === 0) throw s.reason;
@@ -144,12 +104,15 @@ function header(req: http.IncomingMessage, name: string): string | undefined {
 }
 
 export async function followRoute(ctx: RestContext, req: http.IncomingMessage, res: http.ServerResponse, path: string, query: URLSearchParams): Promise<void> {
-  const api = logApi(ctx);
   const sse = (req.headers.accept ?? '').includes('text/event-stream');
-  const from = (sse ? parseOffset(header(req, 'last-event-id'), 'Last-Event-ID') : undefined) ?? parseOffset(query.get('from') ?? undefined, 'from') ?? 0;
+  const requested = (sse ? parseOffset(header(req, 'last-event-id'), 'Last-Event-ID') : undefined) ?? parseOffset(query.get('from') ?? undefined, 'from');
   const info = await ctx.client.stat(path);
-  if (info.isDir) throw new GfsError('IS_A_DIRECTORY', `${info.path} is a directory`);
-  if (from > info.size) throw new GfsError('INVALID_ARGUMENT', `from ${from} is past the end of the log (${info.size} bytes)`);
+  // A stream directory is followed across its segments, in stream offsets, from its
+  // oldest kept byte unless asked otherwise; a log from 0.
+  const stream = info.isDir && info.stream !== undefined;
+  if (info.isDir && !stream) throw new GfsError('IS_A_DIRECTORY', `${info.path} is a directory`);
+  if (!stream && requested !== undefined && requested > info.size) throw new GfsError('INVALID_ARGUMENT', `from ${requested} is past the end of the log (${info.size} bytes)`);
+  const from = requested ?? (stream ? undefined : 0);
   // A follow may be quiet for hours: the idle timeout does not apply, TCP keepalive
   // finds a peer that vanished without closing.
   req.socket.setTimeout(0);
@@ -159,20 +122,21 @@ export async function followRoute(ctx: RestContext, req: http.IncomingMessage, r
   res.once('close', stop);
   res.writeHead(200, sse
     ? { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
-    : { 'content-type': 'application/octet-stream', 'x-gfs-from-offset': String(from) });
+    : { 'content-type': 'application/octet-stream', ...(from === undefined ? {} : { 'x-gfs-from-offset': String(from) }) });
   res.flushHeaders();
-  const framer = new SseFramer(from, limits.restFollowLineBytesMax);
+  let framer: SseFramer | undefined;
   let quietSince = ctx.clock.monoMs();
   const keepalive = sse
     ? ctx.clock.every(limits.restFollowKeepaliveMs, () => {
       if (ctx.clock.monoMs() - quietSince >= limits.restFollowKeepaliveMs && !res.writableEnded) res.write(': keepalive\n\n');
     })
     : undefined;
-  let at = from;
+  let at: number | undefined = from;
   try {
-    for await (const raw of api.follow(path, { fromOffset: from, signal: abort.signal })) {
-      const piece = pieceOf(raw);
-      if (piece.offset !== undefined && piece.offset !== at) throw new GfsError('INTERNAL', `follow jumped from offset ${at} to ${piece.offset}`);
+    for await (const piece of ctx.client.follow(path, { fromOffset: from, signal: abort.signal })) {
+      at ??= piece.offset; // a stream followed from its oldest kept byte
+      if (piece.offset !== at) throw new GfsError('INTERNAL', `follow jumped from offset ${at} to ${piece.offset}`);
+      framer ??= new SseFramer(at, limits.restFollowLineBytesMax);
       const text = sse ? framer.push(piece.data, at) : undefined;
       at += piece.data.length;
       ctx.bytesSent.inc(piece.data.length);
@@ -181,7 +145,8 @@ export async function followRoute(ctx: RestContext, req: http.IncomingMessage, r
       if (!ok) await Promise.race([once(res, 'drain'), once(res, 'close')]);
       if (abort.signal.aborted) break;
     }
-    if (!res.writableEnded) res.end();
+    // The log was sealed: everything was sent (a last line without a newline too).
+    if (!res.writableEnded) res.end(sse && framer ? framer.flush() : undefined);
   } catch (e) {
     if (abort.signal.aborted) return; // the client went away: nothing to answer
     throw e;

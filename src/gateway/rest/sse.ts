@@ -44,6 +44,11 @@ export class SseFramer {
     return out;
   }
 
+  /** The partial line, if any, as a last event (the log ended without a final newline). */
+  flush(): string {
+    return this.pendingBytes > 0 ? this.event(Buffer.alloc(0)) : '';
+  }
+
   /** The next offset a resumed follow starts at. */
   get nextOffset(): number { return this.offset; }
 
