@@ -332,7 +332,6 @@ t.test('gateway REST', async (t) => {
     });
     await eventually(async () => /gfs_gateway_requests_in_flight(\{[^}]*\})? 1\n/.test((await request(base, 'GET', '/metrics')).body.toString()), 10_000, 'the cut download to end');
     t.equal((await call('GET', '/v1/files/ns/big', { headers: { range: 'bytes=-5' } })).status, 206, 'still serving');
-    // Measured: 0-70 MiB (GC timing, pooled buffers and connections); buffering the body grew it by 192 MiB.
-    t.ok(grew < 96 * MiB, `the gateway's peak RSS grew by ${(grew / MiB).toFixed(1)} MiB for 128 MiB more data (buffering would add at least that)`);
+    t.ok(grew < 64 * MiB, `the gateway's peak RSS grew by ${(grew / MiB).toFixed(1)} MiB for 128 MiB more data (GC timing moves it by tens of MiB; buffering would add the file)`);
   });
 });
