@@ -230,7 +230,9 @@ program.command('chunkserver')
   .addOption(opt('--admin <host:port>', adminHelp(limits.chunkserverAdminPortOffset), parseAddress))
   .addOption(opt('--masters <list>', 'comma-separated master addresses', undefined, `127.0.0.1:${limits.masterPortDefault}`))
   .addOption(opt('--tier <tier>', 'storage tier label', undefined, 'hot'))
-  .addOption(opt('--zone <zone>', 'failure-domain label', undefined, 'default'))
+  // Empty reads as "default": on Kubernetes GFS_ZONE comes from a pod label that older
+  // clusters leave unset (deploy/k8s/base/chunkserver.yaml).
+  .addOption(opt('--zone <zone>', 'failure-domain label (empty: default)', (text) => text || 'default', 'default'))
   .addOption(durationOpt('--heartbeat-interval <duration>', 'heartbeat period', limits.heartbeatIntervalMs, positive))
   .addOption(sizeOpt('--capacity <size>', 'report this capacity instead of the disk\'s (e.g. 10GiB)'))
   .addOption(durationOpt('--scrub-interval <duration>', 'the scrubber re-verifies every chunk once per this period', limits.scrubIntervalMs, positive))
