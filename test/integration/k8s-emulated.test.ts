@@ -1,0 +1,131 @@
+/**
+ * The Kubernetes manifests run as they would in a cluster, without one: every pod of
+ * deploy/k8s (3 etcd members, 3 masters, 3 chunkservers, 1 gateway) is started with
+ * exactly the args and env its manifest gives, on its own loopback "pod IP", with pod DNS
+ * names mapped to those IPs and one data dir per volume claim (test/k8s/emulate.ts). Then
+ * what a cluster relies on: every readiness and liveness probe passes, the master group
+ * elects a leader whose id is its pod name, a file written through the masters the
+ * gateway is given reads back byte for byte, a chunkserver rescheduled with a new IP
+ * comes back as the same node, and deleting the leader master's pod (SIGTERM, then a new
+ * pod on the same volume) leaves the cluster serving reads and writes throughout.
+ */
+import t from 'tap';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { GfsClient } from '../../src/client';
+import { initChecksums } from '../../src/common/checksum';
+import { kustomizeBuild } from '../k8s/kustomize';
+import { PodEmulator, type Pod } from '../k8s/emulate';
+import { eventually, tempDir } from './helpers';
+
+const root = path.resolve(__dirname, '..', '..', '..');
+
+interface MasterView { masters: { id: string; role: string }[]; nodesAlive: number }
+
+t.test('k8s (emulated): the manifests bring up a cluster that survives a rescheduled chunkserver and a replaced leader', async (t) => {
+  await initChecksums();
+  const dir = tempDir(t, 'gfs-k8s-');
+  const objects = kustomizeBuild(path.join(root, 'deploy', 'k8s'));
+  const zones = ['zone-a', 'zone-b', 'zone-c'];
+  const k8s = new PodEmulator(objects, {
+    dir, repoRoot: root,
+    replicas: { 'gfs-chunkserver': 3, 'gfs-gateway': 1 },
+    // The node's zone label, as Kubernetes copies it onto the pod (PodTopologyLabels).
+    extraLabels: (pod): Record<string, string> => (pod.startsWith('gfs-chunkserver-') ? { 'topology.kubernetes.io/zone': zones[Number(pod.split('-').pop())]! } : {}),
+  });
+  let client: GfsClient | undefined;
+  t.teardown(async () => {
+    await client?.close();
+    await k8s.stopAll();
+  });
+  t.teardown(() => {
+    if (t.passing()) return;
+    for (const p of k8s.pods.values()) process.stderr.write(`--- ${p.name} ${p.ip}\n${k8s.logTail(p)}\n`);
+  });
+
+  // Every pod exists (and has its IP and DNS name) before any starts, as in a cluster.
+  const etcd = k8s.createPods('gfs-etcd');
+  const masters = k8s.createPods('gfs-master');
+  const chunkservers = k8s.createPods('gfs-chunkserver');
+  const [gateway] = k8s.createPods('gfs-gateway');
+  const startAll = async (pods: Pod[]) => {
+    for (const p of pods) k8s.start(p);
+    await Promise.all(pods.map((p) => k8s.waitReady(p)));
+  };
+  await startAll(etcd);
+  await startAll(masters);
+  await startAll(chunkservers);
+  await startAll([gateway!]);
+
+  for (const p of k8s.pods.values()) {
+    t.ok(await k8s.probe(p, p.container.readinessProbe), `${p.name}: readiness probe passes`);
+    t.ok(await k8s.probe(p, p.container.livenessProbe), `${p.name}: liveness probe passes`);
+  }
+  t.same(chunkservers.map((p) => p.env.GFS_ZONE), zones, 'each chunkserver has its node\'s zone');
+  t.ok(masters.every((p) => p.env.GFS_ETCD.split(',').length === 3 && !p.env.GFS_ETCD.includes('svc')), 'masters dial every etcd member by its pod IP');
+
+  const adminOf = (p: Pod) => `http://${p.ip}:${p.container.ports.find((x: { name: string }) => x.name === 'admin').containerPort}`;
+  const masterView = async (p: Pod) => (await (await fetch(`${adminOf(p)}/status`)).json()) as MasterView;
+  const leaderPod = () => eventually(async () => {
+    const views = await Promise.all(masters.map(async (p) => ({ p, v: await masterView(p).catch(() => undefined) })));
+    const leaders = views.filter((x) => x.v?.masters[0]?.role === 'leader');
+    const one = leaders.length === 1 ? leaders[0]! : undefined;
+    return one?.v && one.v.nodesAlive === 3 ? { p: one.p, v: one.v } : undefined;
+  }, 20_000, 'one leader that sees 3 chunkservers');
+  const first = (await leaderPod())!;
+  t.equal(first.v.masters[0]!.id, first.p.name, 'a master\'s id is its pod name');
+
+  // The client uses the masters exactly as the gateway's manifest gives them.
+  client = new GfsClient({ masters: gateway!.env.GFS_MASTERS!.split(',') });
+  const files = new Map<string, Buffer>();
+  const write = async (name: string) => {
+    const data = crypto.randomBytes(300_000 + files.size);
+    await client!.put(data, name);
+    files.set(name, data);
+  };
+  const readAllBack = async (when: string) => {
+    for (const [name, data] of files) t.ok((await client!.readAll(name)).equals(data), `${name} reads back ${when}`);
+  };
+  await write('/k8s/a.bin');
+  await readAllBack('after the first write');
+  t.equal((await fetch(`http://${gateway!.ip}:8080/v1/status`)).status, 200, 'the gateway serves through its Service port');
+
+  // A chunkserver rescheduled: same volume, new pod IP, same node.
+  const moved = chunkservers[1]!;
+  const csStatus = async () => (await (await fetch(`${adminOf(moved)}/status`)).json()) as { nodeId: string; addr: string };
+  const before = await csStatus();
+  const oldIp = moved.ip;
+  await k8s.delete(moved);
+  k8s.assignIp(moved);
+  t.not(moved.ip, oldIp, 'the new pod has a new IP');
+  k8s.start(moved);
+  await k8s.waitReady(moved);
+  const after = await csStatus();
+  t.equal(after.nodeId, before.nodeId, 'the rescheduled chunkserver is the same node (id from its volume)');
+  t.equal(after.addr, `${moved.ip}:7101`, 'and advertises its new address');
+  await eventually(async () => {
+    const nodes = (await client!.admin.nodes()).nodes;
+    const node = nodes.find((n) => n.id === before.nodeId);
+    return nodes.length === 3 && node?.addr === after.addr && node.state === 'alive';
+  }, 15_000, 'the master to know the node at its new address, and no extra node');
+  await write('/k8s/b.bin');
+  await readAllBack('after the reschedule');
+
+  // The leader's pod deleted; writes and reads go on; a new pod on the same volume rejoins.
+  const old = first.p;
+  await k8s.delete(old);
+  await write('/k8s/c.bin');
+  await readAllBack('while the old leader\'s pod is gone');
+  const second = (await eventually(async () => {
+    const views = await Promise.all(masters.filter((p) => p !== old).map(async (p) => ({ p, v: await masterView(p).catch(() => undefined) })));
+    return views.find((x) => x.v?.masters[0]?.role === 'leader')?.p;
+  }, 20_000, 'a new leader'))!;
+  t.not(second.name, old.name, 'another master took over');
+  k8s.start(old);
+  await k8s.waitReady(old);
+  await eventually(async () => (await masterView(old)).masters[0]?.role === 'follower', 20_000, 'the replaced pod to rejoin as a follower');
+  t.equal((await masterView(old)).masters[0]!.id, old.name, 'with the same id');
+  await write('/k8s/d.bin');
+  await readAllBack('with the replaced master back');
+  for (const p of k8s.pods.values()) t.ok(await k8s.probe(p, p.container.readinessProbe), `${p.name}: ready at the end`);
+});
