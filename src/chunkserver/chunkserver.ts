@@ -237,6 +237,8 @@ export class Chunkserver {
     try {
       const space = await this.store.space();
       this.metrics.usedBytes.set(space.usedBytes);
+      this.metrics.capacityBytes.set(space.capacityBytes);
+      this.metrics.freeBytes.set(space.freeBytes);
       this.metrics.chunks.set(this.store.chunkCount);
       // Every chunk only in a full report: a delta costs what changed, not the whole store.
       const report = full ? this.store.list() : changed.map((h) => this.store.get(h)).filter((c) => c !== undefined);

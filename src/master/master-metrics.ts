@@ -25,6 +25,9 @@ export interface MetricsSource {
   lifecycle: () => Lifecycle | undefined;
   logs: () => LogService | undefined;
   streams?: () => StreamKeeper | undefined;
+  isLeader: () => boolean;
+  epoch: () => number;
+  fillCapRatio: number;
 }
 
 export function registerMasterGauges(metrics: Registry, src: MetricsSource): void {
@@ -34,6 +37,11 @@ export function registerMasterGauges(metrics: Registry, src: MetricsSource): voi
   gauge('gfs_master_files', 'Visible files', () => src.state()?.counts().files ?? 0);
   gauge('gfs_master_chunks', 'Chunks referenced by metadata', () => src.state()?.counts().chunks ?? 0);
   gauge('gfs_master_nodes_alive', 'Chunkservers alive', () => src.registry.alive().length);
+  gauge('gfs_master_nodes_dead', 'Chunkservers known but declared dead (silent past --dead-after)', () => src.registry.nodes.size - src.registry.alive().length);
+  // One master of a group reads 1; a change of leader shows as a change of these two.
+  gauge('gfs_master_is_leader', '1 while this master is the serving leader', () => (src.isLeader() ? 1 : 0));
+  gauge('gfs_master_epoch', 'The leader epoch this master knows: it grows by one or more with every election', () => src.epoch());
+  gauge('gfs_master_fill_cap_ratio', 'No node is filled past this fraction of its capacity (--fill-cap)', () => src.fillCapRatio);
   gauge('gfs_master_wal_last_index', 'Last WAL index', () => src.walLastIndex());
   totalCounter(metrics, 'gfs_master_wal_flushes_total', 'WAL flushes, one write and one fdatasync each', () => src.walStats()?.flushes ?? 0);
   totalCounter(metrics, 'gfs_master_wal_records_total', 'WAL records written (records per flush = group commit batching)', () => src.walStats()?.recordsWritten ?? 0);

@@ -146,6 +146,7 @@ export class Master {
       state: () => this.state, registry: this.registry, walLastIndex: () => this.wal?.lastIndex ?? 0, lifecycle: () => this.lifecycle,
       walStats: () => this.wal?.stats, proposeStats: () => this.rlog?.proposeStats,
       logs: () => this.logs, streams: () => this.streams,
+      isLeader: () => this.isLeader(), epoch: () => this.currentEpoch(), fillCapRatio: this.opts.fillCapRatio ?? limits.fillCapRatio,
     });
   }
 
