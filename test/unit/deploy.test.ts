@@ -32,6 +32,8 @@ const longFlags = (text: string) => new Set([...text.matchAll(/--([a-z0-9-]+)/g)
 const gfsFlags = (command: string) => longFlags(help(process.execPath, [gfs, command, '--help']));
 const envName = (flag: string) => `GFS_${flag.toUpperCase().replace(/-/g, '_')}`;
 
+/** A container of the gfs image (REGISTRY/gfs:TAG or @DIGEST once `kustomize edit set image` renamed it). */
+const isGfs = (c: { image: string }) => /(^|\/)gfs([:@]|$)/.test(c.image);
 const workloadKinds = new Set(['StatefulSet', 'Deployment']);
 const workloads = (objs: K8sObject[]) => objs.filter((o) => workloadKinds.has(o.kind));
 const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
@@ -67,6 +69,7 @@ t.test('deploy: every manifest file is listed in its kustomization, and every li
     e.isDirectory() ? yamlFiles(path.join(dir, e.name)) : /\.ya?ml$/.test(e.name) && e.name !== 'kustomization.yaml' ? [path.join(dir, e.name)] : []);
   for (const file of yamlFiles(k8s)) t.ok(listed.has(file), `${path.relative(root, file)} is listed in a kustomization`);
   t.same(workloads(base).map(keyOf).sort(), ['Deployment/gfs-gateway', 'StatefulSet/gfs-chunkserver', 'StatefulSet/gfs-etcd', 'StatefulSet/gfs-master']);
+  t.same(workloads(base).filter((w) => isGfs(containersOf(w)[0])).map((w) => containersOf(w)[0].args[0]).sort(), ['chunkserver', 'gateway', 'master'], 'one workload per gfs server');
   for (const o of base) t.ok(o.kind === 'Namespace' || o.metadata.namespace === 'gfs', `${keyOf(o)} lands in namespace gfs`);
 });
 
@@ -143,7 +146,7 @@ for (const [variant, objs] of [['base', base], ['external-etcd', external]] as c
     const adminSource = fs.readFileSync(path.join(root, 'src', 'common', 'admin-http.ts'), 'utf8') + fs.readFileSync(path.join(root, 'src', 'gateway', 'gateway.ts'), 'utf8');
     for (const route of ['/healthz', '/readyz']) t.match(adminSource, `'${route}'`, `the servers answer ${route}`);
     for (const w of workloads(objs)) {
-      for (const c of containersOf(w).filter((x) => x.image.startsWith('gfs:'))) {
+      for (const c of containersOf(w).filter(isGfs)) {
         const [command, ...rest] = c.args as string[];
         t.ok(gfsCommands.includes(command!), `${keyOf(w)} runs gfs ${command}`);
         const flags = gfsFlags(command!);
@@ -229,8 +232,18 @@ t.test('deploy: the Dockerfile is pinned, multi-stage, non-root, and copies only
   for (const p of copies) t.ok(fs.existsSync(path.join(root, p)), `COPY source ${p} exists`);
   t.match(dockerfile, /ENTRYPOINT \["node", "\/app\/dist\/cli\/gfs\.js"\]/);
   const uid = /^USER (\d+)/m.exec(final)?.[1];
-  for (const w of workloads(base).filter((x) => containersOf(x)[0].image.startsWith('gfs:'))) {
+  for (const w of workloads(base).filter((x) => isGfs(containersOf(x)[0]))) {
     t.equal(String(w.spec.template.spec.securityContext.runAsUser), uid, `${keyOf(w)} runs as the image's uid`);
   }
   for (const bin of ['gfs', 'gfsctl']) t.ok(fs.existsSync(path.join(root, 'cli', `${bin}.ts`)), `${bin} is built from cli/`);
+  // The image has production dependencies only: the code it runs must import no other.
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const dev = Object.keys(pkg.devDependencies ?? {}).filter((d) => !d.startsWith('@types/'));
+  const files = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []);
+  for (const file of ['src', 'cli', 'gen'].flatMap((d) => files(path.join(root, d)))) {
+    const imports = [...fs.readFileSync(file, 'utf8').matchAll(/(?:from|import|require\()\s*'([^'.][^']*)'/g)].map((m) => m[1]!);
+    const devImports = imports.filter((i) => dev.some((d) => i === d || i.startsWith(`${d}/`)));
+    t.same(devImports, [], `${path.relative(root, file)} imports no devDependency`);
+  }
 });
