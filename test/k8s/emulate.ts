@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { containersOf, type K8sObject } from './kustomize';
 
@@ -164,7 +165,6 @@ export class PodEmulator {
         await res.arrayBuffer();
         return res.status >= 200 && res.status < 400;
       }
-      const net = await import('node:net');
       return await new Promise<boolean>((resolve) => {
         const s = net.connect(portOf(probe.tcpSocket.port), pod.ip, () => { s.destroy(); resolve(true); });
         s.once('error', () => resolve(false));
