@@ -40,6 +40,8 @@ export interface EmulatorOptions {
   replicas?: Record<string, number>;
   /** Pod labels a cluster would add (e.g. the node's zone), by pod name. */
   extraLabels?: (pod: string) => Record<string, string>;
+  /** Secrets the operator creates (name → key → content), for `secret` volumes. */
+  secrets?: Record<string, Record<string, string>>;
 }
 
 export class PodEmulator {
@@ -75,6 +77,8 @@ export class PodEmulator {
         const dir = path.join(this.opts.dir, podName, m.name);
         fs.mkdirSync(dir, { recursive: true });
         mounts.set(m.mountPath, dir);
+        const secret = (w.spec.template.spec.volumes ?? []).find((v: any) => v.name === m.name)?.secret;
+        if (secret) this.writeSecret(dir, secret);
       }
       const pod: Pod = {
         name: podName, workload: w, container, ip: '', mounts, env: {}, argv: [],
@@ -84,6 +88,13 @@ export class PodEmulator {
       this.assignIp(pod);
       return pod;
     });
+  }
+
+  /** A secret volume: one file per key, as the kubelet projects it (a missing secret keeps the pod from starting). */
+  private writeSecret(dir: string, volume: { secretName: string; defaultMode?: number }): void {
+    const data = this.opts.secrets?.[volume.secretName];
+    assert.ok(data, `secret ${volume.secretName} does not exist: the pod cannot start`);
+    for (const [key, content] of Object.entries(data)) fs.writeFileSync(path.join(dir, key), content, { mode: volume.defaultMode ?? 0o644 });
   }
 
   /** Gives a pod a fresh IP (a rescheduled pod does) and points its DNS names at it. */
