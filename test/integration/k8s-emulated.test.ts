@@ -12,6 +12,7 @@
 import t from 'tap';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { GfsClient } from '../../src/client';
 import { initChecksums } from '../../src/common/checksum';
 import { kustomizeBuild } from '../k8s/kustomize';
@@ -25,6 +26,8 @@ interface MasterView { masters: { id: string; role: string }[]; nodesAlive: numb
 t.test('k8s (emulated): the manifests bring up a cluster that survives a rescheduled chunkserver and a replaced leader', async (t) => {
   await initChecksums();
   const dir = tempDir(t, 'gfs-k8s-');
+  // The Secret the operator creates for the gateway.
+  const credentials = { token: crypto.randomBytes(24).toString('base64url'), accessKeyId: 'GFSK8STEST0000000001', secretAccessKey: crypto.randomBytes(30).toString('base64url') };
   const objects = kustomizeBuild(path.join(root, 'deploy', 'k8s'));
   // The node's zone label, as Kubernetes 1.33+ copies it onto the pod; the third pod's
   // node has none (an older cluster), which must read as zone "default".
@@ -32,6 +35,7 @@ t.test('k8s (emulated): the manifests bring up a cluster that survives a resched
   const k8s = new PodEmulator(objects, {
     dir, repoRoot: root,
     replicas: { 'gfs-chunkserver': 3, 'gfs-gateway': 1 },
+    secrets: { 'gfs-gateway-credentials': { 'credentials.json': JSON.stringify(credentials) } },
     extraLabels: (pod): Record<string, string> => {
       const zone = pod.startsWith('gfs-chunkserver-') ? zones[Number(pod.split('-').pop())] : '';
       return zone ? { 'topology.kubernetes.io/zone': zone } : {};
@@ -94,7 +98,17 @@ t.test('k8s (emulated): the manifests bring up a cluster that survives a resched
   t.same(chunkservers.map((p) => nodes.find((n) => n.addr === `${p.ip}:7101`)?.zone), ['zone-a', 'zone-b', 'default'], 'the master places by those zones');
   await write('/k8s/a.bin');
   await readAllBack('after the first write');
-  t.equal((await fetch(`http://${gateway!.ip}:8080/v1/status`)).status, 200, 'the gateway serves through its Service port');
+  // S3 on the gateway's s3 port, with the key pair from its Secret.
+  const s3 = new S3Client({
+    endpoint: `http://${gateway!.ip}:9000`, region: 'us-east-1', forcePathStyle: true,
+    credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
+  });
+  t.teardown(() => s3.destroy());
+  const object = crypto.randomBytes(100_000);
+  await s3.send(new CreateBucketCommand({ Bucket: 'objects' }));
+  await s3.send(new PutObjectCommand({ Bucket: 'objects', Key: 'via/s3.bin', Body: object }));
+  const got = await s3.send(new GetObjectCommand({ Bucket: 'objects', Key: 'via/s3.bin' }));
+  t.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(object), 'an S3 put/get through the gateway pod reads back the same bytes');
 
   // A chunkserver rescheduled: same volume, new pod IP, same node.
   const moved = chunkservers[1]!;

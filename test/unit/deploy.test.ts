@@ -158,6 +158,14 @@ for (const [variant, objs] of [['base', base], ['external-etcd', external]] as c
           t.equal(probe?.httpGet?.path, route, `${keyOf(w)}: probe on ${route}`);
           t.equal(containerPort(c, probe?.httpGet?.port)?.containerPort, portOf(adminAddr), `${keyOf(w)}: ${route} probed on the admin port`);
         }
+        // A credentials file is on a read-only Secret volume, readable by the pod's group.
+        const spec = w.spec.template.spec;
+        for (const e of (c.env ?? []).filter((x: { name: string }) => /^GFS_.*CREDENTIALS$/.test(x.name))) {
+          const mount = c.volumeMounts.find((m: any) => e.value.startsWith(`${m.mountPath}/`));
+          const secret = spec.volumes.find((v: any) => v.name === mount?.name)?.secret;
+          t.ok(secret?.secretName && mount.readOnly, `${keyOf(w)}: ${e.name} is in a read-only Secret volume`);
+          t.ok(spec.securityContext.fsGroup === spec.securityContext.runAsGroup && (secret?.defaultMode & 0o040), `${keyOf(w)}: the server's group can read ${e.name}`);
+        }
         if (command !== 'gateway') {
           t.ok(containerPort(c, portOf(envValue(c, 'GFS_LISTEN'))), `${keyOf(w)}: the listen port is a container port`);
           const data = envValue(c, 'GFS_DATA');
