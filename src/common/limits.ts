@@ -447,6 +447,11 @@ export const limits = {
   natsStopFlushMs: 1_000,
 
   // ---- gateway (REST, DESIGN §10)
+  /**
+   * A gateway's master call follows the leader this long: a failover (about electionTtlMs
+   * plus a round of promises) fits, so HTTP clients do not see one; under the clients' 30 s.
+   */
+  gatewayMasterDeadlineMs: 15_000,
   /** Request line plus headers: generous for real clients (long paths, a token, S3 signatures), tiny next to memory. */
   restHeaderBytesMax: 16 * KiB,
   /** A client has this long to send its whole header block (slowloris). */

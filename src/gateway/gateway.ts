@@ -93,7 +93,7 @@ export class Gateway {
   private s3: S3Server | undefined;
 
   constructor(private readonly opts: GatewayOptions) {
-    this.client = new GfsClient({ masters: opts.masters, log: opts.log, retries: 2, timeoutMs: 5000, token: opts.credentials?.token });
+    this.client = new GfsClient({ masters: opts.masters, log: opts.log, deadlineMs: limits.gatewayMasterDeadlineMs, timeoutMs: 5000, token: opts.credentials?.token });
     this.auth = new GatewayAuth({
       fetch: () => this.client.admin.authTable(), clock: opts.clock ?? systemClock, log: opts.log,
       auditLog: opts.auditLog, ratePerSec: opts.tokenRatePerSec,

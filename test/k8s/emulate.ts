@@ -90,6 +90,11 @@ export class PodEmulator {
     });
   }
 
+  /** A Secret the operator creates (`kubectl create secret generic`): pods created from now on mount it. */
+  addSecret(name: string, data: Record<string, string>): void {
+    this.opts.secrets = { ...this.opts.secrets, [name]: data };
+  }
+
   /** A secret volume: one file per key, as the kubelet projects it (a missing secret keeps the pod from starting). */
   private writeSecret(dir: string, volume: { secretName: string; defaultMode?: number }): void {
     const data = this.opts.secrets?.[volume.secretName];

@@ -47,6 +47,13 @@ const envValue = (c: any, name: string): string => {
 const portOf = (addr: string) => Number(addr.slice(addr.lastIndexOf(':') + 1));
 /** The container port a probe or Service targetPort names (by name or number). */
 const containerPort = (c: any, port: string | number) => (c.ports ?? []).find((p: any) => p.name === port || p.containerPort === port);
+const secretFileFlags = ['GFS_CREDENTIALS', 'GFS_S3_CREDENTIALS', 'GFS_CLUSTER_SECRET_FILE'];
+/** The Secret volume a file is on (mounted read-only), or undefined. */
+const secretOf = (w: K8sObject, c: any, file: string) => {
+  const mount = (c.volumeMounts ?? []).find((m: any) => file.startsWith(`${m.mountPath}/`));
+  const secret = (w.spec.template.spec.volumes ?? []).find((v: any) => v.name === mount?.name)?.secret;
+  return mount?.readOnly && secret?.secretName ? secret : undefined;
+};
 const podNames = (sts: K8sObject) => Array.from({ length: sts.spec.replicas }, (_, i) => `${sts.metadata.name}-${i}`);
 const podDns = (sts: K8sObject, pod: string) => `${pod}.${sts.spec.serviceName}.$(POD_NAMESPACE).svc`;
 
@@ -158,14 +165,18 @@ for (const [variant, objs] of [['base', base], ['external-etcd', external]] as c
           t.equal(probe?.httpGet?.path, route, `${keyOf(w)}: probe on ${route}`);
           t.equal(containerPort(c, probe?.httpGet?.port)?.containerPort, portOf(adminAddr), `${keyOf(w)}: ${route} probed on the admin port`);
         }
-        // A credentials file is on a read-only Secret volume, readable by the pod's group.
-        const spec = w.spec.template.spec;
-        for (const e of (c.env ?? []).filter((x: { name: string }) => /^GFS_.*CREDENTIALS$/.test(x.name))) {
-          const mount = c.volumeMounts.find((m: any) => e.value.startsWith(`${m.mountPath}/`));
-          const secret = spec.volumes.find((v: any) => v.name === mount?.name)?.secret;
-          t.ok(secret?.secretName && mount.readOnly, `${keyOf(w)}: ${e.name} is in a read-only Secret volume`);
-          t.ok(spec.securityContext.fsGroup === spec.securityContext.runAsGroup && (secret?.defaultMode & 0o040), `${keyOf(w)}: the server's group can read ${e.name}`);
+        // Secrets a server reads are files on read-only Secret volumes, readable by the pod's group.
+        for (const name of secretFileFlags) {
+          const file = envOf(c).get(name)?.value;
+          if (file === undefined) continue;
+          const secret = secretOf(w, c, file);
+          t.ok(secret, `${keyOf(w)}: ${name} is in a read-only Secret volume`);
+          const ctx = w.spec.template.spec.securityContext;
+          t.ok(ctx.fsGroup === ctx.runAsGroup && (secret?.defaultMode & 0o040), `${keyOf(w)}: the server's group can read ${name}`);
         }
+        // The bootstrap token is written by the master: on its volume, not a Secret.
+        const boot = envOf(c).get('GFS_BOOTSTRAP_CREDENTIALS')?.value;
+        if (boot !== undefined) t.ok(boot.startsWith(`${envValue(c, 'GFS_DATA')}/`), `${keyOf(w)}: the bootstrap token is written into its data dir`);
         if (command !== 'gateway') {
           t.ok(containerPort(c, portOf(envValue(c, 'GFS_LISTEN'))), `${keyOf(w)}: the listen port is a container port`);
           const data = envValue(c, 'GFS_DATA');
@@ -189,6 +200,15 @@ for (const [variant, objs] of [['base', base], ['external-etcd', external]] as c
     for (const key of ['StatefulSet/gfs-chunkserver', 'Deployment/gfs-gateway']) {
       t.same(envValue(containersOf(byKey(objs, key))[0], 'GFS_MASTERS').split(','), addrs, `${key} knows every master`);
     }
+    // Heartbeats carry the cluster secret: masters and chunkservers read the same one.
+    const cs = byKey(objs, 'StatefulSet/gfs-chunkserver');
+    const clusterSecret = (w: K8sObject) => {
+      const c = containersOf(w)[0];
+      return secretOf(w, c, envValue(c, 'GFS_CLUSTER_SECRET_FILE'))?.secretName;
+    };
+    t.ok(clusterSecret(masters), 'masters check heartbeats against a cluster secret');
+    t.equal(clusterSecret(cs), clusterSecret(masters), 'chunkservers send the masters\' cluster secret');
+    t.ok(envOf(containersOf(byKey(objs, 'Deployment/gfs-gateway'))[0]).get('GFS_CREDENTIALS'), 'the gateway has its own token');
     const etcdUrls = envValue(m, 'GFS_ETCD').split(',');
     const etcd = byKey(objs, 'StatefulSet/gfs-etcd');
     if (variant === 'external-etcd') {
