@@ -22,7 +22,7 @@ function sourceFiles(dir: string): string[] {
 const source = sourceFiles(path.join(root, 'src')).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
 /** Every metric name the servers register: string literals `'gfs_...'` in src. */
 const exported = new Set([...source.matchAll(/'(gfs_[a-z0-9_]+)'/g)].map((m) => m[1]!));
-const histograms = new Set([...source.matchAll(/new Histogram\(\{ name: '(gfs_[a-z0-9_]+)'/g)].map((m) => m[1]!));
+const histograms = new Set([...source.matchAll(/new Histogram\(\{\s*name: '(gfs_[a-z0-9_]+)'/g)].map((m) => m[1]!));
 /** Label names: the servers' labelNames, the `component` default label, and Prometheus' own. */
 const labels = new Set(['le', 'instance', 'job', 'component',
   ...[...source.matchAll(/labelNames: \[([^\]]*)\]/g)].flatMap((m) => [...m[1]!.matchAll(/'([a-z_]+)'/g)].map((x) => x[1]!))]);
