@@ -11,7 +11,10 @@
  *   yielded is trimmed, one that would leave a gap is a PROTOCOL error.
  * - Only committed bytes are yielded (a replica serves no byte past the durable length
  *   of a sealed chunk, a primary pushes only committed ones), so nothing yielded is ever
- *   taken back.
+ *   taken back. A chunk whose primary said FOLLOW_END is read from replicas only past
+ *   the length that FOLLOW_END named once the master sealed it (a seal bumps its
+ *   version): until then a replica may hold bytes no replica acknowledged, which the
+ *   seal cuts.
  * - The iterator ends when the log is sealed and every byte was yielded, or on abort.
  *   A stream is followed segment by segment by stream-follower.ts, each through here.
  */
@@ -43,8 +46,11 @@ export async function* followLog(conn: MasterConn, path: string, opts: FollowOpt
   let pos = opts.fromOffset ?? 0;
   if (!Number.isSafeInteger(pos) || pos < 0) throw new GfsError('INVALID_ARGUMENT', `fromOffset must be a whole number >= 0, not ${pos}`);
   const watch = new LogWatch(conn, path, clock, log);
-  /** Chunks whose primary said FOLLOW_END: no longer open, whatever a stale FileInfo says. */
-  const ended = new Set<number>();
+  /**
+   * Chunks whose primary said FOLLOW_END (no longer open, whatever a stale FileInfo says):
+   * the version followed and the file offset where the primary's committed bytes ended.
+   */
+  const ended = new Map<number, { version: number; end: number }>();
   /** Open chunk → the replica that answered FOLLOW (its primary). */
   const primaries = new Map<number, string>();
   try {
@@ -61,7 +67,10 @@ export async function* followLog(conn: MasterConn, path: string, opts: FollowOpt
       // master's bug) must make the follower wait, not spin on an empty read.
       const last = info.chunks[info.chunks.length - 1];
       const covered = last ? last.offset + last.length : 0;
-      const doneEnd = Math.min(open ? open.offset : info.size, info.size, covered);
+      let doneEnd = Math.min(open ? open.offset : info.size, info.size, covered);
+      // An ended chunk the master has not sealed yet (same version): only what its primary pushed.
+      const endedLast = last === undefined ? undefined : ended.get(last.handle);
+      if (!sealed && endedLast !== undefined && endedLast.version === last!.version) doneEnd = Math.min(doneEnd, endedLast.end);
       if (pos < doneEnd) {
         // Bytes of chunks that no longer change: from any replica.
         for await (const piece of readFileRange(conn, info, pos, doneEnd, log)) {
@@ -86,7 +95,12 @@ export async function* followLog(conn: MasterConn, path: string, opts: FollowOpt
             for await (const m of followChunk(addr, open.handle, open.version, pos - open.offset, signal)) {
               got = true;
               primaries.set(open.handle, addr);
-              if ('end' in m) { ended.add(open.handle); break; }
+              if ('end' in m) {
+                // Every committed byte was pushed before FOLLOW_END: pos is at its length.
+                if (open.offset + m.end !== pos) throw new GfsError('PROTOCOL', `follow: chunk ${open.handle} ended at ${open.offset + m.end}, pushed up to ${pos}`);
+                ended.set(open.handle, { version: open.version, end: pos });
+                break;
+              }
               const data = trimToPos(open.offset + m.offset, m.data, pos);
               if (data.length > 0) {
                 yield { offset: pos, data };
@@ -127,7 +141,7 @@ export async function* followLog(conn: MasterConn, path: string, opts: FollowOpt
 }
 
 /** The log's open chunk: its last one, unless the file is sealed or that chunk said it ended. */
-function openChunk(info: FileInfo, ended: Set<number>): ChunkInfo | undefined {
+function openChunk(info: FileInfo, ended: ReadonlyMap<number, unknown>): ChunkInfo | undefined {
   const last = info.chunks[info.chunks.length - 1];
   if (!last || ended.has(last.handle) || last.replicas.length === 0) return undefined;
   return last;

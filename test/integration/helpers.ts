@@ -125,3 +125,22 @@ export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 15_000
 export function chunkFile(dataDir: string, handle: number): string {
   return path.join(dataDir, 'chunks', (handle & 0xff).toString(16).padStart(2, '0'), `${handle.toString(16).padStart(16, '0')}.chk`);
 }
+
+/**
+ * Where a follower's bytes part from the log's: '' when equal, else both lengths, the
+ * first differing offset, both sides around it (JSON-quoted), and the followed piece
+ * holding that offset (pieces: [offset, length] as yielded), so a failure says whether
+ * the follower got a gap, a duplicate or bytes the log does not have.
+ */
+export function followDiff(got: Buffer, want: Buffer, pieces: readonly [number, number][] = []): string {
+  if (got.equals(want)) return '';
+  let at = 0;
+  const n = Math.min(got.length, want.length);
+  while (at < n && got[at] === want[at]) at++;
+  const around = (b: Buffer) => JSON.stringify(b.subarray(Math.max(0, at - 60), at + 60).toString('latin1'));
+  const piece = pieces.findIndex(([o, l]) => o <= at && at < o + l);
+  const near = piece < 0 ? 'none' : pieces.slice(Math.max(0, piece - 2), piece + 3).map(([o, l]) => `${o}+${l}`).join(' ');
+  return `followed ${got.length} bytes, the log has ${want.length}; first difference at ${at}` +
+    `\n  followed[${Math.max(0, at - 60)}..]: ${around(got)}\n  log[${Math.max(0, at - 60)}..]:      ${around(want)}` +
+    `\n  followed pieces (offset+length) around it: ${near}`;
+}

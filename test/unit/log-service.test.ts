@@ -18,8 +18,12 @@ import { NodeRegistry } from '../../src/master/registry';
 
 type Call = { kind: string; addr: string; version?: number; length?: number };
 
+/** What CHUNK_STAT answers besides the durable length (a node still the primary, by default). */
+type StatAs = { primary: boolean; committed?: number };
+
 /** Replica addr → its durable length (undefined: it does not answer). */
-function scriptedPlane(durable: Map<string, number | undefined>, calls: Call[], writers = [{ writer: 'w', seqs: [4, 5], offsets: [0, 3] }]): AppendPlane {
+function scriptedPlane(durable: Map<string, number | undefined>, calls: Call[], statAs: StatAs = { primary: true },
+  writers = [{ writer: 'w', seqs: [4, 5], offsets: [0, 3] }]): AppendPlane {
   const answer = <T>(addr: string, v: () => T): Promise<T> =>
     durable.get(addr) === undefined ? Promise.reject(new GfsError('UNAVAILABLE', `${addr} is down`)) : Promise.resolve(v());
   return {
@@ -31,13 +35,14 @@ function scriptedPlane(durable: Map<string, number | undefined>, calls: Call[], 
       const kept = writers.map((w) => ({ writer: w.writer, seqs: w.seqs.filter((_, i) => w.offsets[i]! < length), offsets: w.offsets.filter((o) => o < length) }));
       return answer(addr, () => ({ length, writers: kept.filter((w) => w.seqs.length > 0) }));
     },
-    chunkStat: async (addr, handle) => answer(addr, () => ({
-      node: addr, version: 1, durable: durable.get(addr)!, committed: durable.get(addr)!, primary: true, ended: false, leaseValid: true,
+    chunkStat: async (addr) => answer(addr, () => ({
+      node: addr, version: 1, durable: durable.get(addr)!, committed: statAs.committed ?? durable.get(addr)!,
+      primary: statAs.primary, ended: !statAs.primary, leaseValid: statAs.primary,
     })),
   };
 }
 
-function setup(durable: Map<string, number | undefined>, calls: Call[] = []) {
+function setup(durable: Map<string, number | undefined>, calls: Call[] = [], statAs?: StatAs) {
   const clock = new ManualClock();
   let state = new MetaState();
   const registry = new NodeRegistry(10_000);
@@ -54,7 +59,7 @@ function setup(durable: Map<string, number | undefined>, calls: Call[] = []) {
   let nextInode = 1;
   let nextHandle = 1;
   logs = new LogService({
-    state: () => state, registry, commit, isLeader: () => true, plane: scriptedPlane(durable, calls), clock, log: silentLogger, leaseMs: 1000,
+    state: () => state, registry, commit, isLeader: () => true, plane: scriptedPlane(durable, calls, statAs), clock, log: silentLogger, leaseMs: 1000,
     lifecycle: () => ({ unreachableReported: () => undefined }) as never,
     placer: {
       waitForPlaceable: async () => undefined,
@@ -188,4 +193,26 @@ t.test('log service: a new leader seals, one lease into its term, the open chunk
   t.equal(state().openChunk(state().stat('/n/other') as FileNode), undefined, 'sealed');
   t.equal(state().openChunk(state().stat('/n/log') as FileNode)?.handle, claimed.chunk!.handle, 'the claimed one stays open');
   t.ok(lost.chunk!.handle > 0);
+});
+
+t.test('log service: a stat reports only what the primary committed; a node that is no longer the primary (a seal is taking the chunk) makes the stat seal first', async (t) => {
+  const calls: Call[] = [];
+  const statAs: StatAs = { primary: true, committed: 5 };
+  const durable = new Map<string, number | undefined>([['a:1', 0], ['b:1', 0]]);
+  const { logs, state } = setup(durable, calls, statAs);
+  const r = await target(logs, { create: true });
+  // The primary wrote a batch of 4 more bytes locally that the chain never acknowledged; b lacks it.
+  durable.set('a:1', 9).set('b:1', 5);
+  const asked = await logs.committed(state().stat('/n/log') as FileNode);
+  t.equal(asked.openLength, 5, 'the primary: its committed length, not its durable one');
+  t.equal(calls.filter((c) => c.kind === 'seal').length, 0, 'no seal');
+  // A seal takes the chunk at a: its primary is stopped, the version not bumped yet; a
+  // CHUNK_STAT now answers at the same version with the durable length (9). Reporting
+  // it would hand a reader 4 bytes the seal cuts.
+  statAs.primary = false;
+  statAs.committed = undefined;
+  const during = await logs.committed(state().stat('/n/log') as FileNode);
+  t.equal(during.openLength, 0, 'no open length from a node that is not the primary');
+  t.match(during.file, { size: 5, chunks: [{ handle: r.chunk!.handle, version: 2, length: 5, committed: true }] }, 'the stat sealed the chunk: the size is what the log keeps');
+  t.same(calls.filter((c) => c.kind === 'truncate').map((c) => c.length), [5, 5], 'cut to the smallest durable length');
 });

@@ -5,8 +5,9 @@
  *
  * Invariants: at most one Primary per handle; a handle is claimed while its LEASE is
  * being set up, so two LEASEs for one chunk cannot both create it; an ended primary
- * stays listed (for CHUNK_STAT and followers) until the chunk is sealed, truncated or
- * deleted, but is no longer offered for renewal.
+ * stays listed (for CHUNK_STAT and followers) until a seal, truncate or delete starts
+ * taking the chunk (before its version changes: CHUNK_STAT then answers primary:false),
+ * but is no longer offered for renewal.
  */
 import { GfsError } from '../../common/errors';
 import { Primary, type PrimaryHost } from './primary';

@@ -60,6 +60,13 @@ export async function answerControl(host: AppendServerHost, frame: Frame): Promi
   }
 }
 
+/**
+ * CHUNK_STAT: `committed` is the primary's (every byte of it durable on every replica of
+ * the chain) only when `primary` is true. Without a primary here (a secondary, or a seal
+ * is taking the chunk) it is the local durable length, which for an open chunk may hold
+ * bytes no replica acknowledged and a seal will cut: the master trusts it only from the
+ * primary.
+ */
 function chunkStat(host: AppendServerHost, handle: number): Record<string, unknown> {
   const chunk = host.store.get(handle);
   const p = host.leases.get(handle);

@@ -12,8 +12,10 @@
  *   blocks a log for longer than a lease. A new leader (or a restarted one) knows no
  *   lease: live primaries name theirs in their next heartbeats, so one lease period
  *   into its term it seals every open chunk whose primary named none.
- * - A stat never reports less than an acknowledged byte: the primary's committed
- *   length, or, when the primary does not answer, the length after sealing the chunk.
+ * - A stat never reports less than an acknowledged byte, nor more than the log will
+ *   keep: the committed length of the node that is still the chunk's primary, or,
+ *   when there is none (it does not answer, or a seal has taken the chunk there), the
+ *   length after sealing the chunk.
  */
 import type { LeaseRenewal, MetaOp } from '../../../gen/gfs';
 import { GfsError } from '../../common/errors';
@@ -134,7 +136,12 @@ export class LogService {
     if (addr === undefined) return undefined;
     try {
       const s = await this.host.plane.chunkStat(addr, open.handle, limits.appendStatTimeoutMs);
-      return s.version === open.version ? s.committed : undefined;
+      // Only a node that is still the chunk's primary knows what committed. While a seal
+      // takes the chunk there (its primary stopped, the version not yet bumped) the node
+      // answers at the old version with its durable length, which may hold a batch the
+      // chain never acknowledged and the seal will cut: reporting it would let a reader
+      // (a follower) take bytes that are not in the log. Not the primary: seal first.
+      return s.primary && s.version === open.version ? s.committed : undefined;
     } catch {
       return undefined;
     }
