@@ -19,7 +19,7 @@ t.test('gfs dev: one ready line, endpoints.json with every chunkserver pid, SIGT
     child.once('exit', (code) => reject(new Error(`gfs dev exited ${code}`)));
   });
   t.match(line, /^gfs dev ready: masters=127\.0\.0\.1:\d+ rest=http:\/\/127\.0\.0\.1:\d+ /);
-  t.match(line, /; next: export GFS_MASTERS=127\.0\.0\.1:\d+ GFS_TOKEN=\$\(jq -r \.token \S+credentials\.json\) and run gfsctl status$/, 'the ready line says what to do next');
+  t.match(line, /; next: export GFS_MASTERS=127\.0\.0\.1:\d+ GFS_TOKEN=\$\(node -p "require\('\S+credentials\.json'\)\.token"\) and run gfsctl status$/, 'the ready line says what to do next');
   t.equal(fs.statSync(path.join(data, 'credentials.json')).mode & 0o777, 0o600, 'the bootstrap credentials are private');
   const ep = JSON.parse(fs.readFileSync(path.join(data, 'endpoints.json'), 'utf8'));
   t.equal(ep.masters.length, 1);
