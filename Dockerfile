@@ -18,6 +18,7 @@ COPY src ./src
 COPY cli ./cli
 COPY test ./test
 COPY bench ./bench
+COPY scripts ./scripts
 RUN npm run build && chmod 0755 dist/cli/gfs.js dist/cli/gfsctl.js
 
 # 2. Production dependencies alone, from the same lockfile.

@@ -44,7 +44,7 @@ export interface RecordAppendOptions {
 }
 export type {
   AuthTableResponse, CreateTokenResponse, ListNamespacesResponse, ListTokensResponse, NamespaceInfo,
-  BalanceResponse, DecommissionResponse, DfResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse,
+  BalanceResponse, DecommissionResponse, DfResponse, EventsResponse, FsckResponse, GcResponse, NodesResponse, StatusResponse,
 } from './admin';
 /**
  * The raw metadata RPCs, with the same leader discovery and retries: for tools that

@@ -547,6 +547,28 @@ export const limits = {
   gatewayTokenBurst: 400,
   /** Per-token rate buckets one gateway remembers; the least recently used goes when more tokens call. */
   gatewayTokenBucketsMax: 10_000,
+
+  // ---- dashboard (/ui) and its admin JSON (issue 14 item 4)
+  /** The dashboard refreshes this often, and the gateway caches its overview this long: any number of browsers cost one master round per period. */
+  uiRefreshMs: 2_000,
+  /** The overview's fsck summary is this old at most: fsck walks every chunk, so it runs less often than the overview. */
+  uiFsckRefreshMs: 10_000,
+  /** Problem files the overview names from an fsck (the counts cover them all). */
+  uiFsckFilesShown: 10,
+  /** Recent events the gateway keeps for dashboards (one feed from the leader, shared by every browser). */
+  uiEventsKept: 200,
+  /** A dashboard's events long poll is answered after this at the latest, well inside restIdleTimeoutMs. */
+  uiEventsWaitMs: 20_000,
+  /** Browsers waiting on the events long poll at once; beyond, one is answered at once (empty) and polls again. */
+  uiEventsWaitersMax: 256,
+  /** The gateway's long poll at the leader for new events: well inside its client's 5 s call timeout. */
+  uiEventsMasterWaitMs: 2_500,
+  /** The gateway stops following the leader's events when no dashboard asked for this long. */
+  uiEventsIdleMs: 60_000,
+  /** A feed that starts (or lost its place) backfills the events of this many recent WAL entries, not the leader's whole history. */
+  uiEventsBackfillRevs: 10_000,
+  /** Wait before the feed asks the masters again after a failed call. */
+  uiEventsRetryMs: 1_000,
 } as const;
 
 export type Limits = typeof limits;

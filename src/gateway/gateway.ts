@@ -82,6 +82,7 @@ export async function listen(server: http.Server, address: string): Promise<stri
 
 export class Gateway {
   private restServer: http.Server | undefined;
+  private router: RestRouter | undefined;
   private readonly client: GfsClient;
   private readonly registry: Registry = newRegistry('gateway');
   /** Tokens, scopes, rates and the audit log; the S3 API takes lookupSecret from here. */
@@ -104,7 +105,7 @@ export class Gateway {
   async start(): Promise<void> {
     this.auth.start();
     const registers = [this.registry];
-    const router = new RestRouter({
+    const router = this.router = new RestRouter({
       ctx: {
         client: this.client, log: this.opts.log, clock: this.opts.clock ?? systemClock,
         bytesReceived: new Counter({ name: 'gfs_gateway_received_bytes_total', help: 'Request body bytes received (uploads, appends)', registers }),
@@ -165,6 +166,7 @@ export class Gateway {
 
   async stop(): Promise<void> {
     await this.events?.stop({ role: 'gateway', addr: this.restAddr });
+    this.router?.stop();
     await this.s3?.stop();
     await new Promise<void>((resolve) => { this.restServer?.closeAllConnections(); this.restServer ? this.restServer.close(() => resolve()) : resolve(); });
     await this.auth.stop();

@@ -10,10 +10,13 @@
  *   GET  /v1/files/{ns}/{prefix}?list               listing (delimiter, limit, cursor)
  *   POST /v1/files/{ns}/{path}?append               record append (?batch, ?create)
  *   GET  /v1/files/{ns}/{path}?follow               tail a log (SSE or chunked)
+ *   GET  /v1/admin/overview, /v1/admin/events       the dashboard's data (admin.ts)
+ *   GET  /ui, /ui/dashboard.{js,css}                the dashboard (open; its data is not)
  *
  * Invariants: every /v1 request is authorized (auth.ts: the master's tokens, scopes and
  * namespace visibility; anonymous callers read public namespaces only) and counted
  * against its token's rate before anything else is done for it, and gets one audit line;
+ * the /v1/admin routes (the dashboard's data) need a cluster admin token;
  * every failure is answered as `{error: {code, message}}` (errors.ts) and never
  * escapes as an exception, so no request can crash the process.
  */
@@ -30,6 +33,8 @@ import { deleteFile, getFile, putFile, fileJson } from './files';
 import { listPrefix } from './list';
 import { listNamespaces, namespaceRoute } from './namespaces';
 import { appendRoute, followRoute } from './logs';
+import { AdminApi } from './admin';
+import { UiAssets, isUiPath } from '../ui/assets';
 
 export interface RouterOptions {
   ctx: RestContext;
@@ -41,15 +46,23 @@ export class RestRouter {
   private readonly requests: Counter;
   private readonly seconds: Histogram;
   private readonly inFlight: Gauge;
+  private readonly admin: AdminApi;
+  private readonly ui = new UiAssets();
 
   constructor(private readonly opts: RouterOptions) {
     const registers = [opts.registry];
+    this.admin = new AdminApi(opts.ctx, opts.registry);
     this.requests = new Counter({ name: 'gfs_gateway_requests_total', help: 'REST requests by route and HTTP status', labelNames: ['route', 'status'], registers });
     this.seconds = new Histogram({
       name: 'gfs_gateway_request_seconds', help: 'REST request time until the answer ended, by route', labelNames: ['route'],
       buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10, 60], registers,
     });
     this.inFlight = new Gauge({ name: 'gfs_gateway_requests_in_flight', help: 'REST requests being served now (follows included)', registers });
+  }
+
+  /** Ends the dashboard's event feed (the gateway is stopping). */
+  stop(): void {
+    this.admin.stop();
   }
 
   /** Serves one request; never throws. */
@@ -130,6 +143,7 @@ export class RestRouter {
         return sendJson(res, 503, { ready: false, reason: (e as Error).message });
       }
     }
+    if (route === 'ui') return this.ui.serve(req, res, url.pathname);
     if (route === 'unknown') throw new GfsError('NO_SUCH_FILE', `no route ${method} ${url.pathname}`);
     const segments = decodeSegments(url.pathname);
     const principal = await this.authorize(req, route, segments, who);
@@ -137,6 +151,9 @@ export class RestRouter {
     switch (route) {
       case 'method': throw new GfsError('INVALID_ARGUMENT', `${method} is not allowed on ${url.pathname}${url.search}`);
       case 'status': return sendJson(res, 200, await ctx.client.status());
+      // authorize() asked for a cluster admin: these routes have no namespace scope.
+      case 'admin.overview': return this.admin.overview(res);
+      case 'admin.events': return this.admin.events(req, res, q);
       case 'namespaces.list': return listNamespaces(ctx, res, (ns) => this.opts.auth.canSee(principal, ns));
       case 'namespaces': return namespaceRoute(ctx, req, res, segments[2]!, q);
       case 'files.list': {
@@ -180,6 +197,9 @@ export function routeName(method: string, url: URL): string {
   if (p === '/readyz') return 'readyz';
   if (p === '/metrics') return 'metrics';
   if (p === '/v1/status') return method === 'GET' ? 'status' : 'method';
+  if (p === '/v1/admin/overview') return method === 'GET' ? 'admin.overview' : 'method';
+  if (p === '/v1/admin/events') return method === 'GET' ? 'admin.events' : 'method';
+  if (isUiPath(p)) return 'ui';
   if (p === '/v1/namespaces' || p === '/v1/namespaces/') return method === 'GET' ? 'namespaces.list' : 'method';
   if (/^\/v1\/namespaces\/[^/]+\/?$/.test(p)) return 'namespaces';
   if (p.startsWith('/v1/files/')) {
