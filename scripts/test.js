@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every test (unit, simulation, integration) with tap and ends with the line
 // "N passed, M failed", counting each named test (t.test) inside each file.
-// Integration tests need etcd, nats-server and promtool; when they are missing and we run as
+// Integration tests need etcd, nats-server, promtool and chromium; when they are missing and we run as
 // root, they are installed from Debian's packages, otherwise we say how.
 'use strict';
 const { spawnSync, spawn } = require('node:child_process');
@@ -13,9 +13,10 @@ function have(bin) {
 }
 
 // promtool (Debian's prometheus) lints every /metrics; script (util-linux) gives gfsctl a TTY.
-// awscli, s3cmd, rclone and restic are the S3 clients test/integration/s3-tools.test.ts drives.
+// awscli, s3cmd, rclone and restic are the S3 clients test/integration/s3-tools.test.ts drives;
+// chromium runs the dashboard test (driven by playwright-core, which downloads no browser).
 const missing = [['etcd', 'etcd-server'], ['nats-server', 'nats-server'], ['promtool', 'prometheus'], ['script', 'util-linux'],
-  ['aws', 'awscli'], ['s3cmd', 's3cmd'], ['rclone', 'rclone'], ['restic', 'restic']].filter(([bin]) => !have(bin));
+  ['aws', 'awscli'], ['s3cmd', 's3cmd'], ['rclone', 'rclone'], ['restic', 'restic'], ['chromium', 'chromium']].filter(([bin]) => !have(bin));
 if (missing.length > 0) {
   const pkgs = missing.map(([, pkg]) => pkg);
   if (process.getuid && process.getuid() === 0) {
