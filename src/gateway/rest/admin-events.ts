@@ -4,16 +4,18 @@
  * limits.uiEventsKept events; browsers long-poll the gateway, never the master.
  *
  * Browsers page with the gateway's own cursor (a count of the events this feed kept),
- * not with master positions: it is dense, so "nothing missed" is `since >= first - 1`.
+ * not with master positions. Where the feed itself lost events (the leader no longer kept
+ * what followed its place, or it restarts after being idle) it spends a cursor on a hole,
+ * so a browser whose cursor is before a hole is told `gap`, once.
  *
  * Invariants:
  * - Kept events are in strictly growing master position, each kept once: an event at or
  *   before the last kept one is skipped (a backfill after a failover or a gap repeats some).
- * - Cursors strictly grow by one per kept event; `cursor` is the last one given out.
+ * - Cursors strictly grow by one per kept event or hole; `cursor` is the last one given out.
  * - At most one call to the masters is outstanding; the feed runs only while some
  *   browser asked within limits.uiEventsIdleMs.
  * - A page never claims completeness it does not have: when events after the browser's
- *   cursor were dropped (or the cursor is from another feed), it says `gap`.
+ *   cursor were dropped, lost in a hole, or the cursor is from another feed, it says `gap`.
  */
 import type { EventsResponse } from '../../client';
 import { sleep, type Clock } from '../../common/clock';
@@ -53,6 +55,8 @@ const BACKFILL_PAGES_MAX = 20;
 
 export class EventFeed {
   private readonly kept: (ClusterEvent & { cursor: number })[] = [];
+  /** Cursors spent on losses, after the first kept event (older ones are covered by it). */
+  private holes: number[] = [];
   private cursor = 0;
   private last: EventPosition | undefined;
   /** The master position to ask after; undefined = place lost, backfill first. */
@@ -101,8 +105,16 @@ export class EventFeed {
   private after(since: number | undefined): EventsPage {
     const first = this.kept[0]?.cursor ?? this.cursor + 1;
     if (since === undefined) return { events: [...this.kept], cursor: this.cursor, gap: false };
-    if (since > this.cursor || since < first - 1) return { events: [...this.kept], cursor: this.cursor, gap: true };
-    return { events: this.kept.slice(since - first + 1), cursor: this.cursor, gap: false };
+    if (since > this.cursor || since < first - 1 || this.holes.some((h) => h > since)) {
+      return { events: [...this.kept], cursor: this.cursor, gap: true };
+    }
+    return { events: this.kept.filter((e) => e.cursor > since), cursor: this.cursor, gap: false };
+  }
+
+  /** The feed lost events here: browsers from before it are told. */
+  private hole(): void {
+    this.holes.push(++this.cursor);
+    this.wakeAll();
   }
 
   private async bounded(p: Promise<void>, ms: number, signal?: AbortSignal): Promise<void> {
@@ -128,6 +140,8 @@ export class EventFeed {
   private ensureRunning(): void {
     if (this.running || this.stopped) return;
     this.running = true;
+    // A restart after idling: what happened meanwhile may be beyond the backfill.
+    if (this.since !== undefined) this.hole();
     this.since = undefined;
     this.primed = new Promise((resolve) => { this.markPrimed = resolve; });
     void this.run().finally(() => {
@@ -150,6 +164,7 @@ export class EventFeed {
         const page = await this.opts.source.events({ since: this.since, waitMs: this.opts.masterWaitMs });
         if (page.gap) {
           // The leader no longer keeps what follows our place (a failover or a burst): start again from the recent past.
+          this.hole();
           this.since = undefined;
           continue;
         }
@@ -208,6 +223,8 @@ export class EventFeed {
       added++;
     }
     if (this.kept.length > this.opts.keptMax) this.kept.splice(0, this.kept.length - this.opts.keptMax);
+    const first = this.kept[0]?.cursor ?? 0;
+    this.holes = this.holes.filter((h) => h > first);
     if (added > 0) this.wakeAll();
     if (lastId !== undefined) this.since = lastId;
     return lastId;
