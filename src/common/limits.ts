@@ -549,6 +549,8 @@ export const limits = {
   gatewayTokenBucketsMax: 10_000,
 
   // ---- dashboard (/ui) and its admin JSON (issue 14 item 4)
+  /** One master call of the gateway's client, per attempt: short, since a browser or an S3 SDK is waiting on it. */
+  gatewayRpcTimeoutMs: 5_000,
   /** The dashboard refreshes this often, and the gateway caches its overview this long: any number of browsers cost one master round per period. */
   uiRefreshMs: 2_000,
   /** The overview's fsck summary is this old at most: fsck walks every chunk, so it runs less often than the overview. */

@@ -94,7 +94,7 @@ export class Gateway {
   private s3: S3Server | undefined;
 
   constructor(private readonly opts: GatewayOptions) {
-    this.client = new GfsClient({ masters: opts.masters, log: opts.log, deadlineMs: limits.gatewayMasterDeadlineMs, timeoutMs: 5000, token: opts.credentials?.token });
+    this.client = new GfsClient({ masters: opts.masters, log: opts.log, deadlineMs: limits.gatewayMasterDeadlineMs, timeoutMs: limits.gatewayRpcTimeoutMs, token: opts.credentials?.token });
     this.auth = new GatewayAuth({
       fetch: () => this.client.admin.authTable(), clock: opts.clock ?? systemClock, log: opts.log,
       auditLog: opts.auditLog, ratePerSec: opts.tokenRatePerSec,

@@ -110,3 +110,12 @@ t.test('limits: the client asks about retried records within one dedup window, a
   t.ok(limits.appendRetryDeadlineMs > limits.appendLeaseMs + limits.appendAckTimeoutMs, 'a record outlives a lapsed lease and a timed-out primary');
   t.ok(limits.followRecheckMs < limits.appendLeaseMs, 'a follower rechecks well within a lease');
 });
+
+t.test('limits: the dashboard waits at the leader inside one gateway call, answers browsers inside the idle timeout, and runs fsck no more often than it refreshes', async (t) => {
+  t.ok(limits.uiEventsMasterWaitMs * 2 <= limits.gatewayRpcTimeoutMs);
+  t.ok(limits.uiEventsMasterWaitMs <= limits.eventsWaitMaxMs);
+  t.ok(limits.uiEventsWaitMs * 2 <= limits.restIdleTimeoutMs);
+  t.ok(limits.uiFsckRefreshMs >= limits.uiRefreshMs);
+  t.ok(limits.uiEventsIdleMs > limits.uiEventsWaitMs, 'a browser long-polling keeps the feed running');
+  t.ok(limits.uiEventsWaitersMax <= limits.restConnectionsMax);
+});
