@@ -331,7 +331,7 @@ program.command('dev')
       const file = await cluster.writeEndpoints();
       onSignals(() => cluster.stop());
       const ep = cluster.endpoints();
-      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} s3=${ep.s3} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics${ep.nats ? ` nats=${ep.nats} events=gfs.${ep.cluster}.events.>` : ''} endpoints=${file}${cluster.credentials ? ` credentials=${cluster.credentialsFile}` : ''}; next: export GFS_MASTERS=${ep.masters.join(',')}${cluster.credentials ? ` GFS_TOKEN=$(node -p "require('${cluster.credentialsFile}').token")` : ''} and run gfsctl status\n`);
+      process.stdout.write(`gfs dev ready: masters=${ep.masters.join(',')} rest=${ep.rest} ui=${ep.ui} s3=${ep.s3} chunkservers=${ep.chunkservers.map((c) => c.addr).join(',')} metrics=http://${ep.admin.master[0]}/metrics${ep.nats ? ` nats=${ep.nats} events=gfs.${ep.cluster}.events.>` : ''} endpoints=${file}${cluster.credentials ? ` credentials=${cluster.credentialsFile}` : ''}; next: export GFS_MASTERS=${ep.masters.join(',')}${cluster.credentials ? ` GFS_TOKEN=$(node -p "require('${cluster.credentialsFile}').token")` : ''} and run gfsctl status\n`);
     } catch (e) { fail(e); }
   });
 

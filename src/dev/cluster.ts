@@ -119,6 +119,8 @@ export interface ProcInfo {
 export interface Endpoints {
   masters: string[];
   rest: string;
+  /** The dashboard (rest + /ui): it asks for the token in credentials.json, or takes ?token=. */
+  ui: string;
   s3: string;
   admin: { master: string[]; gateway: string };
   pids: { masters: number[]; gateway: number };
@@ -361,6 +363,7 @@ export class DevCluster {
     return {
       masters: this.masters,
       rest: this.gateway.addr,
+      ui: `${this.gateway.addr}/ui`,
       s3: this.gateway.s3Addr ?? '',
       admin: { master: this.masterProcs.map((m) => m.adminAddr), gateway: this.gateway.addr },
       pids: { masters: this.masterProcs.map((m) => m.pid), gateway: this.gateway.pid },

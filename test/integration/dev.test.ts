@@ -24,6 +24,8 @@ t.test('gfs dev: one ready line, endpoints.json with every chunkserver pid, SIGT
   const ep = JSON.parse(fs.readFileSync(path.join(data, 'endpoints.json'), 'utf8'));
   t.equal(ep.masters.length, 1);
   t.match(ep.rest, /^http:\/\//);
+  t.equal(ep.ui, `${ep.rest}/ui`, 'endpoints.json names the dashboard');
+  t.match(line, / ui=http:\/\/127\.0\.0\.1:\d+\/ui /, 'so does the ready line');
   t.equal(ep.chunkservers.length, 3);
   for (const cs of ep.chunkservers) {
     t.match(cs, { id: /^[0-9a-f]{16}$/, addr: /^127\.0\.0\.1:\d+$/ });

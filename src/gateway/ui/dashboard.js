@@ -162,7 +162,9 @@
           el('span', { cls: 'bar', title: `${bytes(n.usedBytes)} of chunks, ${bytes(n.capacityBytes - n.freeBytes - n.usedBytes)} other, ${bytes(n.freeBytes)} free` }, fill, other),
           `${bytes(n.usedBytes)} chunks, ${bytes(n.freeBytes)} free of ${bytes(n.capacityBytes)}`),
         el('td', { cls: 'num', text: n.chunks }),
-        el('td', { cls: 'num', text: rate(n.readBytesPerSec) }), el('td', { cls: 'num', text: rate(n.writeBytesPerSec) }),
+        // A dead node's last report is not its rate now.
+        el('td', { cls: 'num', text: n.state === 'dead' ? '—' : rate(n.readBytesPerSec) }),
+        el('td', { cls: 'num', text: n.state === 'dead' ? '—' : rate(n.writeBytesPerSec) }),
         el('td', { cls: 'num', text: `${n.repairsIn} / ${n.repairsOut}` }),
         el('td', { text: ago(n.lastHeartbeatMs) }),
       );
