@@ -8,6 +8,7 @@
  * Chromium is Debian's (/usr/bin/chromium, or $CHROMIUM), driven by playwright-core.
  */
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { cluster } from './helpers';
 import { limits } from '../../src/common/limits';
@@ -37,6 +38,18 @@ async function metric(base: string, name: string, labels: string): Promise<numbe
   const text = await (await fetch(`${base}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
   return line === undefined ? 0 : Number(line.split(' ').pop());
+}
+
+function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+    child.stdin.end(text);
+  });
 }
 
 t.test('dashboard: chunkservers alive with capacity bars, a killed one shown dead, live events, and a login box without a token', async (t) => {
@@ -115,6 +128,7 @@ t.test('dashboard: chunkservers alive with capacity bars, a killed one shown dea
   const elapsed = Date.now() - startedMs;
   const rounds = (await metric(base, 'gfs_gateway_admin_master_calls_total', 'call="status"')) - callsBefore;
   t.ok(rounds >= 1 && rounds <= Math.ceil(elapsed / limits.uiRefreshMs) + 2, `${rounds} master rounds in ${elapsed} ms for two browsers`);
+  t.same(await promtoolCheck(await (await fetch(`${base}/metrics`)).text()), { code: 0, output: '' }, 'the gateway\'s /metrics passes promtool');
 
   for (const [name, x] of [['first', w], ['second', w2], ['anonymous', anonWatch]] as const) {
     t.same(x.problems, [], `${name} page: no console errors, failed requests or error answers`);
