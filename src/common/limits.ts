@@ -561,7 +561,7 @@ export const limits = {
   uiEventsKept: 200,
   /** A dashboard's events long poll is answered after this at the latest, well inside restIdleTimeoutMs. */
   uiEventsWaitMs: 20_000,
-  /** Browsers waiting on the events long poll at once; beyond, one is answered at once (empty) and polls again. */
+  /** Browsers waiting on the events long poll at once; beyond, UNAVAILABLE (the page retries after a pause). */
   uiEventsWaitersMax: 256,
   /** The gateway's long poll at the leader for new events: well inside its client's 5 s call timeout. */
   uiEventsMasterWaitMs: 2_500,

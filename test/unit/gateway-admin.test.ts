@@ -208,3 +208,17 @@ t.test('event feed: no browser for idleMs, no calls to the master; a restart bac
   t.same(kinds(p), ['1.0', '3.0'], 'a new ask starts it again; the backfill repeats nothing');
   t.equal(p.gap, true, 'what happened while idle may be beyond the backfill: the browser is told');
 });
+
+t.test('event feed: long polls beyond waitersMax are refused, not answered empty (which would be a busy loop)', async (t) => {
+  const clock = new ManualClock();
+  const hist = new FakeHistory(clock);
+  const feed = new EventFeed({ source: hist, clock, log, waitersMax: 1 });
+  t.teardown(() => feed.stop());
+  const first = await feed.page(undefined, false);
+  const waiting = feed.page(first.cursor, true);
+  await flush();
+  await t.rejects(feed.page(first.cursor, true), { code: 'UNAVAILABLE' });
+  t.same(kinds(await feed.page(first.cursor, false)), [], 'a page that does not wait is still answered');
+  hist.push(1, 0);
+  t.same(kinds(await waiting), ['1.0']);
+});

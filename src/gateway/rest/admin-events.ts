@@ -19,6 +19,7 @@
  */
 import type { EventsResponse } from '../../client';
 import { sleep, type Clock } from '../../common/clock';
+import { GfsError } from '../../common/errors';
 import { limits } from '../../common/limits';
 import type { Logger } from '../../common/log';
 import { EVENT_FORMAT_VERSION, comparePositions, parsePosition, type ClusterEvent, type EventPosition } from '../../events';
@@ -46,6 +47,8 @@ export interface EventFeedOptions {
   idleMs?: number;
   backfillRevs?: number;
   retryMs?: number;
+  /** Browsers long-polling at once; beyond, UNAVAILABLE (they retry after a pause, not at once). */
+  waitersMax?: number;
   /** Counts each call to the masters (by purpose). */
   onCall?: (call: string) => void;
 }
@@ -72,7 +75,7 @@ export class EventFeed {
   constructor(options: EventFeedOptions) {
     this.opts = {
       keptMax: limits.uiEventsKept, masterWaitMs: limits.uiEventsMasterWaitMs, idleMs: limits.uiEventsIdleMs,
-      backfillRevs: limits.uiEventsBackfillRevs, retryMs: limits.uiEventsRetryMs, ...options,
+      backfillRevs: limits.uiEventsBackfillRevs, retryMs: limits.uiEventsRetryMs, waitersMax: limits.uiEventsWaitersMax, ...options,
     };
   }
 
@@ -86,7 +89,9 @@ export class EventFeed {
     // The first page after the feed starts waits for its backfill (bounded like any wait).
     if (this.primed !== undefined) await this.bounded(this.primed, waitMs, signal);
     let out = this.after(since);
-    if (out.events.length === 0 && !out.gap && wait && this.waiters.size < limits.uiEventsWaitersMax) {
+    if (out.events.length === 0 && !out.gap && wait) {
+      // An empty answer now would have the browser ask again at once: a busy loop.
+      if (this.waiters.size >= this.opts.waitersMax) throw new GfsError('UNAVAILABLE', `${this.waiters.size} dashboards are already waiting for events here; retry shortly`);
       await this.bounded(new Promise<void>((resolve) => {
         const wake = () => { this.waiters.delete(wake); resolve(); };
         this.waiters.add(wake);
