@@ -5,11 +5,16 @@
  * gaps said, duplicates after a backfill dropped, idle feeds stop).
  */
 import t from 'tap';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pino from 'pino';
 import { ManualClock } from '../../src/common/clock';
 import { GfsError } from '../../src/common/errors';
 import { OverviewCache, nodeState, type OverviewSource } from '../../src/gateway/rest/admin-overview';
 import { EventFeed, type EventsSource } from '../../src/gateway/rest/admin-events';
+import { routeName } from '../../src/gateway/rest/router';
+import { UiAssets } from '../../src/gateway/ui/assets';
 import { comparePositions, parsePosition, positionText, type ClusterEvent } from '../../src/events';
 import type { FsckResponse, NodesResponse, StatusResponse } from '../../src/client';
 
@@ -221,4 +226,39 @@ t.test('event feed: long polls beyond waitersMax are refused, not answered empty
   t.same(kinds(await feed.page(first.cursor, false)), [], 'a page that does not wait is still answered');
   hist.push(1, 0);
   t.same(kinds(await waiting), ['1.0']);
+});
+
+t.test('routes: the dashboard files are open and fixed, its data is under /v1/admin', async (t) => {
+  const r = (method: string, p: string) => routeName(method, new URL(p, 'http://gw'));
+  t.equal(r('GET', '/ui'), 'ui');
+  t.equal(r('GET', '/ui/?token=x'), 'ui');
+  t.equal(r('GET', '/ui/dashboard.js'), 'ui');
+  t.equal(r('GET', '/ui/../credentials.json'), 'unknown', 'no other path reaches the files');
+  t.equal(r('GET', '/ui/other.js'), 'unknown');
+  t.equal(r('GET', '/v1/admin/overview'), 'admin.overview');
+  t.equal(r('GET', '/v1/admin/events?since=3&wait=1'), 'admin.events');
+  t.equal(r('POST', '/v1/admin/overview'), 'method');
+});
+
+t.test('ui assets: served with a CSP that allows only the gateway, and a clear error when the build did not copy them', async (t) => {
+  const answer = (assets: UiAssets, path: string) => {
+    const out: { status?: number; headers?: Record<string, unknown>; body?: Buffer } = {};
+    const res = {
+      writeHead: (status: number, headers: Record<string, unknown>) => { out.status = status; out.headers = headers; },
+      end: (body?: Buffer) => { out.body = body; },
+    };
+    assets.serve({ method: 'GET' } as never, res as never, path);
+    return out;
+  };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gfs-ui-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html>');
+  const page = answer(new UiAssets(dir), '/ui');
+  t.equal(page.status, 200);
+  t.equal(page.headers!['content-type'], 'text/html; charset=utf-8');
+  t.match(String(page.headers!['content-security-policy']), /default-src 'none'; script-src 'self'/);
+  t.equal(page.headers!['referrer-policy'], 'no-referrer');
+  t.equal(page.body!.toString(), '<!doctype html>');
+  t.throws(() => answer(new UiAssets(dir), '/ui/dashboard.js'), { code: 'INTERNAL', message: /npm run build/ });
+  t.throws(() => answer(new UiAssets(dir), '/etc/passwd'), { code: 'NO_SUCH_FILE' });
 });
