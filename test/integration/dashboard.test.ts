@@ -11,6 +11,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { cluster } from './helpers';
+import { GfsClient } from '../../src/client';
 import { limits } from '../../src/common/limits';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -53,17 +54,23 @@ function promtoolCheck(text: string): Promise<{ code: number | null; output: str
 }
 
 t.test('dashboard: chunkservers alive with capacity bars, a killed one shown dead, live events, and a login box without a token', async (t) => {
-  const { cluster: c } = await cluster(t, { heartbeatIntervalMs, deadAfterMs });
+  const { cluster: c } = await cluster(t, { heartbeatIntervalMs, deadAfterMs, auth: true });
   const base = c.rest;
-  const token = c.credentials.token;
+  const token = c.credentials!.token;
   let browser: Browser | undefined;
   t.teardown(async () => { await browser?.close(); });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 
-  // The API itself: 401 without a token, 403 with a wrong one.
+  // The API itself: 401 without a valid token, 403 with a token that is not a cluster admin.
   t.equal((await fetch(`${base}/v1/admin/overview`)).status, 401, 'overview without a token: 401');
   t.equal((await fetch(`${base}/v1/admin/events`)).status, 401, 'events without a token: 401');
-  t.equal((await fetch(`${base}/v1/admin/overview`, { headers: { authorization: 'Bearer nope' } })).status, 403, 'a wrong token: 403');
+  t.equal((await fetch(`${base}/v1/admin/overview`, { headers: { authorization: 'Bearer nope' } })).status, 401, 'a token the master does not know: 401');
+  const admin = new GfsClient({ masters: c.masters, token });
+  t.teardown(() => admin.close());
+  await admin.admin.setNamespace('logs', { create: true });
+  const reader = await admin.admin.createToken([{ namespace: 'logs', scopes: ['read'] }]);
+  const denied = await fetch(`${base}/v1/admin/overview`, { headers: { authorization: `Bearer ${reader.token}` } });
+  t.equal(denied.status, 403, 'a read token on one namespace is not an admin: 403');
 
   // No token: the login box and no data call at all.
   const anon = await (await browser.newContext()).newPage();
@@ -140,8 +147,8 @@ t.test('dashboard: chunkservers alive with capacity bars, a killed one shown dea
 
   // A refused token sends the page back to the login box with the reason.
   const bad = await (await browser.newContext()).newPage();
-  await bad.goto(`${base}/ui?token=not-the-token`);
+  await bad.goto(`${base}/ui?token=${encodeURIComponent(reader.token)}`);
   await bad.locator('#login-error').waitFor({ state: 'visible', timeout: slackMs });
-  t.match(await bad.locator('#login-error').textContent(), /refused/, 'a wrong token shows why');
+  t.match(await bad.locator('#login-error').textContent(), /refused.*admin/, 'a token without admin shows why');
   t.equal(await bad.evaluate("sessionStorage.getItem('gfs.token')"), null, 'a refused token is forgotten');
 });

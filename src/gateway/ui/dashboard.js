@@ -62,8 +62,10 @@
 
   async function api(path, signalSession) {
     const token = sessionStorage.getItem(TOKEN_KEY);
-    if (!token) throw new AuthError('no token');
-    const res = await fetch(path, { headers: { Authorization: `Bearer ${token}` }, cache: 'no-store' });
+    if (token === null) throw new AuthError('no token');
+    // '' = an open cluster (gfs dev --no-auth): no Authorization header at all.
+    const headers = token === '' ? {} : { Authorization: `Bearer ${token}` };
+    const res = await fetch(path, { headers, cache: 'no-store' });
     let body;
     try { body = await res.json(); } catch { body = undefined; }
     if (signalSession !== session) throw new AuthError('session ended');
@@ -234,15 +236,13 @@
   document.addEventListener('DOMContentLoaded', () => {
     $('login-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
-      const t = $('token').value.trim();
-      if (!t) return;
-      sessionStorage.setItem(TOKEN_KEY, t);
+      sessionStorage.setItem(TOKEN_KEY, $('token').value.trim());
       $('token').value = '';
       start();
     });
     $('logout').addEventListener('click', () => showLogin(''));
     takeTokenFromUrl();
-    if (sessionStorage.getItem(TOKEN_KEY)) start();
+    if (sessionStorage.getItem(TOKEN_KEY) !== null) start();
     else showLogin('');
   });
 })();
