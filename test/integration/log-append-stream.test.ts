@@ -53,7 +53,10 @@ t.test('stream: 4 appenders across size rolls get stream offsets; a follower rea
   t.equal(gap, '', 'the follower saw no gap and no overlap');
 
   const listing = await client.list('/streams/app');
-  t.ok(listing.entries.length >= 3, `the stream rolled: ${listing.entries.length} segments`);
+  // Rolls by size happen on the master's tick (200 ms here): on a loaded machine a round's
+  // appends can all land between two ticks, so only "it rolled" is certain; streams.test.ts
+  // checks the size rule itself.
+  t.ok(listing.entries.length >= 2, `the stream rolled: ${listing.entries.length} segments`);
   const bytes = Buffer.concat(followed);
   const text = bytes.toString();
   const lines = text.split('\n').slice(0, -1);
