@@ -109,6 +109,9 @@ t.test('auth: tokens, scopes, visibility, quotas and revocation on a real cluste
       await ok(['put', '-', `/${ns}/f`], creds.token, `in ${ns}`);
     }
     const get = async (p: string, token?: string) => (await http('GET', p, token)).status;
+    // The gateway copies namespace settings from the master every gatewayAuthRefreshMs: a
+    // namespace made public a moment ago is public there within that (plus a loaded machine's lag).
+    await eventually(async () => (await get('/v1/files/pub/f')) === 200, 10_000, 'the gateway to see the new public namespace');
     t.equal(await get('/v1/files/pub/f'), 200, 'anonymous GET on public');
     t.equal(await (await http('GET', '/v1/files/pub/f')).text(), 'in pub');
     t.equal(await get('/v1/files/pub/?list'), 200, 'anonymous LIST on public');
