@@ -14,7 +14,7 @@
  */
 import { GfsError } from '../common/errors';
 
-/** Every kind, in the order docs/EVENTS.md lists them. `token.revoked` is defined but not emitted yet. */
+/** Every kind, in the order docs/EVENTS.md lists them. */
 export const EVENT_KINDS = [
   'leader.changed',
   'node.up',

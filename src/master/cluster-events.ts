@@ -207,6 +207,8 @@ export class ClusterEvents {
       const r = op.rollSegment;
       out.push(['segment.rolled', { stream: r.stream, sealedInode: r.sealedInode, newSegment: r.newSegment, newInode: r.newInode, baseOffset: r.baseOffset }]);
     }
+    // Tokens (DESIGN §11): a revocation, so consumers (gateways, auditors) can drop the token at once.
+    if (op.tokenRevoke) out.push(['token.revoked', { id: op.tokenRevoke.id }]);
     return out;
   }
 }

@@ -100,6 +100,9 @@ t.test('events: applied ops become file events at their WAL index; observations 
   t.equal(published[0]!.event.epoch, 2, 'an op event carries its entry\'s epoch');
   t.equal(published[3]!.event.epoch, 3, 'an observation carries the leader\'s epoch');
   t.same(events.history.after({ rev: 10, seq: Infinity }, 100).events.map((e) => e.id), published.map((p) => p.event.id));
+  apply(18, MetaOp.fromPartial({ tokenRevoke: { id: 'abc123', revokedAtMs: 5 } }), { op: 'tokenRevoke' } as ApplyResult);
+  const revoked = published.at(-1)!;
+  t.same([revoked.event.id, revoked.event.kind, revoked.event.data], ['18.0', 'token.revoked', { id: 'abc123' }], 'a revocation is an event at its index');
 });
 
 t.test('events: a follower keeps op events (same ids as the leader) but records no observation and publishes nothing', async (t) => {
