@@ -539,6 +539,8 @@ export const limits = {
   namespacesMax: 10_000,
   /** A gateway refreshes its copy of the master's token table this often: a revocation takes effect within it (plus one call). */
   gatewayAuthRefreshMs: 1_000,
+  /** ...and this often when it follows the cluster's token and namespace events over NATS: the events carry changes at once; this reconciles what was lost. */
+  gatewayAuthReconcileMs: 30_000,
   /** ...and at most this often on a miss (an unknown token or key), so garbage tokens cannot hammer the master. */
   gatewayAuthMissRefreshMs: 200,
   /** Requests per second one token may make through one gateway by default (gfs gateway --token-rate). */

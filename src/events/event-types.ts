@@ -29,7 +29,9 @@ export const EVENT_KINDS = [
   'file.restored',
   'segment.rolled',
   'gc.swept',
+  'token.created',
   'token.revoked',
+  'namespace.changed',
   'process.started',
   'process.stopping',
 ] as const;

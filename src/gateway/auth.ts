@@ -57,6 +57,8 @@ export class GatewayAuth {
   private fetched = false;
   private failing = false;
   private inFlight: Promise<void> | undefined;
+  /** A change was announced while a read was under way: read again after it. */
+  private dirty = false;
   private timer: { cancel(): void } | undefined;
   private readonly buckets = new Map<string, TokenBucket>();
   private readonly audit: fs.WriteStream | undefined;
@@ -68,9 +70,22 @@ export class GatewayAuth {
     }
   }
 
-  start(): void {
+  /** periodMs: how often the table is re-read whatever happens (shorter without an event feed). */
+  start(periodMs: number = limits.gatewayAuthRefreshMs): void {
     void this.refresh();
-    this.timer = this.opts.clock.every(limits.gatewayAuthRefreshMs, () => void this.refresh());
+    this.timer = this.opts.clock.every(periodMs, () => void this.refresh());
+  }
+
+  /**
+   * Something changed (a token or namespace event, a NATS reconnect): re-read the table.
+   * A read already under way may have started before the change, so one more follows it.
+   */
+  invalidate(): void {
+    if (this.inFlight) {
+      this.dirty = true;
+      return;
+    }
+    void this.refresh();
   }
 
   async stop(): Promise<void> {
@@ -109,6 +124,10 @@ export class GatewayAuth {
     }).finally(() => {
       this.fetchedAtMs = this.opts.clock.monoMs();
       this.inFlight = undefined;
+      if (this.dirty) {
+        this.dirty = false;
+        void this.refresh();
+      }
     });
     return this.inFlight;
   }

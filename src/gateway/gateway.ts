@@ -23,6 +23,7 @@ import { S3Server, type LookupSecret } from './s3';
 import { RestRouter } from './rest/router';
 import { Slots } from './rest/slots';
 import { GatewayAuth } from './auth';
+import { AuthEventFeed } from './auth-events';
 
 export interface GatewayOptions {
   masters: string[];
@@ -91,6 +92,7 @@ export class Gateway {
   /** Set once the S3 listener is up. */
   s3Addr = '';
   private events: ProcessEvents | undefined;
+  private authFeed: AuthEventFeed | undefined;
   private s3: S3Server | undefined;
 
   constructor(private readonly opts: GatewayOptions) {
@@ -103,7 +105,15 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
-    this.auth.start();
+    if (this.opts.nats) {
+      // Token and namespace events update the table at once; the periodic re-read only reconciles.
+      this.authFeed = new AuthEventFeed({
+        nats: this.opts.nats, cluster: this.opts.cluster ?? 'default', log: this.opts.log,
+        onChange: () => this.auth.invalidate(),
+      });
+      this.authFeed.start();
+    }
+    this.auth.start(this.opts.nats ? limits.gatewayAuthReconcileMs : limits.gatewayAuthRefreshMs);
     const registers = [this.registry];
     const router = this.router = new RestRouter({
       ctx: {
@@ -166,6 +176,7 @@ export class Gateway {
 
   async stop(): Promise<void> {
     await this.events?.stop({ role: 'gateway', addr: this.restAddr });
+    await this.authFeed?.stop();
     this.router?.stop();
     await this.s3?.stop();
     await new Promise<void>((resolve) => { this.restServer?.closeAllConnections(); this.restServer ? this.restServer.close(() => resolve()) : resolve(); });

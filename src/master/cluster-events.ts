@@ -208,7 +208,9 @@ export class ClusterEvents {
       out.push(['segment.rolled', { stream: r.stream, sealedInode: r.sealedInode, newSegment: r.newSegment, newInode: r.newInode, baseOffset: r.baseOffset }]);
     }
     // Tokens (DESIGN §11): a revocation, so consumers (gateways, auditors) can drop the token at once.
+    if (op.tokenCreate) out.push(['token.created', { id: op.tokenCreate.id }]);
     if (op.tokenRevoke) out.push(['token.revoked', { id: op.tokenRevoke.id }]);
+    if (op.namespaceSet) out.push(['namespace.changed', { name: op.namespaceSet.name, visibility: op.namespaceSet.visibility }]);
     return out;
   }
 }
