@@ -8,9 +8,8 @@
  * Chromium is Debian's (/usr/bin/chromium, or $CHROMIUM), driven by playwright-core.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { cluster, eventually } from './helpers';
+import { cluster, eventually, promtoolCheck } from './helpers';
 import { GfsClient } from '../../src/client';
 import { limits } from '../../src/common/limits';
 
@@ -41,17 +40,6 @@ async function metric(base: string, name: string, labels: string): Promise<numbe
   return line === undefined ? 0 : Number(line.split(' ').pop());
 }
 
-function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output }));
-    child.stdin.end(text);
-  });
-}
 
 t.test('dashboard: chunkservers alive with capacity bars, a killed one shown dead, live events, and a login box without a token', async (t) => {
   const { cluster: c } = await cluster(t, { heartbeatIntervalMs, deadAfterMs, auth: true });

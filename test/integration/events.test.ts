@@ -9,7 +9,7 @@ import { systemClock } from '../../src/common/clock';
 import { silentLogger } from '../../src/common/log';
 import { NatsPublisher, comparePositions, type ClusterEvent } from '../../src/events';
 import fs from 'node:fs';
-import { GFSCTL, chunkFile, cluster, eventually, gfsctl } from './helpers';
+import { GFSCTL, chunkFile, cluster, eventually, gfsctl, promtoolCheck } from './helpers';
 import { startEtcd } from './etcd';
 import { collectEvents, startNats } from './nats';
 
@@ -152,17 +152,6 @@ function followEvents(masters: string[]): { until(pred: (e: ClusterEvent) => boo
   };
 }
 
-function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output }));
-    child.stdin.end(text);
-  });
-}
 
 t.test('events: a NATS restart in the middle of a stream: metadata never fails, the publisher reconnects, --since fills the gap', async (t) => {
   const nats = await startNats(t);

@@ -7,7 +7,7 @@ import net from 'node:net';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 import { GfsClient } from '../../src/client';
-import { cluster, eventually, MiB, patterned, sha256 } from './helpers';
+import { cluster, eventually, MiB, patterned } from './helpers';
 
 interface Answer { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
 

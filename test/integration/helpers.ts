@@ -144,3 +144,21 @@ export function followDiff(got: Buffer, want: Buffer, pieces: readonly [number, 
     `\n  followed[${Math.max(0, at - 60)}..]: ${around(got)}\n  log[${Math.max(0, at - 60)}..]:      ${around(want)}` +
     `\n  followed pieces (offset+length) around it: ${near}`;
 }
+
+/** Runs `promtool check metrics` on a scrape; resolves with its exit code and its lint output. */
+export function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+    child.stdin.end(text);
+  });
+}
+
+/** Polls `fn` until it returns something other than undefined (errors are retried too) or the time is up. */
+export function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  return eventually(async () => (await fn()) as T, timeoutMs, what);
+}

@@ -12,7 +12,7 @@ import {
 } from '../../gen/gfs';
 import { callUnary, grpcChannelOptions } from '../../src/common/grpc';
 import { AppendLink, readReplica } from '../../src/dataplane';
-import { cluster, gfsctl } from './helpers';
+import { cluster, gfsctl, until } from './helpers';
 
 function target(client: MasterClient, req: Partial<AppendTargetRequest>): Promise<AppendTargetResponse> {
   const full: AppendTargetRequest = { path: '', create: false, replication: 0, endedHandle: 0, failedNode: '', requestId: '', ...req };
@@ -25,15 +25,6 @@ async function readAll(addr: string, handle: number, version: number, length: nu
   return Buffer.concat(parts);
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 t.test('log append, master side: target, append, stat, the primary dies, the seal keeps every acknowledged byte, appends go on elsewhere', async (t) => {
   const { cluster: c } = await cluster(t, { chunkservers: 3, masterArgs: ['--lease-ms', '4000'], safeModeMinMs: 500 });

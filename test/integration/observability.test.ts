@@ -1,7 +1,6 @@
 import t from 'tap';
 import fs from 'node:fs';
-import { spawn } from 'node:child_process';
-import { cluster } from './helpers';
+import { cluster, promtoolCheck } from './helpers';
 
 t.test('observability: every process serves /metrics, /healthz and /readyz and logs JSON lines', async (t) => {
   const { cluster: c, client } = await cluster(t);
@@ -33,18 +32,6 @@ t.test('observability: every process serves /metrics, /healthz and /readyz and l
   }
 });
 
-/** Runs `promtool check metrics` on a scrape; resolves with its exit code and its lint output. */
-function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output }));
-    child.stdin.end(text);
-  });
-}
 
 t.test('observability: every /metrics passes promtool check metrics, and running totals are counters', async (t) => {
   const { cluster: c, client } = await cluster(t, { chunkservers: 2, masterArgs: ['--replication', '2'] });

@@ -16,17 +16,8 @@ import { GfsError } from '../../src/common/errors';
 import { callUnary, grpcChannelOptions } from '../../src/common/grpc';
 import { AppendLink } from '../../src/dataplane';
 import { parseSegmentName } from '../../src/common/segment-name';
-import { cluster, gfsctl } from './helpers';
+import { cluster, gfsctl, until } from './helpers';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 t.test('streams: roll by size and by age, offsets continue, retention by bytes and by age on idle streams, gc --dry-run, ls by time', async (t) => {
   const { cluster: c, client } = await cluster(t, { chunkservers: 2, masterArgs: ['--stream-tick', '200ms'], safeModeMinMs: 500 });
