@@ -4,6 +4,7 @@
  * records, the per-RPC guard and quotas against a real MetaState.
  */
 import t from 'tap';
+import { throwsCode } from './throws-code';
 import { Metadata } from '@grpc/grpc-js';
 import { MetaOp } from '../../gen/gfs';
 import { GfsError, type ErrorCode } from '../../src/common/errors';
@@ -19,15 +20,6 @@ import { namespaceUsage } from '../../src/master/auth/quota';
 import { readFileSync } from 'node:fs';
 import { GOLDEN_SNAPSHOT, GOLDEN_SNAPSHOT_V2 } from '../fixtures/format/meta/generate';
 
-function throwsCode(t: Pick<typeof tap, 'fail' | 'equal'>, fn: () => unknown, code: ErrorCode, what?: string): void {
-  try {
-    fn();
-    t.fail(`${what ?? 'call'}: expected ${code}, but it succeeded`);
-  } catch (e) {
-    if (!(e instanceof GfsError)) throw e;
-    t.equal(e.code, code, what ?? e.message);
-  }
-}
 const tap = t;
 
 const admin: Principal = { id: 'a'.repeat(16), grants: [{ namespace: '*', scopes: ['admin'] }], expiresAtMs: 0 };

@@ -15,7 +15,7 @@ import { OverviewCache, nodeState, type OverviewSource } from '../../src/gateway
 import { EventFeed, type EventsSource } from '../../src/gateway/rest/admin-events';
 import { routeName } from '../../src/gateway/rest/router';
 import { UiAssets } from '../../src/gateway/ui/assets';
-import { comparePositions, parsePosition, positionText, type ClusterEvent } from '../../src/events';
+import { comparePositions, parsePosition, type ClusterEvent } from '../../src/events';
 import type { FsckResponse, NodesResponse, StatusResponse } from '../../src/client';
 
 const flush = () => new Promise<void>((r) => setImmediate(r));

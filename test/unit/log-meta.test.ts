@@ -1,22 +1,12 @@
 import t from 'tap';
-const tap = t;
+import { throwsCode } from './throws-code';
 import type { MetaOp } from '../../gen/gfs';
-import { GfsError, type ErrorCode } from '../../src/common/errors';
 import { limits } from '../../src/common/limits';
 import { MetaState, type FileNode } from '../../src/master/meta-state';
 import { LeaseTable } from '../../src/master/logs/lease-table';
 import { checkWriterRecords, mergeWriterRecords, storedOffset } from '../../src/master/logs/writer-windows';
 import type { WriterWindow } from '../../src/master/meta-types';
 
-function throwsCode(t: Pick<typeof tap, 'fail' | 'equal'>, fn: () => unknown, code: ErrorCode, what: string): void {
-  try {
-    fn();
-    t.fail(`${what}: expected ${code}, but it succeeded`);
-  } catch (e) {
-    if (!(e instanceof GfsError)) throw e;
-    t.equal(e.code, code, what);
-  }
-}
 
 const op = (partial: Partial<MetaOp>): MetaOp => ({ requestId: '', ...partial });
 const create = (inode: number, path: string, overwrite = false) => op({

@@ -3,21 +3,9 @@
  * the preconditions hold, replays and snapshots keep it, invariants stay true.
  */
 import t from 'tap';
+import { throwsCode } from './throws-code';
 import type { MetaOp } from '../../gen/gfs';
-import { GfsError, type ErrorCode } from '../../src/common/errors';
 import { MetaState, type FileNode } from '../../src/master/meta-state';
-
-type Asserts = Pick<typeof t, 'fail' | 'equal'>;
-
-function throwsCode(t: Asserts, fn: () => unknown, code: ErrorCode): void {
-  try {
-    fn();
-    t.fail(`expected ${code}, but it succeeded`);
-  } catch (e) {
-    if (!(e instanceof GfsError)) throw e;
-    t.equal(e.code, code, e.message);
-  }
-}
 
 function op(partial: Partial<MetaOp>): MetaOp {
   return { requestId: '', ...partial };

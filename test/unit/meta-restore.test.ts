@@ -1,22 +1,10 @@
 import t from 'tap';
+import { throwsCode } from './throws-code';
 import type { MetaOp } from '../../gen/gfs';
-import { GfsError, type ErrorCode } from '../../src/common/errors';
 import { MetaState } from '../../src/master/meta-state';
 
 // Restoring trashed files (gfsctl restore): an OpRestore names the file by inode, so it
 // and a purge of the same file are ordered by the log and the second one fails cleanly.
-
-type Asserts = Pick<typeof t, 'fail' | 'equal'>;
-
-function throwsCode(t: Asserts, fn: () => unknown, code: ErrorCode, what: string): void {
-  try {
-    fn();
-    t.fail(`${what}: expected ${code}, but it succeeded`);
-  } catch (e) {
-    if (!(e instanceof GfsError)) throw e;
-    t.equal(e.code, code, what);
-  }
-}
 
 /** A state plus the log of every op applied to it, for replays. */
 function logged(): { s: MetaState; log: MetaOp[]; apply: (o: Partial<MetaOp>) => ReturnType<MetaState['apply']>; put: (path: string, lengths: number[]) => number } {

@@ -1,19 +1,8 @@
 import t from 'tap';
+import { throwsCode } from './throws-code';
 import type { MetaOp } from '../../gen/gfs';
-import { GfsError, type ErrorCode } from '../../src/common/errors';
+import { type ErrorCode } from '../../src/common/errors';
 import { MetaState, type FileNode } from '../../src/master/meta-state';
-
-type Asserts = Pick<typeof t, 'fail' | 'equal'>;
-
-function throwsCode(t: Asserts, fn: () => unknown, code: ErrorCode, what?: string): void {
-  try {
-    fn();
-    t.fail(`${what ?? 'call'}: expected ${code}, but it succeeded`);
-  } catch (e) {
-    if (!(e instanceof GfsError)) throw e;
-    t.equal(e.code, code, what ?? e.message);
-  }
-}
 
 function op(partial: Partial<MetaOp>): MetaOp {
   return { requestId: '', ...partial };

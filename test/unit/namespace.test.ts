@@ -1,6 +1,6 @@
 import t from 'tap';
+import { throwsCode } from './throws-code';
 import type { MetaOp } from '../../gen/gfs';
-import { GfsError, type ErrorCode } from '../../src/common/errors';
 import { limits } from '../../src/common/limits';
 import { MetaState, chunkOffsets, type FileNode } from '../../src/master/meta-state';
 
@@ -65,18 +65,6 @@ class Driver {
   }
   paths(path = '/', recursive = true): string[] {
     return this.s.list(path, { recursive, limit: 0, startAfter: '' }).entries.map((e) => (e.kind === 'dir' ? e.path + '/' : e.path));
-  }
-}
-
-type Asserts = Pick<typeof t, 'fail' | 'equal'>;
-
-function throwsCode(t: Asserts, fn: () => unknown, code: ErrorCode, what?: string): void {
-  try {
-    fn();
-    t.fail(`${what ?? 'call'}: expected ${code}, but it succeeded`);
-  } catch (e) {
-    if (!(e instanceof GfsError)) throw e;
-    t.equal(e.code, code, what ?? e.message);
   }
 }
 
