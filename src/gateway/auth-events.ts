@@ -24,12 +24,11 @@ export interface AuthEventFeedOptions {
 export class AuthEventFeed {
   private conn: NatsConnection | undefined;
   private stopped = false;
-  private connecting: Promise<void> | undefined;
 
   constructor(private readonly opts: AuthEventFeedOptions) {}
 
   start(): void {
-    this.connecting = this.run().catch((e: Error) => {
+    void this.run().catch((e: Error) => {
       if (!this.stopped) this.opts.log.warn({ err: e.message }, 'auth event feed ended; the token table is re-read periodically only');
     });
   }

@@ -69,14 +69,18 @@ export class RidSidecar {
 
 /** Reads every complete entry of a sidecar (none if there is no sidecar). */
 export async function readSidecar(path: string): Promise<RecordIdEntry[]> {
-  let buf: Buffer;
+  const buf = await sidecarBytes(path);
+  return buf === undefined ? [] : decodeRecordIds(buf).entries;
+}
+
+/** The sidecar's bytes, or undefined when the chunk has none. */
+async function sidecarBytes(path: string): Promise<Buffer | undefined> {
   try {
-    buf = await fs.readFile(path);
+    return await fs.readFile(path);
   } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return [];
+    if (errnoCode(e) === 'ENOENT') return undefined;
     throw e;
   }
-  return decodeRecordIds(buf).entries;
 }
 
 /**
@@ -84,13 +88,8 @@ export async function readSidecar(path: string): Promise<RecordIdEntry[]> {
  * tail), durably. Returns the entries kept. No sidecar: nothing to do.
  */
 export async function cutSidecar(path: string, length: number): Promise<RecordIdEntry[]> {
-  let buf: Buffer;
-  try {
-    buf = await fs.readFile(path);
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return [];
-    throw e;
-  }
+  const buf = await sidecarBytes(path);
+  if (buf === undefined) return [];
   const { entries, validBytes } = decodeRecordIds(buf);
   let keepBytes = 0;
   let keep = 0;

@@ -27,7 +27,7 @@ import { checkBucketName, keyToPath } from './keys';
 import { evaluateConditions, parseCopySource, putStream, storedMetadata, uploadBody, writeCondition } from './objects';
 import { readSmallBody } from './request-body';
 import { S3Error } from './s3-error';
-import { el, errorXml, XML_HEAD, XMLNS } from './xml';
+import { el, XML_HEAD, XMLNS } from './xml';
 
 export const UPLOADS_DIR = '.s3-uploads';
 export const UPLOAD_RECORD = 'upload';
